@@ -1,0 +1,312 @@
+"""Training R independent copies of a network as one batched computation.
+
+The copies' parameters are stacked along a leading "restart" dimension
+(:func:`torch.func.stack_module_state`) and the network is run once for all of them: directly when
+it is built only from arithmetic units (which broadcast over stacked weights), otherwise through
+:func:`torch.func.vmap`. Adam is element-wise, so one optimiser over the stacked tensors trains
+every copy exactly as if it were alone; a copy whose loss turns NaN or Inf is re-seeded in place.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from .regularization import AnnealedRegularization
+from .units import ArithmeticUnit
+
+#: ``sample(step) -> (X, y)``: X is ``(B, in)`` shared by all copies or ``(R, B, in)`` per copy.
+Sampler = Callable[[int], tuple[Tensor, Tensor]]
+#: ``callback(step, ensemble, mse) -> stop?``, called every ``eval_every`` steps.
+Callback = Callable[[int, "Ensemble", Tensor], bool | None]
+
+
+def total_regularizer(network: nn.Module) -> Tensor:
+    """Sum of the sparsity penalties of every arithmetic unit inside ``network``."""
+    penalties = [m.regularizer() for m in network.modules() if isinstance(m, ArithmeticUnit)]
+    if not penalties:
+        return torch.zeros(())
+    return torch.stack(torch.broadcast_tensors(*penalties)).sum(dim=0)
+
+
+class _WithPenalty(nn.Module):
+    """Returns the network's output and its penalty from one ``forward``, so both run under vmap."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.net(x), total_regularizer(self.net)
+
+
+def reseed(seed: int, attempt: int) -> int:
+    """A fresh, reproducible seed for the ``attempt``-th restart of the copy seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0])
+
+
+class Ensemble:
+    """``R`` independent copies of a network, one per seed, evaluated in one batched call.
+
+    Parameters
+    ----------
+    make_network : callable
+        Builds one fresh copy of the network (its initialisation draws from torch's global RNG,
+        which is seeded per copy).
+    seeds : sequence of int
+        One seed per copy; copy ``r`` is initialised exactly as ``make_network()`` after
+        ``torch.manual_seed(seeds[r])``.
+    dtype : torch.dtype
+        Parameter dtype.
+
+    Examples
+    --------
+    >>> from nalu_sr.units import NAU
+    >>> ensemble = Ensemble(lambda: NAU(2, 1), seeds=[0, 1, 2])
+    >>> ensemble(torch.ones(4, 2))[0].shape
+    torch.Size([3, 4, 1])
+    """
+
+    def __init__(
+        self,
+        make_network: Callable[[], nn.Module],
+        seeds: Sequence[int],
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
+        if len(seeds) == 0:
+            raise ValueError("An ensemble needs at least one seed.")
+        self.make_network = make_network
+        self.seeds = [int(s) for s in seeds]
+        self.dtype = dtype
+        copies = [self._build(seed) for seed in self.seeds]
+        self._template = copies[0]
+        params, buffers = stack_module_state(copies)
+        self.params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+        self.buffers = buffers
+        self._bounds = self._collect_bounds()
+        # Units broadcast over stacked weights, so a network made only of them is run as one
+        # module holding the stacked tensors; anything else (nn.Linear, ...) goes through vmap.
+        self._stacked = None
+        if all(
+            isinstance(m, ArithmeticUnit | nn.Sequential | _WithPenalty)
+            for m in self._template.modules()
+        ):
+            self._stacked = copy.deepcopy(self._template)
+            for name, value in self.params.items():
+                owner, _, leaf = name.rpartition(".")
+                setattr(self._stacked.get_submodule(owner), leaf, nn.Parameter(value))
+            self.params = dict(self._stacked.named_parameters())
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def _build(self, seed: int) -> _WithPenalty:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return _WithPenalty(self.make_network()).to(self.dtype)
+
+    def _collect_bounds(self) -> dict[str, tuple[float, float]]:
+        bounds = {}
+        for prefix, module in self._template.named_modules():
+            if isinstance(module, ArithmeticUnit) and module.clamp:
+                for name, bound in module.parameter_bounds().items():
+                    bounds[f"{prefix}.{name}"] = bound
+        return bounds
+
+    def _call_one(self, params: dict, buffers: dict, x: Tensor) -> tuple[Tensor, Tensor]:
+        return functional_call(self._template, (params, buffers), (x,))
+
+    def __call__(self, x: Tensor, with_penalty: bool = True) -> tuple[Tensor, Tensor | None]:
+        """Outputs ``(R, B, out)`` and, if asked, penalties ``(R,)`` of every copy.
+
+        ``x`` is ``(B, in)``, shared by all copies, or ``(R, B, in)``, one batch per copy.
+        """
+        x = x.to(self.dtype)
+        if self._stacked is not None:
+            output = self._stacked.net(x)
+            return output, total_regularizer(self._stacked.net) if with_penalty else None
+        x_dim = 0 if x.dim() == 3 else None
+        return vmap(self._call_one, in_dims=(0, 0, x_dim))(self.params, self.buffers, x)
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Clip bounded parameters of every copy into their bounds."""
+        for name, (low, high) in self._bounds.items():
+            self.params[name].clamp_(low, high)
+
+    @torch.no_grad()
+    def reseed_(self, index: int, seed: int) -> None:
+        """Re-initialise copy ``index`` from ``seed``."""
+        fresh = dict(self._build(seed).named_parameters())
+        for name, value in self.params.items():
+            value[index] = fresh[name]
+        self.seeds[index] = seed
+
+    @torch.no_grad()
+    def finite_copies(self) -> Tensor:
+        """Boolean ``(R,)``: copies whose parameters are all finite."""
+        ok = torch.ones(len(self), dtype=torch.bool)
+        for value in self.params.values():
+            ok &= torch.isfinite(value.reshape(len(self), -1)).all(dim=1)
+        return ok
+
+    def network(self, index: int) -> nn.Module:
+        """A standalone copy of the network holding copy ``index``'s parameters."""
+        net = copy.deepcopy(self._template)
+        with torch.no_grad():
+            for name, value in net.named_parameters():
+                value.copy_(self.params[name][index])
+        return net.net
+
+    def state(self) -> dict[str, Tensor]:
+        """A detached snapshot of the stacked parameters (for checkpoints)."""
+        return {k: v.detach().clone() for k, v in self.params.items()}
+
+    @torch.no_grad()
+    def load_state_(self, state: dict[str, Tensor], mask: Tensor | None = None) -> None:
+        """Restore a snapshot, for all copies or only where ``mask`` is true."""
+        for name, value in self.params.items():
+            if mask is None:
+                value.copy_(state[name])
+            else:
+                value[mask] = state[name][mask]
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`train` did.
+
+    Attributes
+    ----------
+    steps : int
+        Optimiser steps taken.
+    mse : Tensor
+        ``(R,)`` training MSE of each copy at the last step.
+    reseeded : int
+        Copies dropped and re-seeded after a NaN/Inf.
+    stopped_early : bool
+        Whether the callback ended training before ``steps``.
+    """
+
+    steps: int
+    mse: Tensor
+    reseeded: int = 0
+    stopped_early: bool = False
+    history: list[tuple[int, Tensor]] = field(default_factory=list)
+
+
+def _reset_adam_state(optimizer: torch.optim.Optimizer, index: Tensor) -> None:
+    for state in optimizer.state.values():
+        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+            if key in state:
+                state[key][index] = 0
+
+
+def _per_copy_mse(prediction: Tensor, target: Tensor) -> Tensor:
+    if target.dim() == prediction.dim() - 2:  # (B,) target for (R, B, 1) output
+        target = target.unsqueeze(-1)
+    return (prediction - target.to(prediction.dtype)).pow(2).flatten(1).mean(dim=1)
+
+
+def train(
+    ensemble: Ensemble,
+    data: tuple[Tensor, Tensor] | Sampler,
+    *,
+    steps: int,
+    lr: float = 1e-2,
+    schedule: AnnealedRegularization | None = None,
+    batch_size: int | None = None,
+    eval_every: int = 1000,
+    callback: Callback | None = None,
+    random_state: int = 0,
+) -> TrainingResult:
+    """Train every copy of ``ensemble`` with Adam on MSE plus the annealed sparsity penalty.
+
+    Parameters
+    ----------
+    ensemble : Ensemble
+        The copies to train, in place.
+    data : (X, y) or callable
+        A fixed table (X ``(N, in)``, y ``(N,)`` or ``(N, out)``), used whole or in minibatches
+        of ``batch_size`` rows, or a sampler ``step -> (X, y)`` that draws fresh data, shared
+        ``(B, in)`` or per copy ``(R, B, in)``.
+    steps : int
+        Maximum number of optimiser steps.
+    lr : float
+        Adam learning rate.
+    schedule : AnnealedRegularization, optional
+        Strength of the sparsity penalty per step; no penalty when omitted.
+    batch_size : int, optional
+        Minibatch size for a fixed table; the whole table when omitted.
+    eval_every : int
+        Steps between calls of ``callback`` (and entries of ``history``).
+    callback : callable, optional
+        ``callback(step, ensemble, mse)``; returning True stops training.
+    random_state : int
+        Seed of the minibatch order (shared by all copies, so a copy trains identically alone).
+
+    Returns
+    -------
+    TrainingResult
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be non-negative, got {steps}.")
+    sample = _as_sampler(data, batch_size, random_state, ensemble.dtype)
+    optimizer = torch.optim.Adam(ensemble.params.values(), lr=lr)
+    result = TrainingResult(steps=0, mse=torch.full((len(ensemble),), float("inf")))
+    attempts = [0] * len(ensemble)
+    for step in range(1, steps + 1):
+        x, y = sample(step)
+        strength = schedule(step) if schedule is not None else 0.0
+        prediction, penalty = ensemble(x, with_penalty=strength > 0)
+        mse = _per_copy_mse(prediction, y)
+        loss = mse + strength * penalty if strength > 0 else mse
+        finite = torch.isfinite(loss).detach()
+        optimizer.zero_grad(set_to_none=False)
+        torch.where(finite, loss, torch.zeros_like(loss)).sum().backward()
+        optimizer.step()
+        ensemble.clamp_()
+        bad = ~(finite & ensemble.finite_copies())
+        if bad.any():
+            # A diverged copy would poison nothing else, but it is wasted: start it afresh.
+            for index in torch.nonzero(bad).flatten().tolist():
+                attempts[index] += 1
+                ensemble.reseed_(index, reseed(ensemble.seeds[index], attempts[index]))
+            _reset_adam_state(optimizer, bad)
+            result.reseeded += int(bad.sum())
+        result.steps = step
+        result.mse = mse.detach()
+        if step % eval_every == 0 or step == steps:
+            result.history.append((step, result.mse.clone()))
+            if callback is not None and callback(step, ensemble, result.mse):
+                result.stopped_early = step < steps
+                break
+    return result
+
+
+def _as_sampler(
+    data: tuple[Tensor, Tensor] | Sampler,
+    batch_size: int | None,
+    random_state: int,
+    dtype: torch.dtype,
+) -> Sampler:
+    if callable(data):
+        return data
+    X, y = (torch.as_tensor(a, dtype=dtype) for a in data)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match.")
+    if batch_size is None or batch_size >= X.shape[0]:
+        return lambda step: (X, y)
+    generator = torch.Generator().manual_seed(random_state)
+
+    def minibatch(step: int) -> tuple[Tensor, Tensor]:
+        rows = torch.randint(X.shape[0], (batch_size,), generator=generator)
+        return X[rows], y[rows]
+
+    return minibatch

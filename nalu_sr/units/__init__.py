@@ -1,0 +1,13 @@
+"""Neural arithmetic units as plug-and-play PyTorch layers.
+
+Each unit is an :class:`torch.nn.Module` with three additions to a plain layer:
+``regularizer()`` (sparsity penalty), ``snap()`` (discrete form) and ``to_sympy()``.
+"""
+
+from ._base import ArithmeticUnit, snap_to, sparsity_penalty
+from .nac import NAC, NACMul
+from .nalu import NALU
+from .nau import NAU
+from .nmu import NMU
+
+__all__ = ["NAC", "NALU", "NAU", "NMU", "ArithmeticUnit", "NACMul", "snap_to", "sparsity_penalty"]
