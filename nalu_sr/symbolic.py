@@ -1,0 +1,443 @@
+"""From a snapped structure and fitted numbers to a small, exact SymPy formula.
+
+Four jobs, in the order the pipeline needs them:
+
+- :func:`feature_symbols` and :func:`python_identifiers` name the user's columns, once for SymPy
+  (any string is a valid symbol name, so nothing is ever parsed) and once for generated code;
+- :func:`rationalize` and :func:`rationalize_candidates` replace fitted floats by exact numbers
+  (integers, small fractions, fractions of pi) when the data allow it;
+- :func:`complexity` and :func:`simplify_formula` measure a formula and pick its shortest form;
+- :func:`structure_to_expr` writes a :mod:`nalu_sr.structure` structure as an expression.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import math
+import numbers
+import random
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import sympy
+from sympy.polys.polyerrors import BasePolynomialError
+
+from .structure import Structure
+
+# Names the exported code itself uses; a parameter with one of these names would shadow it.
+_RESERVED_IDENTIFIERS = frozenset(dir(builtins)) | {"math", "np", "numpy"}
+
+# Above 2**53 consecutive doubles are more than 1 apart: "the nearest integer" stops meaning much.
+_LARGEST_EXACT_INTEGER = 2**53
+
+# Expressions whose expansion would exceed this many terms skip the polynomial rewrites.
+_MAX_EXPANDED_TERMS = 256
+
+
+def feature_symbols(names: Sequence[str]) -> list[sympy.Symbol]:
+    """One real SymPy symbol per column, named exactly as the column.
+
+    SymPy accepts any string as a symbol name and the symbols are built directly (never parsed
+    from text), so names such as ``lambda``, ``E``, ``I``, ``pi``, ``mass (kg)`` or ``α`` give
+    plain symbols that neither clash with SymPy's constants nor with each other.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Column names, in column order.
+
+    Returns
+    -------
+    list of sympy.Symbol
+        ``sympy.Symbol(name, real=True)`` for each name, in the same order.
+
+    Raises
+    ------
+    ValueError
+        If a name is not a string, is empty, or appears twice.
+
+    Examples
+    --------
+    >>> feature_symbols(["mass (kg)", "pi"])
+    [mass (kg), pi]
+    """
+    names = list(names)
+    seen: set[str] = set()
+    for position, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(
+                f"feature name at position {position} is {name!r}; every column needs a "
+                "non-empty string name. Rename the column or pass feature_names explicitly."
+            )
+        if name in seen:
+            raise ValueError(
+                f"feature name {name!r} appears more than once; column names must be unique. "
+                "Rename one of the columns."
+            )
+        seen.add(name)
+    return [sympy.Symbol(name, real=True) for name in names]
+
+
+def python_identifiers(names: Sequence[str]) -> dict[str, str]:
+    """Map column names to distinct Python identifiers usable as function parameters.
+
+    Names that already are valid, non-reserved identifiers are kept unchanged. Others are
+    normalised (NFKC, as Python does for identifiers), every run of characters not allowed in
+    an identifier becomes ``_``, a leading digit gets an ``x_`` prefix, and keywords, builtins
+    and ``math`` / ``np`` / ``numpy`` get a ``_`` suffix. Remaining clashes are numbered
+    ``_2``, ``_3``, ... in column order, so the mapping is deterministic.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Column names, unique.
+
+    Returns
+    -------
+    dict of str to str
+        Column name to identifier, in column order.
+
+    Examples
+    --------
+    >>> python_identifiers(["lambda", "mass (kg)", "2x"])
+    {'lambda': 'lambda_', 'mass (kg)': 'mass_kg', '2x': 'x_2x'}
+    """
+    names = [symbol.name for symbol in feature_symbols(names)]
+    taken = {name for name in names if _is_free_identifier(name)}
+    mapping: dict[str, str] = {}
+    for name in names:
+        if _is_free_identifier(name):
+            mapping[name] = name
+            continue
+        base = _sanitize_identifier(name)
+        candidate, counter = base, 2
+        while candidate in taken:
+            candidate, counter = f"{base}_{counter}", counter + 1
+        taken.add(candidate)
+        mapping[name] = candidate
+    return mapping
+
+
+def _is_free_identifier(name: str) -> bool:
+    return (
+        name.isidentifier()
+        and unicodedata.normalize("NFKC", name) == name
+        and not keyword.iskeyword(name)
+        and name not in _RESERVED_IDENTIFIERS
+    )
+
+
+def _sanitize_identifier(name: str) -> str:
+    text = unicodedata.normalize("NFKC", name)
+    text = "".join(c if ("a" + c).isidentifier() else " " for c in text)
+    text = re.sub(r"\s+", "_", text.strip())
+    text = text.strip("_") or "x"
+    if not text.isidentifier():
+        text = "x_" + text
+    if keyword.iskeyword(text) or text in _RESERVED_IDENTIFIERS:
+        text += "_"
+    return text
+
+
+def rationalize(
+    value: float,
+    rtol: float = 1e-9,
+    max_denominator: int = 12,
+    allow_pi: bool = True,
+    scale: float | None = None,
+) -> sympy.Expr:
+    """The simplest exact number within ``rtol`` (relative) of ``value``.
+
+    Tried in order: 0 (when ``|value| <= rtol * scale``), an integer, ``p/q`` with
+    ``q <= max_denominator``, ``p/q * pi`` with ``|p|, q <= max_denominator``. When none is
+    close enough the value is returned as a :class:`sympy.Float` built from the double itself:
+    such a Float holds the exact 53-bit binary value, so ``float(result) == value`` and no
+    digits are lost, while a Rational of that binary value (``p / 2**k``) would be both exact
+    and misleading. The printers in :mod:`nalu_sr.export` and :mod:`nalu_sr.serialization`
+    write such Floats at full (round-trip) precision.
+
+    Parameters
+    ----------
+    value : float
+        The fitted number. Must be finite.
+    rtol : float, default=1e-9
+        Largest accepted relative difference between ``value`` and the exact form.
+    max_denominator : int, default=12
+        Largest denominator ``q`` tried (and largest numerator for multiples of pi).
+    allow_pi : bool, default=True
+        Whether rational multiples of pi are tried.
+    scale : float, optional
+        Typical size of the quantity ``value`` multiplies; when given, values with
+        ``|value| <= rtol * scale`` become exactly 0.
+
+    Returns
+    -------
+    sympy.Expr
+        An Integer, a Rational, a rational multiple of pi, or a Float.
+
+    Examples
+    --------
+    >>> rationalize(1.8), rationalize(2 * math.pi), rationalize(6.674e-11)
+    (9/5, 2*pi, 6.67400000000000e-11)
+    """
+    return rationalize_candidates(
+        value,
+        rtol=rtol,
+        max_denominator=max_denominator,
+        allow_pi=allow_pi,
+        scale=scale,
+        max_candidates=1,
+    )[0]
+
+
+def rationalize_candidates(
+    value: float,
+    rtol: float = 1e-3,
+    max_denominator: int = 12,
+    allow_pi: bool = True,
+    scale: float | None = None,
+    max_candidates: int = 4,
+) -> list[sympy.Expr]:
+    """Plausible exact forms of ``value``, simplest first, with the plain Float last.
+
+    A looser tolerance than :func:`rationalize` proposes forms such as ``9/5`` for
+    ``1.8000012``; the caller refits or re-scores each candidate and keeps the simplest that
+    still fits the data. Candidates are ordered by how many digits they take to write
+    (numerator, denominator, one more for pi), then by distance to ``value``, so ``2*pi``
+    comes before ``44/7``.
+
+    Parameters
+    ----------
+    value : float
+        The fitted number. Must be finite.
+    rtol : float, default=1e-3
+        Largest relative difference for a candidate to be proposed.
+    max_denominator : int, default=12
+        Largest denominator ``q`` tried (and largest numerator for multiples of pi).
+    allow_pi : bool, default=True
+        Whether rational multiples of pi are proposed.
+    scale : float, optional
+        When given and ``|value| <= rtol * scale``, 0 is proposed first.
+    max_candidates : int, default=4
+        Most exact forms returned (the Float is added after them).
+
+    Returns
+    -------
+    list of sympy.Expr
+        Exact candidates, then ``sympy.Float(value)``. When ``max_candidates`` is 1 this is a
+        one-element list holding the best exact form, or the Float when there is none.
+    """
+    value = _as_finite_float(value)
+    if rtol < 0 or max_denominator < 1 or max_candidates < 1:
+        raise ValueError(
+            f"rtol={rtol}, max_denominator={max_denominator}, max_candidates={max_candidates}: "
+            "rtol must be >= 0 and the other two >= 1."
+        )
+    if value == 0.0 or (scale is not None and abs(value) <= rtol * abs(scale)):
+        return [sympy.S.Zero] if max_candidates == 1 else [sympy.S.Zero, sympy.Float(value)]
+
+    found: dict[sympy.Expr, tuple] = {}
+    for unit, unit_value in _units(allow_pi):
+        target = value / unit_value
+        for q in range(1, max_denominator + 1):
+            p = round(target * q)
+            if p == 0 or abs(p) >= _LARGEST_EXACT_INTEGER:
+                continue
+            if unit is not sympy.S.One and abs(p) > max_denominator:
+                continue
+            exact = sympy.Rational(p, q) * unit
+            error = abs(p / q * unit_value - value)
+            if error <= rtol * abs(value) and exact not in found:
+                found[exact] = (_description_length(exact), error)
+    exact_forms = sorted(found, key=found.__getitem__)[:max_candidates]
+    if max_candidates == 1 and exact_forms:
+        return exact_forms
+    return [*exact_forms, sympy.Float(value)]
+
+
+def _description_length(exact: sympy.Expr) -> int:
+    """Digits needed to write ``exact`` (numerator, denominator if not 1), plus 1 per constant."""
+    coefficient, constant = exact.as_coeff_Mul()
+    numerator, denominator = coefficient.as_numer_denom()
+    length = len(str(abs(numerator)))
+    if denominator != 1:
+        length += len(str(denominator))
+    return length + (0 if constant is sympy.S.One else 1)
+
+
+def _units(allow_pi: bool) -> list[tuple[sympy.Expr, float]]:
+    units = [(sympy.S.One, 1.0)]
+    if allow_pi:
+        units.append((sympy.pi, math.pi))
+    return units
+
+
+def _as_finite_float(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, sympy.Number)):
+        raise TypeError(f"expected a real number, got {value!r} of type {type(value).__name__}.")
+    result = float(value)
+    if not math.isfinite(result):
+        raise ValueError(f"cannot give an exact form to {result}; the fitted value must be finite.")
+    return result
+
+
+def complexity(expr: sympy.Basic) -> int:
+    """Number of nodes in the expression tree of ``expr``.
+
+    Every node counts 1: operators (Add, Mul, Pow, functions), symbols and numbers alike, and a
+    Rational or Float is a single node. The count follows SymPy's own tree, so ``x - y`` is
+    ``Add(x, Mul(-1, y))`` (5 nodes) and ``x / y`` is ``Mul(x, Pow(y, -1))`` (5 nodes).
+
+    Examples
+    --------
+    >>> w, h, x, y = sympy.symbols("w h x y")
+    >>> complexity(x * y), complexity(sympy.factor(2 * w + 2 * h))
+    (3, 5)
+    """
+    return sum(1 for _ in sympy.preorder_traversal(sympy.sympify(expr)))
+
+
+def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
+    """The form of ``expr`` with the fewest nodes among a few cheap rewrites.
+
+    Candidates are ``expr`` itself, ``factor``, ``expand``, ``together``, ``cancel`` and
+    ``factor_terms``; ties keep the earliest (so an already minimal input comes back
+    unchanged). Full :func:`sympy.simplify` is never called: its cost is unbounded on large
+    formulas. The polynomial rewrites are skipped when expanding would give more than a few
+    hundred terms. Every rewrite is an algebraic identity; when the formula holds floats, a
+    candidate is also checked numerically at a few points, since rewriting floating-point
+    coefficients rounds them.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        Formula to shorten.
+
+    Returns
+    -------
+    sympy.Expr
+        An equal formula with at most as many nodes as ``expr``.
+    """
+    expr = sympy.sympify(expr)
+    if not isinstance(expr, sympy.Expr) or expr.is_Atom:
+        return expr
+    rewrites = [sympy.factor_terms]
+    if _expanded_terms_bound(expr) <= _MAX_EXPANDED_TERMS:
+        rewrites = [sympy.factor, sympy.expand, sympy.together, sympy.cancel, sympy.factor_terms]
+    has_floats = expr.has(sympy.Float)
+    best, best_size = expr, complexity(expr)
+    for rewrite in rewrites:
+        try:
+            candidate = rewrite(expr)
+        except BasePolynomialError:
+            continue
+        size = complexity(candidate)
+        if size < best_size and (not has_floats or _agree_numerically(expr, candidate)):
+            best, best_size = candidate, size
+    return best
+
+
+def _expanded_terms_bound(expr: sympy.Basic) -> int:
+    """An upper bound on the number of terms of ``expand(expr)``, capped to stay cheap."""
+    cap = _MAX_EXPANDED_TERMS + 1
+    if expr.is_Add:
+        return min(cap, sum(_expanded_terms_bound(arg) for arg in expr.args))
+    if expr.is_Mul:
+        total = 1
+        for arg in expr.args:
+            total = min(cap, total * _expanded_terms_bound(arg))
+        return total
+    if expr.is_Pow and expr.exp.is_Integer:
+        base = _expanded_terms_bound(expr.base)
+        if base == 1:
+            return 1
+        exponent = abs(int(expr.exp))
+        return cap if exponent * math.log2(base) >= math.log2(cap) else base**exponent
+    return 1
+
+
+def _agree_numerically(a: sympy.Expr, b: sympy.Expr, points: int = 3) -> bool:
+    """Whether ``a`` and ``b`` agree to 1e-9 at a few fixed points where ``a`` is finite."""
+    symbols = sorted(a.free_symbols | b.free_symbols, key=sympy.default_sort_key)
+    rng = random.Random(0)
+    for _ in range(points):
+        values = {s: sympy.Float(rng.uniform(0.5, 2.0)) for s in symbols}
+        va, vb = complex(a.evalf(subs=values)), complex(b.evalf(subs=values))
+        if not (math.isfinite(va.real) and math.isfinite(va.imag)):
+            continue
+        if abs(va - vb) > 1e-9 * max(1.0, abs(va)):
+            return False
+    return True
+
+
+def structure_to_expr(
+    structure: Structure,
+    coefficients: Sequence[float | sympy.Expr],
+    features: Sequence[sympy.Expr],
+) -> sympy.Expr:
+    """The formula ``c0 + sum_t c_t * prod_k (sum_j s_tkj * f_j)``, simplified.
+
+    Parameters
+    ----------
+    structure : Structure
+        A canonical structure from :mod:`nalu_sr.structure`: terms of factors of
+        ``(feature_index, sign)`` pairs.
+    coefficients : sequence of float or sympy.Expr
+        ``[c0, c1, ..., cT]``: the intercept, then one coefficient per term of ``structure``.
+        Python / NumPy floats become :class:`sympy.Float`, integers :class:`sympy.Integer`.
+    features : sequence of sympy.Expr
+        The expression of each feature index (for example ``x``, ``1/x``, ``1``).
+
+    Returns
+    -------
+    sympy.Expr
+        The formula after :func:`simplify_formula`.
+
+    Raises
+    ------
+    ValueError
+        If the number of coefficients is not ``len(structure) + 1`` or a feature index is out
+        of range.
+
+    Examples
+    --------
+    >>> x, y = sympy.symbols("x y")
+    >>> x_plus_y = ((0, 1), (1, 1))
+    >>> structure_to_expr(((x_plus_y,),), [0, 2], [x, y])
+    2*(x + y)
+    """
+    if len(coefficients) != len(structure) + 1:
+        raise ValueError(
+            f"got {len(coefficients)} coefficients for a structure of {len(structure)} terms; "
+            "pass the intercept followed by one coefficient per term."
+        )
+    numbers_ = [_as_sympy_number(c) for c in coefficients]
+    total = numbers_[0]
+    for coefficient, term in zip(numbers_[1:], structure):
+        product = sympy.Mul(*(_factor_expr(factor, features) for factor in term))
+        total += coefficient * product
+    return simplify_formula(total)
+
+
+def _factor_expr(factor, features: Sequence[sympy.Expr]) -> sympy.Expr:
+    terms = []
+    for index, sign in factor:
+        if not 0 <= index < len(features):
+            raise ValueError(
+                f"the structure uses feature index {index}, but only {len(features)} feature "
+                "expressions were given; pass one expression per feature index."
+            )
+        terms.append(sign * features[index])
+    return sympy.Add(*terms)
+
+
+def _as_sympy_number(value: float | sympy.Expr) -> sympy.Expr:
+    if isinstance(value, sympy.Basic):
+        return value
+    if isinstance(value, bool):
+        raise TypeError(f"a coefficient must be a number, got the boolean {value!r}.")
+    if isinstance(value, numbers.Integral):
+        return sympy.Integer(int(value))
+    return sympy.Float(_as_finite_float(value))

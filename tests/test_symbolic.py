@@ -1,0 +1,250 @@
+import keyword
+import math
+
+import numpy as np
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nalu_sr.structure import make_factor, make_structure, make_term
+from nalu_sr.symbolic import (
+    complexity,
+    feature_symbols,
+    python_identifiers,
+    rationalize,
+    rationalize_candidates,
+    simplify_formula,
+    structure_to_expr,
+)
+
+AWKWARD_NAMES = ["lambda", "E", "I", "S", "N", "pi", "mass (kg)", "α"]
+X, Y, Z, W = sympy.symbols("x y z w", real=True)
+
+
+def test_feature_symbols_keep_user_names_as_plain_real_symbols():
+    symbols = feature_symbols(AWKWARD_NAMES)
+    assert [s.name for s in symbols] == AWKWARD_NAMES
+    assert [str(s) for s in symbols] == AWKWARD_NAMES
+    assert len(set(symbols)) == len(AWKWARD_NAMES)
+    for symbol in symbols:
+        assert type(symbol) is sympy.Symbol
+        assert symbol.is_real
+        assert symbol.free_symbols == {symbol}
+    by_name = dict(zip(AWKWARD_NAMES, symbols))
+    assert by_name["E"] != sympy.E
+    assert by_name["I"] != sympy.I
+    assert by_name["pi"] != sympy.pi
+    assert (by_name["pi"] * 2).subs(by_name["pi"], 1) == 2
+
+
+@pytest.mark.parametrize("names", [["a", "a"], ["a", ""], ["  "], ["x", None]])
+def test_feature_symbols_reject_duplicate_or_empty_names(names):
+    with pytest.raises(ValueError, match="feature name"):
+        feature_symbols(names)
+
+
+def test_python_identifiers_rename_only_what_python_cannot_use():
+    mapping = python_identifiers(["lambda", "mass (kg)", "2x", "x", "np", "sum", "α", "None"])
+    assert mapping == {
+        "lambda": "lambda_",
+        "mass (kg)": "mass_kg",
+        "2x": "x_2x",
+        "x": "x",
+        "np": "np_",
+        "sum": "sum_",
+        "α": "α",
+        "None": "None_",
+    }
+
+
+def test_python_identifiers_number_clashes_without_stealing_valid_names():
+    mapping = python_identifiers(["a b", "a-b", "a_b", "a_b_2"])
+    assert mapping["a_b"] == "a_b"
+    assert mapping["a_b_2"] == "a_b_2"
+    assert len(set(mapping.values())) == 4
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=8).filter(str.strip), unique=True, max_size=8))
+def test_python_identifiers_are_valid_unique_and_deterministic(names):
+    mapping = python_identifiers(names)
+    identifiers = list(mapping.values())
+    assert list(mapping) == names
+    assert len(set(identifiers)) == len(identifiers)
+    for identifier in identifiers:
+        assert identifier.isidentifier()
+        assert not keyword.iskeyword(identifier)
+        assert identifier not in {"math", "np", "numpy", "abs", "print"}
+    assert python_identifiers(names) == mapping
+    compile(f"def f({', '.join(identifiers)}): pass", "<test>", "exec")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.5, sympy.Rational(1, 2)),
+        (1.8, sympy.Rational(9, 5)),
+        (32.0, sympy.Integer(32)),
+        (-3.0, sympy.Integer(-3)),
+        (1 / 3, sympy.Rational(1, 3)),
+        (-0.16666666666666666, sympy.Rational(-1, 6)),
+        (2 * math.pi, 2 * sympy.pi),
+        (math.pi / 4, sympy.pi / 4),
+        (4 / 3 * math.pi, sympy.Rational(4, 3) * sympy.pi),
+        (0.0, sympy.Integer(0)),
+    ],
+)
+def test_rationalize_finds_exact_forms(value, expected):
+    assert rationalize(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [6.674e-11, 1 / 3 + 1e-6, 0.5000001, 2 * math.pi * (1 + 1e-7), 9.81, 1e20]
+)
+def test_rationalize_keeps_values_that_are_not_simple_as_exact_floats(value):
+    result = rationalize(value)
+    assert isinstance(result, sympy.Float)
+    assert float(result) == value
+
+
+def test_rationalize_respects_denominator_limit_and_pi_switch():
+    assert isinstance(rationalize(1 / 13), sympy.Float)
+    assert rationalize(1 / 13, max_denominator=13) == sympy.Rational(1, 13)
+    assert isinstance(rationalize(math.pi, allow_pi=False), sympy.Float)
+
+
+def test_rationalize_gives_zero_only_relative_to_a_scale():
+    assert isinstance(rationalize(1e-12), sympy.Float)
+    assert rationalize(1e-12, scale=1.0) == 0
+    assert rationalize(1e-12, scale=1e-12) != 0
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_rationalize_rejects_non_finite_values(value):
+    with pytest.raises(ValueError, match="finite"):
+        rationalize(value)
+
+
+def test_rationalize_candidates_propose_simple_forms_before_the_float():
+    candidates = rationalize_candidates(1.8000012)
+    assert candidates[0] == sympy.Rational(9, 5)
+    assert isinstance(candidates[-1], sympy.Float)
+    assert float(candidates[-1]) == 1.8000012
+
+    two_pi = rationalize_candidates(2 * math.pi)
+    assert two_pi[0] == 2 * sympy.pi
+    assert sympy.Rational(44, 7) in two_pi
+
+    assert rationalize_candidates(6.674e-11) == [sympy.Float(6.674e-11)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False).filter(lambda v: abs(v) > 1e-6))
+def test_rationalize_candidates_stay_within_tolerance(value):
+    for candidate in rationalize_candidates(value, rtol=1e-3):
+        assert abs(float(candidate) - value) <= 1e-3 * abs(value)
+    assert abs(float(rationalize(value)) - value) <= 1e-9 * abs(value)
+
+
+@pytest.mark.parametrize(
+    ("expr", "nodes"),
+    [
+        (X, 1),
+        (sympy.Rational(9, 5), 1),
+        (X * Y, 3),
+        (sympy.Mul(2, W + Y, evaluate=False), 5),
+        (X - Y, 5),
+        (X / Y, 5),
+        (sympy.sin(X) ** 2, 4),
+    ],
+)
+def test_complexity_counts_every_node(expr, nodes):
+    assert complexity(expr) == nodes
+
+
+def test_simplify_formula_prefers_the_shortest_form():
+    assert complexity(simplify_formula(2 * W + 2 * Y)) == 5
+    assert simplify_formula(X * Y + X * Z) == X * (Y + Z)
+    assert simplify_formula(X / Y + Z / Y) == (X + Z) / Y
+    assert simplify_formula((X + 1) ** 2 - X**2) == 2 * X + 1
+    assert simplify_formula(X * Y) == X * Y
+
+
+def test_simplify_formula_leaves_huge_expansions_alone():
+    expr = (X + Y + Z + W) ** 40
+    assert simplify_formula(expr) == expr
+
+
+def _expressions():
+    leaves = st.sampled_from([X, Y, Z, sympy.Integer(2), sympy.Rational(1, 3), sympy.Float(0.7)])
+
+    def combine(children):
+        pairs = st.tuples(children, children)
+        return st.one_of(
+            pairs.map(lambda p: p[0] + p[1]),
+            pairs.map(lambda p: p[0] * p[1]),
+            pairs.map(lambda p: p[0] - p[1]),
+            children.map(lambda c: c / (X**2 + 1)),
+            children.map(lambda c: c**2),
+        )
+
+    return st.recursive(leaves, combine, max_leaves=8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_expressions())
+def test_simplify_formula_never_changes_values_or_grows(expr):
+    simplified = simplify_formula(expr)
+    assert complexity(simplified) <= complexity(expr)
+    point = {X: 0.37, Y: -1.3, Z: 2.1}
+    before, after = complex(expr.evalf(subs=point)), complex(simplified.evalf(subs=point))
+    assert abs(before - after) <= 1e-9 * max(1.0, abs(before))
+
+
+def _nau_difference():
+    return make_structure([make_term([make_factor([(0, 1), (1, -1)])])])
+
+
+def test_structure_to_expr_writes_an_nau_as_a_signed_sum():
+    assert structure_to_expr(_nau_difference(), [0, 1], [X, Y]) == X - Y
+
+
+def test_structure_to_expr_writes_an_nmu_with_reciprocals_as_a_quotient():
+    features = [X, Y, 1 / X, 1 / Y, sympy.Integer(1)]
+    structure = make_structure([make_term([make_factor([(0, 1)]), make_factor([(3, 1)])])])
+    assert structure_to_expr(structure, [0, sympy.Rational(1, 2)], features) == X / (2 * Y)
+
+
+def test_structure_to_expr_writes_a_product_of_sums():
+    term = make_term([make_factor([(0, 1), (1, 1)]), make_factor([(2, 1), (3, -1)])])
+    expr = structure_to_expr(make_structure([term]), [1, 3], [X, Y, Z, W])
+    assert sympy.expand(expr - (1 + 3 * (X + Y) * (Z - W))) == 0
+    assert complexity(expr) < complexity(sympy.expand(expr))
+
+
+def test_structure_to_expr_writes_a_sum_of_products_with_float_coefficients():
+    terms = [
+        make_term([make_factor([(0, 1)]), make_factor([(1, 1)])]),
+        make_term([make_factor([(2, 1)])]),
+    ]
+    structure = make_structure(terms)
+    coefficients = [np.float64(0.25), 2.5, -1]
+    expr = structure_to_expr(structure, coefficients, [X, Y, Z])
+    rng = np.random.default_rng(0)
+    values = rng.uniform(-3, 3, size=(20, 3))
+    evaluated = sympy.lambdify([X, Y, Z], expr)(*values.T)
+    by_structure = np.full(len(values), 0.25)
+    for coefficient, term in zip(coefficients[1:], structure):
+        product = np.ones(len(values))
+        for factor in term:
+            product *= sum(sign * values[:, index] for index, sign in factor)
+        by_structure += coefficient * product
+    np.testing.assert_allclose(evaluated, by_structure, rtol=1e-12)
+
+
+def test_structure_to_expr_reports_mismatched_inputs():
+    with pytest.raises(ValueError, match="coefficients"):
+        structure_to_expr(_nau_difference(), [1], [X, Y])
+    with pytest.raises(ValueError, match="feature index 1"):
+        structure_to_expr(_nau_difference(), [0, 1], [X])
