@@ -1,0 +1,731 @@
+"""The public formula suite: named ground-truth formulas with training and extrapolation tables.
+
+Every entry is a formula, the ranges its training inputs are drawn from, and wider ranges
+(containing the training ones) for the extrapolation table. The tables shipped in the
+repository's ``datasets/`` folder are regenerated, byte for byte, by::
+
+    python -m nalu_sr.datasets.suite datasets/ --overwrite
+
+Each entry writes ``<name>.csv`` (training), ``<name>_wide.csv`` (extrapolation) and
+``<name>.json`` (the manifest: formula, ranges, sizes, seed). Floats are written with 17
+significant digits, so a table read back exactly (see :func:`load_suite_entry`) holds the
+generated numbers and its target column is exactly the formula evaluated on its inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import functools
+import io
+import json
+import os
+import re
+import tempfile
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+import sympy
+
+from .formulas import check_ranges, make_formula_dataset, parse_formula
+
+__all__ = [
+    "DATA_DIR",
+    "DEFAULT_SEED",
+    "SUITE",
+    "SuiteEntry",
+    "list_suite",
+    "load_suite_entry",
+    "truth",
+    "write_suite",
+    "write_suite_entry",
+]
+
+#: Folder of the shipped tables (present in a source checkout, absent from an installed wheel).
+DATA_DIR = Path(__file__).resolve().parents[2] / "datasets"
+
+#: Seed of the shipped tables.
+DEFAULT_SEED = 0
+
+_FLOAT_FORMAT = "%.17g"
+_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _covers(outer: list[tuple[float, float]], inner: list[tuple[float, float]]) -> bool:
+    """Whether every interval of ``inner`` lies inside one interval of ``outer``."""
+    return all(any(lo >= a and hi <= b for a, b in outer) for lo, hi in inner)
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    """One formula of the suite, with where its training and extrapolation inputs come from.
+
+    Parameters
+    ----------
+    name : str
+        Snake-case identifier; also the stem of the entry's files.
+    formula : str
+        Ground truth as ``"target = expression"`` (see :func:`~.formulas.parse_formula`).
+    ranges : mapping
+        Training ranges: input name -> ``(low, high)`` or a list of intervals (their union).
+        Names the formula does not use are irrelevant columns.
+    wide_ranges : mapping
+        Extrapolation ranges, same names; each must contain its training range and reach
+        beyond it.
+    n_samples : int
+        Rows of the training table.
+    description : str
+        What the formula is and where it comes from.
+    n_wide_samples : int, default=500
+        Rows of the extrapolation table.
+
+    Raises
+    ------
+    ValueError
+        If the formula does not parse, a variable has no range, the two sets of names differ,
+        or a wide range does not contain and exceed its training range.
+    """
+
+    name: str
+    formula: str
+    ranges: Mapping[str, object] = field(hash=False)
+    wide_ranges: Mapping[str, object] = field(hash=False)
+    n_samples: int
+    description: str
+    n_wide_samples: int = 500
+
+    def __post_init__(self) -> None:
+        if not _NAME_PATTERN.fullmatch(self.name):
+            raise ValueError(f"suite entry name {self.name!r} must be snake_case, e.g. 'ohms_law'.")
+        equation = parse_formula(self.formula)
+        train = check_ranges(self.ranges)
+        wide = check_ranges(self.wide_ranges)
+        missing = sorted(s.name for s in equation.rhs.free_symbols if s.name not in train)
+        if missing:
+            raise ValueError(f"entry {self.name!r}: variables {missing} have no training range.")
+        if list(train) != list(wide):
+            raise ValueError(
+                f"entry {self.name!r}: ranges and wide_ranges must name the same inputs in the "
+                f"same order, got {list(train)} and {list(wide)}."
+            )
+        for var in train:
+            if not _covers(wide[var], train[var]) or _covers(train[var], wide[var]):
+                raise ValueError(
+                    f"entry {self.name!r}: wide range of {var!r} {wide[var]} must contain its "
+                    f"training range {train[var]} and extend beyond it."
+                )
+        if self.n_samples < 1 or self.n_wide_samples < 1:
+            raise ValueError(f"entry {self.name!r}: row counts must be at least 1.")
+        object.__setattr__(self, "ranges", MappingProxyType(dict(self.ranges)))
+        object.__setattr__(self, "wide_ranges", MappingProxyType(dict(self.wide_ranges)))
+
+    @property
+    def target(self) -> str:
+        """Name of the target column."""
+        return parse_formula(self.formula).lhs.name
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Names of the input columns, in table order."""
+        return tuple(check_ranges(self.ranges))
+
+    @property
+    def is_arithmetic(self) -> bool:
+        """Whether the formula uses only numbers, +, -, *, / and integer powers of its inputs.
+
+        Entries for which this is false (``sin``) have no exact form in an arithmetic search
+        space; a search should return an approximation and report that it failed to extrapolate.
+        """
+        rhs = parse_formula(self.formula).rhs
+        for node in sympy.preorder_traversal(rhs):
+            if isinstance(node, sympy.Pow):
+                if not node.exp.is_Integer:
+                    return False
+            elif not isinstance(node, (sympy.Symbol, sympy.Number, sympy.Add, sympy.Mul)):
+                return False
+        return True
+
+
+def _static_product_formula(offset: int, size: int = 25, overlap: int = 12) -> str:
+    """The static arithmetic task's product: two sums over overlapping windows of 100 inputs."""
+    x = sympy.symbols("x0:100", real=True)
+    a = sympy.Add(*x[offset : offset + size])
+    b = sympy.Add(*x[offset + size - overlap : offset + 2 * size - overlap])
+    return f"y = {sympy.sstr(a * b)}"
+
+
+def _same(names: str, interval: object) -> dict[str, object]:
+    return dict.fromkeys(names.split(), interval)
+
+
+_STATIC_OFFSET = 20
+
+_ENTRIES = [
+    SuiteEntry(
+        "nac_subtract",
+        "y = x0 - x1",
+        _same("x0 x1", (0, 1)),
+        _same("x0 x1", (-5, 5)),
+        500,
+        "The toy a single NAC learns: weights converge to +1 and -1.",
+    ),
+    SuiteEntry(
+        "sum_of_ten",
+        "y = (x0 + x1 + x2 + x3) + (x4 + x5 + x6 + x7 + x8 + x9)",
+        {f"x{i}": (0, 10) for i in range(10)},
+        {f"x{i}": (0, 100) for i in range(10)},
+        500,
+        "NALU addition example: a = sum of the first 4 inputs, b = sum of the other 6, y = a + b.",
+    ),
+    SuiteEntry(
+        "static_product_100",
+        _static_product_formula(_STATIC_OFFSET),
+        {f"x{i}": (1, 2) for i in range(100)},
+        {f"x{i}": (1, 6) for i in range(100)},
+        1000,
+        "NAU paper static task, multiplication, offset 20: y = a*b with a = x20 + ... + x44 and "
+        "b = x33 + ... + x57 (windows of 25 inputs sharing 12); 75 inputs are irrelevant.",
+    ),
+    SuiteEntry(
+        "four_input_product",
+        "y = (x1 + x2)*(x1 + x2 + x3 + x4)",
+        _same("x1 x2 x3 x4", (1, 2)),
+        _same("x1 x2 x3 x4", (1, 6)),
+        500,
+        "NAU paper four-input task: a product of two sums sharing two inputs.",
+    ),
+    SuiteEntry(
+        "ohms_law",
+        "V = I*R",
+        {"I": (0.1, 2), "R": (1, 100)},
+        {"I": (0.01, 20), "R": (0.5, 1000)},
+        500,
+        "Voltage across a resistor [V] from current [A] and resistance [ohm].",
+    ),
+    SuiteEntry(
+        "rectangle_perimeter",
+        "P = 2*(w + h)",
+        _same("w h", (1, 10)),
+        _same("w h", (0.1, 100)),
+        500,
+        "Perimeter of a w-by-h rectangle.",
+    ),
+    SuiteEntry(
+        "parallel_resistors",
+        "R = R1*R2/(R1 + R2)",
+        _same("R1 R2", (1, 100)),
+        _same("R1 R2", (0.5, 1000)),
+        500,
+        "Equivalent resistance [ohm] of two resistors in parallel.",
+    ),
+    SuiteEntry(
+        "body_mass_index",
+        "bmi = m/h**2",
+        {"m": (40, 120), "h": (1.4, 2.0)},
+        {"m": (10, 300), "h": (0.5, 2.5)},
+        500,
+        "Body mass index [kg/m^2] from mass [kg] and height [m].",
+    ),
+    SuiteEntry(
+        "kinetic_energy",
+        "E = m*v**2/2",
+        {"m": (1, 10), "v": (0.5, 10)},
+        {"m": (0.1, 100), "v": (0.1, 50)},
+        500,
+        "Kinetic energy [J] of a mass [kg] moving at speed v [m/s].",
+    ),
+    SuiteEntry(
+        "celsius_to_fahrenheit",
+        "F = 9*C/5 + 32",
+        {"C": (-40, 100)},
+        {"C": (-273.15, 1000)},
+        500,
+        "Temperature conversion; the constants are not in {-1, 0, 1}.",
+    ),
+    SuiteEntry(
+        "difference_of_squares",
+        "y = x**2 - z**2",
+        _same("x z", (-5, 5)),
+        _same("x z", (-20, 20)),
+        500,
+        "x^2 - z^2, also (x + z)*(x - z); inputs of both signs.",
+    ),
+    SuiteEntry(
+        "pairwise_products",
+        "y = a*b + b*c + c*a",
+        _same("a b c", (-3, 3)),
+        _same("a b c", (-15, 15)),
+        500,
+        "Sum of the three pairwise products: several product terms added.",
+    ),
+    SuiteEntry(
+        "sum_times_difference",
+        "y = (a + b)*(c - d)",
+        _same("a b c d", (0, 5)),
+        _same("a b c d", (-10, 20)),
+        500,
+        "A sum times a difference: adding layer, then multiplying layer.",
+    ),
+    SuiteEntry(
+        "box_density",
+        "rho = m/(l*w*h)",
+        {"m": (1, 10), "l": (0.1, 1), "w": (0.1, 1), "h": (0.1, 1)},
+        {"m": (0.5, 100), "l": (0.05, 5), "w": (0.05, 5), "h": (0.05, 5)},
+        500,
+        "Density [kg/m^3] of a box of mass m [kg] and sides l, w, h [m].",
+    ),
+    SuiteEntry(
+        "average_speed",
+        "v = d/t",
+        {"d": (1, 100), "t": (1, 10)},
+        {"d": (0, 1000), "t": (0.5, 100)},
+        500,
+        "Average speed [m/s] over distance d [m] in time t [s].",
+    ),
+    SuiteEntry(
+        "trapezoid_area",
+        "A = (a + b)*h/2",
+        _same("a b h", (1, 10)),
+        _same("a b h", (0.1, 100)),
+        500,
+        "Area of a trapezoid with parallel sides a, b and height h.",
+    ),
+    SuiteEntry(
+        "mean_of_three",
+        "y = (a + b + c)/3",
+        _same("a b c", (0, 10)),
+        _same("a b c", (-100, 100)),
+        500,
+        "Arithmetic mean of three inputs: a sum scaled by a constant.",
+    ),
+    SuiteEntry(
+        "net_work",
+        "W = (F - f)*d",
+        {"F": (10, 100), "f": (0, 10), "d": (0, 10)},
+        {"F": (0, 1000), "f": (0, 100), "d": (0, 100)},
+        500,
+        "Work [J] done by force F against friction f [N] over distance d [m].",
+    ),
+    SuiteEntry(
+        "product_with_distractors",
+        "y = x0*x2",
+        {f"x{i}": (-2, 2) for i in range(6)},
+        {f"x{i}": (-8, 8) for i in range(6)},
+        500,
+        "A product of two of six inputs; x1, x3, x4 and x5 are irrelevant.",
+    ),
+    SuiteEntry(
+        "triple_product",
+        "t = x*y*z",
+        _same("x y z", (-3, 3)),
+        _same("x y z", (-12, 12)),
+        500,
+        "Product of three inputs of both signs.",
+    ),
+    SuiteEntry(
+        "newton_gravitation",
+        "F = 6.674e-11*m1*m2/r**2",
+        {"m1": (1e3, 1e4), "m2": (1e3, 1e4), "r": (1, 10)},
+        {"m1": (1e2, 1e5), "m2": (1e2, 1e5), "r": (0.5, 100)},
+        500,
+        "Gravitational force [N] between masses [kg] at distance r [m]; a tiny constant.",
+    ),
+    SuiteEntry(
+        "ideal_gas_pressure",
+        "P = 8.314*n*T/V",
+        {"n": (0.1, 2), "T": (250, 400), "V": (0.01, 0.1)},
+        {"n": (0.01, 20), "T": (50, 2000), "V": (0.001, 1)},
+        500,
+        "Pressure [Pa] of n [mol] of ideal gas at temperature T [K] in volume V [m^3].",
+    ),
+    SuiteEntry(
+        "sine",
+        "y = sin(x)",
+        {"x": (-3, 3)},
+        {"x": (-10, 10)},
+        500,
+        "Not arithmetic: no exact formula exists in the search space; it must fail to "
+        "extrapolate, and say so.",
+    ),
+]
+
+#: The suite, by name.
+SUITE: dict[str, SuiteEntry] = {entry.name: entry for entry in _ENTRIES}
+
+
+def list_suite() -> list[str]:
+    """Names of the suite's entries, in registry order.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> from nalu_sr.datasets import list_suite
+    >>> "ohms_law" in list_suite()
+    True
+    """
+    return list(SUITE)
+
+
+def _entry(name: str) -> SuiteEntry:
+    if name in SUITE:
+        return SUITE[name]
+    close = difflib.get_close_matches(str(name), list(SUITE), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown suite entry {name!r}.{hint} Valid names: {', '.join(list_suite())}.")
+
+
+@functools.cache
+def truth(name: str) -> sympy.Eq:
+    """The ground-truth equation of a suite entry.
+
+    Parameters
+    ----------
+    name : str
+        Entry name (see :func:`list_suite`).
+
+    Returns
+    -------
+    sympy.Eq
+        ``target = expression`` with real symbols.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not in the suite; the message suggests the closest name.
+
+    Examples
+    --------
+    >>> from nalu_sr.datasets.suite import truth
+    >>> truth("ohms_law")
+    Eq(V, I*R)
+    """
+    return parse_formula(_entry(name).formula)
+
+
+def _streams(name: str, seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for an entry's training and wide tables.
+
+    The entry name enters the seed (via CRC-32, stable across runs) so that entries sharing
+    a seed do not share their draws.
+    """
+    children = np.random.SeedSequence([seed, zlib.crc32(name.encode())]).spawn(2)
+    return np.random.default_rng(children[0]), np.random.default_rng(children[1])
+
+
+def _generate(entry: SuiteEntry, wide: bool, noise: float, seed: int) -> pd.DataFrame:
+    train_rng, wide_rng = _streams(entry.name, seed)
+    if wide:
+        return make_formula_dataset(
+            entry.formula, entry.wide_ranges, entry.n_wide_samples, random_state=wide_rng
+        )
+    return make_formula_dataset(
+        entry.formula, entry.ranges, entry.n_samples, noise=noise, random_state=train_rng
+    )
+
+
+# pandas < 3 parses floats up to one ulp off unless asked for round_trip; pandas 3 is exact
+# by default and deprecates the option.
+_EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
+def _read_csv(path: Path | io.StringIO) -> pd.DataFrame:
+    return pd.read_csv(path, **_EXACT_FLOATS)
+
+
+def load_suite_entry(
+    name: str, wide: bool = False, directory: str | os.PathLike | None = None
+) -> pd.DataFrame:
+    """Load a suite entry's training or extrapolation table.
+
+    Parameters
+    ----------
+    name : str
+        Entry name (see :func:`list_suite`).
+    wide : bool, default=False
+        Load the extrapolation table (``<name>_wide.csv``, drawn from the wide ranges) instead
+        of the training table.
+    directory : path-like or None, default=None
+        Folder holding the CSV files. ``None`` uses the repository's ``datasets/`` folder and,
+        when the file is not there (an installed package), generates the table with the
+        shipped seed, which gives the same numbers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Input columns, then the target column.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown, or the file's columns are not the entry's.
+    FileNotFoundError
+        If an explicit ``directory`` lacks the file.
+
+    Examples
+    --------
+    >>> from nalu_sr.datasets import load_suite_entry
+    >>> list(load_suite_entry("ohms_law").columns)
+    ['I', 'R', 'V']
+    """
+    entry = _entry(name)
+    folder = DATA_DIR if directory is None else Path(directory)
+    path = folder / f"{name}{'_wide' if wide else ''}.csv"
+    if not path.is_file():
+        if directory is not None:
+            raise FileNotFoundError(
+                f"{path} does not exist; write it with write_suite_entry({name!r}, {str(folder)!r})"
+                " or pass directory=None to use the shipped tables."
+            )
+        return _generate(entry, wide, noise=0.0, seed=DEFAULT_SEED)
+    frame = _read_csv(path)
+    expected = [*entry.inputs, entry.target]
+    if list(frame.columns) != expected:
+        raise ValueError(
+            f"{path} has columns {list(frame.columns)}, but entry {name!r} expects {expected}; "
+            "regenerate it with write_suite_entry(..., overwrite=True)."
+        )
+    return frame
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers never see a partial file."""
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        # mkstemp makes the file private; shipped tables are meant to be read by everyone.
+        os.chmod(temporary, 0o644)
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _csv_text(frame: pd.DataFrame) -> str:
+    text = frame.to_csv(index=False, float_format=_FLOAT_FORMAT, lineterminator="\n")
+    back = _read_csv(io.StringIO(text))
+    if not np.array_equal(back.to_numpy(), frame.to_numpy()):
+        raise RuntimeError("a table did not survive a CSV round trip; no file was written.")
+    return text
+
+
+def _intervals_json(ranges: Mapping[str, object]) -> dict[str, list[list[float]]]:
+    return {k: [list(iv) for iv in v] for k, v in check_ranges(ranges).items()}
+
+
+def _manifest(entry: SuiteEntry, noise: float, seed: int) -> dict[str, object]:
+    equation = parse_formula(entry.formula)
+    used = {s.name for s in equation.rhs.free_symbols}
+    return {
+        "name": entry.name,
+        "description": entry.description,
+        "formula": entry.formula,
+        "latex": sympy.latex(equation),
+        "target": entry.target,
+        "inputs": list(entry.inputs),
+        "relevant_inputs": [name for name in entry.inputs if name in used],
+        "arithmetic": entry.is_arithmetic,
+        "ranges": _intervals_json(entry.ranges),
+        "wide_ranges": _intervals_json(entry.wide_ranges),
+        "n_samples": entry.n_samples,
+        "n_wide_samples": entry.n_wide_samples,
+        "noise": noise,
+        "noise_applies_to": "training table only; relative to the target's RMS",
+        "seed": seed,
+        "streams": "numpy SeedSequence([seed, crc32(name)]).spawn(2): training, wide",
+        "files": {"train": f"{entry.name}.csv", "wide": f"{entry.name}_wide.csv"},
+    }
+
+
+def _refuse_existing(paths: Sequence[Path]) -> None:
+    existing = [str(p) for p in paths if p.exists()]
+    if existing:
+        shown = ", ".join(existing[:3]) + (
+            f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        )
+        raise FileExistsError(
+            f"refusing to overwrite {shown}; pass overwrite=True "
+            "(--overwrite on the command line) to replace them."
+        )
+
+
+def write_suite_entry(
+    name: str,
+    out_dir: str | os.PathLike,
+    noise: float = 0.0,
+    random_state: int = DEFAULT_SEED,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write a suite entry's training table, extrapolation table and manifest.
+
+    Parameters
+    ----------
+    name : str
+        Entry name (see :func:`list_suite`).
+    out_dir : path-like
+        Destination folder, created if missing.
+    noise : float, default=0.0
+        Gaussian noise on the training target, as a fraction of its RMS (see
+        :func:`~.formulas.make_formula_dataset`). The extrapolation table is always exact.
+    random_state : int, default=0
+        Non-negative seed; recorded in the manifest.
+    overwrite : bool, default=False
+        Replace existing files. When false and any of the three files exists, nothing is
+        written.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``<name>.csv``, ``<name>_wide.csv`` and ``<name>.json``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown or ``random_state`` is not a non-negative int.
+    FileExistsError
+        If a file exists and ``overwrite`` is false.
+    """
+    entry = _entry(name)
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
+        raise ValueError(f"random_state must be a non-negative int seed, got {random_state!r}.")
+    if random_state < 0:
+        raise ValueError(f"random_state must be a non-negative int seed, got {random_state}.")
+    folder = Path(out_dir)
+    paths = [folder / f"{name}.csv", folder / f"{name}_wide.csv", folder / f"{name}.json"]
+    if not overwrite:
+        _refuse_existing(paths)
+    train_text = _csv_text(_generate(entry, False, noise, int(random_state)))
+    wide_text = _csv_text(_generate(entry, True, noise, int(random_state)))
+    manifest = json.dumps(_manifest(entry, noise, int(random_state)), indent=2) + "\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, text in zip(paths, (train_text, wide_text, manifest)):
+        _write_atomic(path, text)
+    return paths
+
+
+def _format_union(intervals: Sequence[tuple[float, float]]) -> str:
+    return " ∪ ".join(f"[{low:g}, {high:g}]" for low, high in intervals)
+
+
+def _format_ranges(ranges: Mapping[str, object]) -> str:
+    """Ranges for a table cell, inputs sharing a range grouped: ``x0, …, x99 ∈ [1, 2]``."""
+    groups: dict[str, list[str]] = {}
+    for var, intervals in check_ranges(ranges).items():
+        groups.setdefault(_format_union(intervals), []).append(var)
+    cells = []
+    for union, names in groups.items():
+        listed = ", ".join(names) if len(names) <= 4 else f"{names[0]}, …, {names[-1]}"
+        cells.append(f"{listed} ∈ {union}")
+    return "; ".join(cells)
+
+
+_README_HEAD = """\
+# The formula suite
+
+Ground-truth formulas with tables to fit and tables to extrapolate to. Generated by
+`nalu_sr.datasets.suite`; do not edit by hand. Regenerate everything, byte for byte, with
+
+    python -m nalu_sr.datasets.suite datasets/ --overwrite
+
+(add `--noise 0.01 --seed 1` for a noisy variant in another folder) or, from Python,
+`nalu_sr.datasets.suite.write_suite("datasets/", overwrite=True)`.
+
+For each entry `<name>`:
+
+- `<name>.csv`: training table, inputs drawn uniformly from the training ranges;
+- `<name>_wide.csv`: extrapolation table, inputs drawn uniformly from the wide ranges,
+  which contain the training ranges and reach beyond them;
+- `<name>.json`: manifest with the formula, target, ranges, row counts, noise and seed.
+
+Columns are the inputs, then the target. Floats carry 17 significant digits, so the numbers
+read back are exactly the generated ones (with pandas 3, or `float_precision="round_trip"` on
+pandas 2, or `nalu_sr.datasets.load_suite_entry`) and the target is exactly the formula
+evaluated on the stored inputs. Shipped tables are noise-free, seed {seed}. A union of
+intervals (`∪`) is sampled uniformly over its total length. `rows` is training / wide.
+
+| name | formula | training ranges | wide ranges | rows |
+|---|---|---|---|---|
+"""
+
+
+def _readme(seed: int) -> str:
+    rows = []
+    for entry in SUITE.values():
+        formula = f"`{entry.formula}`" if len(entry.formula) <= 60 else entry.description
+        rows.append(
+            f"| `{entry.name}` | {formula} | {_format_ranges(entry.ranges)} | "
+            f"{_format_ranges(entry.wide_ranges)} | {entry.n_samples} / {entry.n_wide_samples} |"
+        )
+    return _README_HEAD.format(seed=seed) + "\n".join(rows) + "\n"
+
+
+def write_suite(
+    out_dir: str | os.PathLike,
+    noise: float = 0.0,
+    random_state: int = DEFAULT_SEED,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write every suite entry (see :func:`write_suite_entry`) and a ``README.md`` table.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Destination folder, created if missing.
+    noise : float, default=0.0
+        Relative noise on the training targets.
+    random_state : int, default=0
+        Seed shared by all entries (each entry mixes in its name).
+    overwrite : bool, default=False
+        Replace existing files; when false and any file exists, nothing is written.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Every file written, the README last.
+    """
+    folder = Path(out_dir)
+    if not overwrite:
+        _refuse_existing(
+            [folder / "README.md"]
+            + [folder / f"{n}{s}" for n in SUITE for s in (".csv", "_wide.csv", ".json")]
+        )
+    written = []
+    for name in SUITE:
+        written += write_suite_entry(name, folder, noise, random_state, overwrite=True)
+    readme = folder / "README.md"
+    _write_atomic(readme, _readme(random_state))
+    return [*written, readme]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: ``python -m nalu_sr.datasets.suite OUT_DIR [--overwrite]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m nalu_sr.datasets.suite",
+        description="Write the formula suite's tables, manifests and README to a folder.",
+    )
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--noise", type=float, default=0.0, help="relative noise on targets")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    args = parser.parse_args(argv)
+    try:
+        paths = write_suite(args.out_dir, args.noise, args.seed, args.overwrite)
+    except (FileExistsError, ValueError) as exc:
+        parser.exit(1, f"error: {exc}\n")
+    print(f"wrote {len(paths)} files to {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()
