@@ -13,6 +13,7 @@ Four jobs, in the order the pipeline needs them:
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
 import math
 import numbers
@@ -32,8 +33,11 @@ _RESERVED_IDENTIFIERS = frozenset(dir(builtins)) | {"math", "np", "numpy"}
 # Above 2**53 consecutive doubles are more than 1 apart: "the nearest integer" stops meaning much.
 _LARGEST_EXACT_INTEGER = 2**53
 
-# Expressions whose expansion would exceed this many terms skip the polynomial rewrites.
+# Work bounds for simplify_formula: expand only when it gives at most this many terms, and
+# factor / cancel (whose cost grows fast with common denominators) only on small formulas.
 _MAX_EXPANDED_TERMS = 256
+_MAX_FACTOR_TERMS = 64
+_MAX_FACTOR_NODES = 80
 
 
 def feature_symbols(names: Sequence[str]) -> list[sympy.Symbol]:
@@ -135,7 +139,9 @@ def _sanitize_identifier(name: str) -> str:
     text = re.sub(r"\s+", "_", text.strip())
     text = text.strip("_") or "x"
     if not text.isidentifier():
-        text = "x_" + text
+        text = unicodedata.normalize("NFKC", "x_" + text)
+    if not text.isidentifier():
+        text = "x"
     if keyword.iskeyword(text) or text in _RESERVED_IDENTIFIERS:
         text += "_"
     return text
@@ -305,8 +311,10 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
     Candidates are ``expr`` itself, ``factor``, ``expand``, ``together``, ``cancel`` and
     ``factor_terms``; ties keep the earliest (so an already minimal input comes back
     unchanged). Full :func:`sympy.simplify` is never called: its cost is unbounded on large
-    formulas. The polynomial rewrites are skipped when expanding would give more than a few
-    hundred terms. Every rewrite is an algebraic identity; when the formula holds floats, a
+    formulas. ``expand`` is skipped when it would give more than a few hundred terms, and
+    ``factor`` / ``cancel`` (whose cost explodes with common denominators) run only on formulas
+    of at most a few dozen nodes. Results are cached, since a search meets the same formula
+    many times. Every rewrite is an algebraic identity; when the formula holds floats, a
     candidate is also checked numerically at a few points, since rewriting floating-point
     coefficients rounds them.
 
@@ -323,11 +331,23 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
     expr = sympy.sympify(expr)
     if not isinstance(expr, sympy.Expr) or expr.is_Atom:
         return expr
-    rewrites = [sympy.factor_terms]
-    if _expanded_terms_bound(expr) <= _MAX_EXPANDED_TERMS:
-        rewrites = [sympy.factor, sympy.expand, sympy.together, sympy.cancel, sympy.factor_terms]
-    has_floats = expr.has(sympy.Float)
+    return _simplify_cached(expr)
+
+
+@functools.lru_cache(maxsize=4096)
+def _simplify_cached(expr: sympy.Expr) -> sympy.Expr:
     best, best_size = expr, complexity(expr)
+    terms = _expanded_terms_bound(expr)
+    rewrites = []
+    if terms <= _MAX_FACTOR_TERMS and best_size <= _MAX_FACTOR_NODES:
+        rewrites.append(sympy.factor)
+    if terms <= _MAX_EXPANDED_TERMS:
+        rewrites.append(sympy.expand)
+    rewrites.append(sympy.together)
+    if terms <= _MAX_FACTOR_TERMS and best_size <= _MAX_FACTOR_NODES:
+        rewrites.append(sympy.cancel)
+    rewrites.append(sympy.factor_terms)
+    has_floats = expr.has(sympy.Float)
     for rewrite in rewrites:
         try:
             candidate = rewrite(expr)
