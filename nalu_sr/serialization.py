@@ -91,7 +91,9 @@ def expr_to_tree(expr: sympy.Basic) -> dict[str, Any]:
     return tree
 
 
-def _to_tree(expr: sympy.Basic) -> dict[str, Any]:
+def _to_tree(expr: sympy.Basic, depth: int = 0) -> dict[str, Any]:
+    if depth > MAX_DEPTH:
+        raise ModelFileError(f"cannot store a formula nested deeper than {MAX_DEPTH} levels.")
     if type(expr) is sympy.Symbol:
         node: dict[str, Any] = {"symbol": expr.name}
         assumptions = dict(expr._assumptions_orig)
@@ -109,7 +111,7 @@ def _to_tree(expr: sympy.Basic) -> dict[str, Any]:
             return {"constant": name}
     for name, (constructor, _) in _OPERATORS.items():
         if expr.func is constructor:
-            return {"op": name, "args": [_to_tree(arg) for arg in expr.args]}
+            return {"op": name, "args": [_to_tree(arg, depth + 1) for arg in expr.args]}
     raise ModelFileError(
         f"cannot store {expr!r} (of type {type(expr).__name__}): model files hold symbols, "
         f"exact and float numbers, pi, E and the operations {sorted(_OPERATORS)} only."
@@ -225,7 +227,7 @@ def _exact_bits(
     if name not in ("Add", "Mul", "Pow") or any(b is None for b in bits):
         return None
     if name == "Add":
-        return max(bits) + len(bits).bit_length()
+        return sum(bits) + len(bits).bit_length()
     if name == "Mul":
         return sum(bits)
     base_bits, exponent_bits = bits

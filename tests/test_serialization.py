@@ -102,10 +102,26 @@ def test_tree_round_trip_is_exact_on_random_formulas(expr):
     assert tree_to_expr(json.loads(json.dumps(tree))) == expr
 
 
+def _deep_formula(levels):
+    expr = X
+    for _ in range(levels):
+        expr = sympy.sin(expr, evaluate=False)
+    return expr
+
+
 @pytest.mark.parametrize(
     "expr",
-    [sympy.nan, sympy.zoo, sympy.oo, sympy.I * X, sympy.Function("f")(X), sympy.Dummy("d")],
-    ids=["nan", "zoo", "oo", "I", "undefined function", "dummy"],
+    [
+        sympy.nan,
+        sympy.zoo,
+        sympy.oo,
+        sympy.I * X,
+        sympy.Function("f")(X),
+        sympy.Dummy("d"),
+        _deep_formula(MAX_DEPTH + 5),
+        sympy.Integer(2**5000) * X,
+    ],
+    ids=["nan", "zoo", "oo", "I", "undefined function", "dummy", "too deep", "huge integer"],
 )
 def test_saving_rejects_what_cannot_be_loaded(expr):
     with pytest.raises(ModelFileError, match="cannot store"):
