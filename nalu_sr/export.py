@@ -65,7 +65,7 @@ def to_latex(expr: sympy.Expr, symbol_names: Mapping[sympy.Symbol | str, str] | 
     >>> print(to_latex(mass / r1))
     \\frac{\\text{mass (kg)}}{R_{1}}
     """
-    expr = sympy.sympify(expr)
+    expr = sympy.sympify(expr, strict=True)
     overrides = dict(symbol_names or {})
     symbols = sorted(expr.free_symbols, key=sympy.default_sort_key)
     names: dict[sympy.Symbol, str] = {}
@@ -182,7 +182,7 @@ def to_python(
             f"function_name={function_name!r} is not a valid Python function name; "
             "use letters, digits and underscores, not starting with a digit."
         )
-    expr = sympy.sympify(expr)
+    expr = sympy.sympify(expr, strict=True)
     identifiers = python_identifiers(feature_names)
     if function_name in {"np", "math", "numpy"}:
         raise ValueError(f"function_name={function_name!r} would hide a module; pick another.")
@@ -273,4 +273,4 @@ def to_srepr(expr: sympy.Expr) -> str:
     Meant for reading and debugging; to store a formula, use
     :func:`nalu_sr.serialization.expr_to_tree`, which loads back without evaluating code.
     """
-    return sympy.srepr(sympy.sympify(expr))
+    return sympy.srepr(sympy.sympify(expr, strict=True))

@@ -302,7 +302,7 @@ def complexity(expr: sympy.Basic) -> int:
     >>> complexity(x * y), complexity(sympy.factor(2 * w + 2 * h))
     (3, 5)
     """
-    return sum(1 for _ in sympy.preorder_traversal(sympy.sympify(expr)))
+    return sum(1 for _ in sympy.preorder_traversal(sympy.sympify(expr, strict=True)))
 
 
 def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
@@ -328,7 +328,7 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
     sympy.Expr
         An equal formula with at most as many nodes as ``expr``.
     """
-    expr = sympy.sympify(expr)
+    expr = sympy.sympify(expr, strict=True)
     if not isinstance(expr, sympy.Expr) or expr.is_Atom:
         return expr
     return _simplify_cached(expr)
@@ -433,9 +433,9 @@ def structure_to_expr(
             f"got {len(coefficients)} coefficients for a structure of {len(structure)} terms; "
             "pass the intercept followed by one coefficient per term."
         )
-    numbers_ = [_as_sympy_number(c) for c in coefficients]
-    total = numbers_[0]
-    for coefficient, term in zip(numbers_[1:], structure):
+    exact = [_as_sympy_number(c) for c in coefficients]
+    total = exact[0]
+    for coefficient, term in zip(exact[1:], structure):
         product = sympy.Mul(*(_factor_expr(factor, features) for factor in term))
         total += coefficient * product
     return simplify_formula(total)
