@@ -94,7 +94,7 @@ class Ensemble:
         # module holding the stacked tensors; anything else (nn.Linear, ...) goes through vmap.
         self._stacked = None
         if all(
-            isinstance(m, ArithmeticUnit | nn.Sequential | _WithPenalty)
+            isinstance(m, nn.Sequential | _WithPenalty) or getattr(m, "broadcasts", False)
             for m in self._template.modules()
         ):
             self._stacked = copy.deepcopy(self._template)
@@ -208,10 +208,15 @@ def _reset_adam_state(optimizer: torch.optim.Optimizer, index: Tensor) -> None:
                 state[key][index] = 0
 
 
-def _per_copy_mse(prediction: Tensor, target: Tensor) -> Tensor:
+def _match_target(prediction: Tensor, target: Tensor) -> Tensor:
     if target.dim() == prediction.dim() - 2:  # (B,) target for (R, B, 1) output
         target = target.unsqueeze(-1)
-    return (prediction - target.to(prediction.dtype)).pow(2).flatten(1).mean(dim=1)
+    return target.to(prediction.dtype)
+
+
+def per_copy_mse(prediction: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error of each copy: ``(R,)`` from outputs ``(R, B, out)``."""
+    return (prediction - _match_target(prediction, target)).pow(2).flatten(1).mean(dim=1)
 
 
 def train(
@@ -225,6 +230,7 @@ def train(
     eval_every: int = 1000,
     callback: Callback | None = None,
     random_state: int = 0,
+    loss: Callable[[Tensor, Tensor], Tensor] = per_copy_mse,
 ) -> TrainingResult:
     """Train every copy of ``ensemble`` with Adam on MSE plus the annealed sparsity penalty.
 
@@ -250,6 +256,8 @@ def train(
         ``callback(step, ensemble, mse)``; returning True stops training.
     random_state : int
         Seed of the minibatch order (shared by all copies, so a copy trains identically alone).
+    loss : callable
+        ``loss(outputs (R, B, out), targets) -> (R,)``; :func:`per_copy_mse` by default.
 
     Returns
     -------
@@ -265,11 +273,11 @@ def train(
         x, y = sample(step)
         strength = schedule(step) if schedule is not None else 0.0
         prediction, penalty = ensemble(x, with_penalty=strength > 0)
-        mse = _per_copy_mse(prediction, y)
-        loss = mse + strength * penalty if strength > 0 else mse
-        finite = torch.isfinite(loss).detach()
+        mse = loss(prediction, y)
+        objective = mse + strength * penalty if strength > 0 else mse
+        finite = torch.isfinite(objective).detach()
         optimizer.zero_grad(set_to_none=False)
-        torch.where(finite, loss, torch.zeros_like(loss)).sum().backward()
+        torch.where(finite, objective, torch.zeros_like(objective)).sum().backward()
         optimizer.step()
         ensemble.clamp_()
         bad = ~(finite & ensemble.finite_copies())

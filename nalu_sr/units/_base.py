@@ -72,6 +72,8 @@ class ArithmeticUnit(nn.Module):
 
     #: Values the snapped weights take.
     snap_targets: tuple[float, ...] = (-1.0, 0.0, 1.0)
+    #: ``forward`` and ``regularizer`` accept stacked ``(R, out, in)`` parameters.
+    broadcasts: bool = True
 
     def __init__(
         self,
