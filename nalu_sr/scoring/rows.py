@@ -1,0 +1,122 @@
+"""The row table every backend reads: features and target regrouped by split, column by column.
+
+Rows are reordered so that each split is one contiguous range (train, then validation, then
+extrapolation, each keeping its original row order) and features are stored feature-major, so a
+feature's values over a split are one contiguous run. Sums over rows follow this order (and
+:func:`lane_sum`) in the NumPy and Numba backends, which is what lets them agree to rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Names of the splits, in the order of the last axis of every score array.
+SPLITS = ("train", "validation", "extrapolation")
+TRAIN, VALIDATION, EXTRAPOLATION = 0, 1, 2
+#: Independent partial sums kept by every sum over rows (see :func:`lane_sum`).
+LANES = 64
+
+
+@dataclass(frozen=True)
+class SplitRows:
+    """Features and target regrouped by split.
+
+    Attributes
+    ----------
+    features : ndarray of float64, shape (n_features, n_rows), C-contiguous
+        Feature-major; split ``s`` is ``features[:, offsets[s]:offsets[s + 1]]``.
+    y : ndarray of float64, shape (n_rows,)
+    offsets : ndarray of int64, shape (4,)
+        Start of each split and the end of the last.
+    y_square_sum : ndarray of float64, shape (3,)
+        ``sum(y ** 2)`` over each split, added up by :func:`lane_sum`.
+    """
+
+    features: np.ndarray
+    y: np.ndarray
+    offsets: np.ndarray
+    y_square_sum: np.ndarray
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Rows in each split, shape (3,)."""
+        return np.diff(self.offsets)
+
+    def split(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(features, y)`` of split ``s``: shapes (n_features, n_s) and (n_s,)."""
+        lo, hi = self.offsets[s], self.offsets[s + 1]
+        return self.features[:, lo:hi], self.y[lo:hi]
+
+
+def split_rows(features: np.ndarray, y: np.ndarray, split: np.ndarray) -> SplitRows:
+    """Check the row table and regroup it by split.
+
+    Parameters
+    ----------
+    features : array-like of shape (n_rows, n_features)
+        Converted to float64; may hold non-finite values (a reciprocal of 0).
+    y : array-like of shape (n_rows,)
+        Must be finite.
+    split : array-like of int, shape (n_rows,)
+        0 (train), 1 (validation) or 2 (extrapolation) for each row.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    split = np.asarray(split)
+    if features.ndim != 2:
+        raise ValueError(
+            f"features must be a 2-D array (n_rows, n_features); got shape {features.shape}."
+        )
+    n_rows = features.shape[0]
+    if y.shape != (n_rows,) or split.shape != (n_rows,):
+        raise ValueError(
+            f"y and split must be 1-D with one value per row of features ({n_rows}); "
+            f"got shapes {y.shape} and {split.shape}."
+        )
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinite values; drop or fix those rows first.")
+    if not np.issubdtype(split.dtype, np.integer) or np.any((split < 0) | (split > 2)):
+        raise ValueError(
+            "split must hold the integers 0 (train), 1 (validation) or 2 (extrapolation); "
+            f"got values {np.unique(split)[:10].tolist()}."
+        )
+    order = np.argsort(split, kind="stable")
+    counts = np.bincount(split.astype(np.int64), minlength=3)
+    offsets = np.zeros(4, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    y_sorted = np.ascontiguousarray(y[order])
+    y_square_sum = np.array(
+        [lane_sum(part * part) for part in np.split(y_sorted, offsets[1:3])], dtype=np.float64
+    )
+    return SplitRows(
+        features=np.ascontiguousarray(features[order].T),
+        y=y_sorted,
+        offsets=offsets,
+        y_square_sum=y_square_sum,
+    )
+
+
+def lane_sum(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Sum along ``axis`` in the order the compiled kernel adds in.
+
+    Element ``i`` goes to lane ``i % LANES``; each lane is summed first to last, then the lanes
+    are summed in order. Independent lanes let the kernel add with SIMD instructions (one running
+    sum is a chain of dependent additions) and are more accurate than one running sum. NumPy
+    adds pairwise only along the fast axis of an array, so reducing the lanes' (slow) axis runs
+    first to last, as a loop does.
+    """
+    values = np.moveaxis(values, axis, -1)
+    n = values.shape[-1]
+    if lane_padded(n) != n:
+        padded = np.zeros((*values.shape[:-1], lane_padded(n)))
+        padded[..., :n] = values
+        values = padded
+    lanes = values.reshape(*values.shape[:-1], -1, LANES)
+    return np.add.accumulate(np.add.reduce(lanes, axis=-2), axis=-1)[..., -1]
+
+
+def lane_padded(n: int) -> int:
+    """``n`` rounded up to a whole number of lanes: zeros past ``n`` leave a lane sum unchanged."""
+    return -(-n // LANES) * LANES
