@@ -1,0 +1,231 @@
+"""From scored structures to formulas: exact constants, symbolic form, errors, selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sympy
+
+from ..data import EXTRAPOLATION, SPLIT_NAMES, TRAIN, VALIDATION
+from ..structure import Structure
+from ..symbolic import complexity, rationalize_candidates, simplify_formula, structure_to_expr
+from .space import FeatureTable
+
+#: Below this relative validation error the data is taken as noise-free.
+NOISE_FREE = 1e-9
+
+
+@dataclass
+class Candidate:
+    """One formula with its errors on every split.
+
+    Errors are relative RMSEs (RMSE over the RMS of the target on that split) in the
+    target's own units, whatever transform the structure was trained on.
+    """
+
+    expr: sympy.Expr
+    structure: Structure
+    transform: str
+    architecture: str
+    coefficients: list[sympy.Expr]
+    complexity: int
+    rmse: np.ndarray
+    relative_rmse: np.ndarray
+    max_relative_error: np.ndarray
+    exact: bool = False
+
+    @property
+    def key(self) -> str:
+        return sympy.srepr(self.expr)
+
+
+def design_matrix(structure: Structure, values: np.ndarray) -> np.ndarray:
+    """Columns ``[1, term_1, ..., term_T]`` of ``structure`` over the feature table."""
+    columns = [np.ones(values.shape[0])]
+    with np.errstate(all="ignore"):
+        for term in structure:
+            product = np.ones(values.shape[0])
+            for factor in term:
+                product = product * sum(sign * values[:, i] for i, sign in factor)
+            columns.append(product)
+    return np.column_stack(columns)
+
+
+def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    """The target as a structure of ``transform`` models it (``"y"`` or ``"1/y"``)."""
+    if transform == "y":
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 / values
+
+
+def split_errors(
+    prediction: np.ndarray, y: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RMSE, relative RMSE and max relative error per split (NaN for an empty split)."""
+    rmse = np.full(3, np.nan)
+    relative = np.full(3, np.nan)
+    worst = np.full(3, np.nan)
+    for part in (TRAIN, VALIDATION, EXTRAPOLATION):
+        rows = labels == part
+        if not rows.any():
+            continue
+        residual = y[rows] - prediction[rows]
+        if not np.all(np.isfinite(residual)):
+            rmse[part] = relative[part] = worst[part] = np.inf
+            continue
+        scale = float(np.sqrt(np.mean(y[rows] ** 2))) or 1.0
+        rmse[part] = float(np.sqrt(np.mean(residual**2)))
+        relative[part] = rmse[part] / scale
+        worst[part] = float(np.max(np.abs(residual))) / scale
+    return rmse, relative, worst
+
+
+def _predict(design: np.ndarray, coefficients: np.ndarray, transform: str) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return apply_transform(design @ coefficients, transform)
+
+
+def exact_coefficients(
+    design: np.ndarray,
+    coefficients: np.ndarray,
+    y: np.ndarray,
+    fit_rows: np.ndarray,
+    transform: str,
+    tolerance: float,
+) -> list[sympy.Expr]:
+    """Replace each fitted coefficient by the simplest exact number that keeps the fit.
+
+    A replacement is kept when the relative RMSE on ``fit_rows`` stays within ``tolerance``
+    or within 1% of the all-float fit, whichever is looser (the latter for noisy data, where
+    the fitted constants carry noise of their own). Constants with no simple exact form stay
+    floats (6.674e-11 stays 6.674e-11).
+    """
+    current = [sympy.Float(float(c)) for c in coefficients]
+    numeric = np.array(coefficients, dtype=float)
+    scale = float(np.sqrt(np.mean(y[fit_rows] ** 2))) or 1.0
+
+    def error(values: np.ndarray) -> float:
+        residual = y[fit_rows] - _predict(design[fit_rows], values, transform)
+        return float(np.sqrt(np.mean(residual**2))) / scale
+
+    allowed = max(tolerance, 1.01 * error(numeric))
+    magnitude = float(np.max(np.abs(numeric))) if numeric.size else 1.0
+    for i, value in enumerate(numeric):
+        for option in rationalize_candidates(float(value), scale=magnitude):
+            trial = numeric.copy()
+            trial[i] = float(option)
+            if error(trial) <= allowed:
+                current[i], numeric = option, trial
+                break
+    return current
+
+
+def build_candidate(
+    structure: Structure,
+    coefficients: np.ndarray,
+    *,
+    table: FeatureTable,
+    y: np.ndarray,
+    labels: np.ndarray,
+    transform: str,
+    architecture: str,
+    tolerance: float,
+) -> Candidate:
+    """The formula of a scored structure with exact constants, and its errors."""
+    design = design_matrix(structure, table.values)
+    fit_rows = labels == TRAIN
+    exact = exact_coefficients(design, coefficients, y, fit_rows, transform, tolerance)
+    expr = structure_to_expr(structure, exact, table.expressions)
+    if transform == "1/y":
+        expr = simplify_formula(1 / expr) if expr != 0 else sympy.zoo
+    prediction = _predict(design, np.array([float(c) for c in exact]), transform)
+    rmse, relative, worst = split_errors(prediction, y, labels)
+    return Candidate(
+        expr=expr,
+        structure=structure,
+        transform=transform,
+        architecture=architecture,
+        coefficients=exact,
+        complexity=complexity(expr),
+        rmse=rmse,
+        relative_rmse=relative,
+        max_relative_error=worst,
+    )
+
+
+def mark_exact(candidates: list[Candidate], tolerance: float) -> float:
+    """Flag the candidates that hold on the held-out rows; return the tolerance used.
+
+    Noise-free data (some candidate fits the validation rows to ``NOISE_FREE``): a candidate
+    is exact when its relative RMSE is within ``tolerance`` on validation and extrapolation
+    rows. Noisy data: the tolerance comes from the residual of the best candidate on the
+    validation rows; a candidate is exact when it matches that residual on validation rows
+    and its RMSE on the extrapolation rows is no more than 1.5 times its validation RMSE, i.e.
+    its error does not grow outside the fitted ranges, as a wrong formula's does.
+    """
+    finite = [c for c in candidates if np.isfinite(c.relative_rmse[VALIDATION])]
+    if not finite:
+        return tolerance
+    best = min(c.relative_rmse[VALIDATION] for c in finite)
+    noisy = best > NOISE_FREE and best > tolerance
+    used = max(tolerance, 1.2 * best) if noisy else tolerance
+    for c in candidates:
+        val, extra = c.relative_rmse[VALIDATION], c.relative_rmse[EXTRAPOLATION]
+        if not (np.isfinite(val) and val <= used) or np.isnan(extra):
+            c.exact = False
+        elif noisy:
+            c.exact = bool(c.rmse[EXTRAPOLATION] <= 1.5 * c.rmse[VALIDATION] and val <= 0.05)
+        else:
+            c.exact = bool(
+                extra <= tolerance and c.max_relative_error[EXTRAPOLATION] <= 1e3 * tolerance
+            )
+    return used
+
+
+def pareto_scores(complexities: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    """PySR's score: ``-d ln(loss) / d complexity`` along the Pareto front, 0 off it."""
+    scores = np.zeros(len(losses))
+    order = np.lexsort((losses, complexities))
+    best_loss, best_complexity = np.inf, None
+    floor = np.finfo(float).tiny
+    for i in order:
+        loss = max(float(losses[i]), floor)
+        if not np.isfinite(loss) or loss >= best_loss:
+            continue
+        if best_complexity is not None and complexities[i] > best_complexity:
+            scores[i] = -np.log(loss / best_loss) / (complexities[i] - best_complexity)
+        best_loss, best_complexity = loss, complexities[i]
+    return scores
+
+
+def candidates_table(candidates: list[Candidate]) -> pd.DataFrame:
+    """One row per candidate, simplest first, in the spirit of PySR's ``equations_``."""
+    complexities = np.array([c.complexity for c in candidates])
+    losses = np.array([c.relative_rmse[VALIDATION] for c in candidates])
+    rows = []
+    for c, score in zip(candidates, pareto_scores(complexities, losses), strict=True):
+        row = {"formula": str(c.expr), "complexity": c.complexity}
+        for part, name in enumerate(SPLIT_NAMES):
+            row[f"loss_{name}"] = c.relative_rmse[part]
+        row["max_error_extrapolation"] = c.max_relative_error[EXTRAPOLATION]
+        row.update(exact=c.exact, score=score, architecture=c.architecture, sympy_format=c.expr)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def choose(table: pd.DataFrame) -> int | None:
+    """Row of the chosen formula: the simplest exact one, else PySR's ``"best"`` trade-off."""
+    if table.empty:
+        return None
+    exact = table[table["exact"]]
+    if not exact.empty:
+        return int(exact.sort_values(["complexity", "loss_validation"]).index[0])
+    finite = table[np.isfinite(table["loss_validation"])]
+    if finite.empty:
+        return None
+    threshold = 1.5 * finite["loss_validation"].min()
+    good = finite[finite["loss_validation"] <= threshold]
+    return int(good.sort_values(["score", "complexity"], ascending=[False, True]).index[0])

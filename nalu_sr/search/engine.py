@@ -1,0 +1,137 @@
+"""Training one architecture on a feature table and collecting its snapped structures."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..regularization import AnnealedRegularization
+from ..snapping import network_structures
+from ..structure import Structure
+from ..training import Ensemble, train
+from .space import Architecture, FeatureTable
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How each architecture is trained.
+
+    A snapped stack of units has no free scale: NMU factors are the inputs themselves and NAU
+    weights are +-1, so the target must be matched at its own scale. The formula's constant
+    factor is unknown before the structure is, so each architecture is trained at once against
+    the target divided by every scale of a geometric grid (``scale_steps`` steps of a factor
+    ``scale_ratio`` either side of the centre), ``restarts`` copies per scale; the copy whose
+    scale is close to the true constant finds the structure, and least squares refits the
+    constant after snapping.
+    """
+
+    restarts: int = 2
+    scale_steps: int = 6
+    scale_ratio: float = 2**0.5
+    steps: int = 1500
+    lr: float = 0.03
+    penalty: float = 1.0
+    ramp: tuple[float, float] = (0.2, 0.6)
+    batch_size: int | None = None
+    alternatives: int = 16
+
+    def schedule(self) -> AnnealedRegularization:
+        start, end = (int(f * self.steps) for f in self.ramp)
+        return AnnealedRegularization(strength=self.penalty, start=start, end=end)
+
+    def scales(self) -> np.ndarray:
+        exponents = np.arange(-self.scale_steps, self.scale_steps + 1)
+        return np.repeat(self.scale_ratio**exponents, self.restarts)
+
+
+@dataclass
+class JobResult:
+    """Structures found by one architecture on one target transform."""
+
+    architecture: str
+    transform: str
+    structures: list[Structure] = field(default_factory=list)
+    reseeded: int = 0
+    seconds: float = 0.0
+
+
+def _power_of_ten(value: float) -> float:
+    if not np.isfinite(value) or value <= 0:
+        return 1.0
+    return float(10.0 ** np.round(np.log10(value)))
+
+
+def training_scales(
+    architecture: Architecture, inputs: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Column scales for the inputs and the centre of the target's scale grid.
+
+    Products of single columns (``common_scale=False``) are indifferent to each column's
+    scale, so every column is brought to RMS 1 and the target too. Sums need one scale for all
+    columns; it is a power of ten, so moderate data is trained as it is and a formula with
+    unit coefficients is matched at the grid's centre.
+    """
+    rms = np.sqrt(np.mean(inputs**2, axis=0))
+    rms = np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
+    target_rms = float(np.sqrt(np.mean(target**2))) or 1.0
+    if not architecture.common_scale:
+        return rms, target_rms
+    column_scale = _power_of_ten(float(np.median(rms)))
+    degree = max(1, architecture.hidden) if architecture.kind == "nau-nmu" else 1
+    return np.full_like(rms, column_scale), column_scale**degree
+
+
+def run_job(
+    architecture: Architecture,
+    table: FeatureTable,
+    target: np.ndarray,
+    rows: np.ndarray,
+    *,
+    transform: str,
+    settings: TrainingSettings,
+    seed: int,
+) -> JobResult:
+    """Train ``architecture`` on ``rows`` at every scale of the grid and snap every copy."""
+    started = time.perf_counter()
+    columns = list(architecture.columns)
+    inputs = table.values[np.ix_(rows, columns)]
+    y = target[rows]
+    column_scale, centre = training_scales(architecture, inputs, y)
+    scales = centre * settings.scales()
+    X_t = torch.as_tensor(inputs / column_scale, dtype=torch.float64)
+    Y_t = torch.as_tensor(y[None, :, None] / scales[:, None, None], dtype=torch.float64)
+    seeds = np.random.SeedSequence(seed).generate_state(len(scales)).tolist()
+    # The tensors are small: one thread avoids spin-waiting, and parallelism comes from
+    # running independent architectures side by side.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ensemble = Ensemble(architecture.network_factory(), seeds, dtype=torch.float64)
+        result = train(
+            ensemble,
+            lambda step: (X_t, Y_t),
+            steps=settings.steps,
+            lr=settings.lr,
+            schedule=settings.schedule(),
+            eval_every=settings.steps,
+        )
+    finally:
+        torch.set_num_threads(threads)
+    job = JobResult(architecture.name, transform, reseeded=result.reseeded)
+    seen: dict[Structure, None] = {}
+    for r in range(len(ensemble)):
+        for structure in network_structures(
+            architecture.kind,
+            ensemble.network(r),
+            columns,
+            reciprocal_of=table.reciprocal_of,
+            x=X_t,
+            budget=settings.alternatives,
+        ):
+            seen.setdefault(structure, None)
+    job.structures = list(seen)
+    job.seconds = time.perf_counter() - started
+    return job

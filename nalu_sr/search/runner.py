@@ -1,0 +1,371 @@
+"""``find_formula``: the whole search, from a table of numbers to a checked formula."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sympy
+from joblib import Parallel, delayed
+
+from ..data import EXTRAPOLATION, TRAIN, VALIDATION, Split, split_rows
+from ..scoring import pack, score
+from ..structure import Structure
+from ..symbolic import feature_symbols
+from .candidates import (
+    Candidate,
+    apply_transform,
+    build_candidate,
+    candidates_table,
+    choose,
+    mark_exact,
+)
+from .engine import JobResult, TrainingSettings, run_job
+from .space import Architecture, FeatureTable, build_feature_table, default_architectures
+
+#: Structures per architecture and transform promoted to full (symbolic) candidates.
+PROMOTED = 12
+
+#: ``progress(done, total, description)`` after each trained architecture.
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class SearchResult:
+    """What :func:`find_formula` found.
+
+    Attributes
+    ----------
+    formula : sympy.Expr or None
+        The chosen formula over symbols named after the columns.
+    exact : bool
+        Whether the chosen formula holds on the held-out extrapolation rows within tolerance.
+    candidates : pandas.DataFrame
+        One row per distinct formula (see :func:`~nalu_sr.search.candidates.candidates_table`).
+    chosen : int or None
+        Row of ``candidates`` holding ``formula``.
+    feature_names : list of str
+    symbols : list of sympy.Symbol
+    split : Split
+        Which rows were train, validation and extrapolation rows.
+    tolerance : float
+        Relative error under which a formula counted as exact.
+    message : str
+        A one-line verdict for people.
+    """
+
+    formula: sympy.Expr | None
+    exact: bool
+    candidates: pd.DataFrame
+    chosen: int | None
+    feature_names: list[str]
+    symbols: list[sympy.Symbol]
+    split: Split
+    tolerance: float
+    message: str
+    seconds: float = 0.0
+    reseeded: int = 0
+    interrupted: bool = False
+    timed_out: bool = False
+    jobs: list[str] = field(default_factory=list)
+
+    @property
+    def extrapolation(self) -> dict:
+        """The held-out ranges and the chosen formula's errors there."""
+        counts = self.split.counts()
+        report = {
+            "rows": counts["extrapolation"],
+            "explicit": self.split.explicit,
+            "fitted_ranges": {
+                name: (float(lo), float(hi))
+                for name, (lo, hi) in zip(self.feature_names, self.split.train_ranges, strict=True)
+            },
+            "tolerance": self.tolerance,
+            "exact": self.exact,
+        }
+        if self.chosen is not None:
+            row = self.candidates.loc[self.chosen]
+            report["relative_rmse"] = float(row["loss_extrapolation"])
+            report["max_relative_error"] = float(row["max_error_extrapolation"])
+        return report
+
+
+def _check_inputs(X, y, feature_names) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    if isinstance(X, pd.DataFrame):
+        feature_names = feature_names or [str(c) for c in X.columns]
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D table of inputs, got an array of shape {X.shape}.")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match.")
+    if feature_names is None:
+        feature_names = [f"x{j}" for j in range(X.shape[1])]
+    feature_names = [str(n) for n in feature_names]
+    if len(feature_names) != X.shape[1]:
+        raise ValueError(f"{len(feature_names)} feature names given for {X.shape[1]} columns of X.")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        raise ValueError("X and y must be finite: remove or fill rows with NaN or inf first.")
+    if X.shape[0] < 10:
+        raise ValueError(f"the search needs at least 10 rows, got {X.shape[0]}.")
+    return X, y, feature_names
+
+
+def _transforms(y: np.ndarray, fit_rows: np.ndarray) -> list[str]:
+    """``"y"``, and ``"1/y"`` when y keeps one sign away from zero (sums of reciprocals)."""
+    fitted = y[fit_rows]
+    same_sign = np.all(fitted > 0) or np.all(fitted < 0)
+    if same_sign and np.abs(fitted).min() >= 1e-2 * np.abs(fitted).max():
+        return ["y", "1/y"]
+    return ["y"]
+
+
+def _stages(architectures: Sequence[Architecture]) -> list[list[Architecture]]:
+    """Architectures grouped by size, simplest group first; the search stops between groups."""
+    levels: dict[int, list[Architecture]] = {}
+    for arch in architectures:
+        level = 0 if arch.hidden == 0 and not arch.kind.startswith("nalu") else arch.hidden
+        if arch.kind.startswith("nalu"):
+            level = 100 + arch.hidden
+        levels.setdefault(level, []).append(arch)
+    return [levels[k] for k in sorted(levels)]
+
+
+def _training_rows(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    rows = np.flatnonzero(labels == TRAIN)
+    if len(rows) > limit:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
+    return rows
+
+
+def _score_job(
+    job: JobResult,
+    table: FeatureTable,
+    y: np.ndarray,
+    labels: np.ndarray,
+    tolerance: float,
+    backend: str,
+    seen: set[tuple[str, Structure]],
+) -> list[Candidate]:
+    """Fit every new structure of ``job`` at once, then promote the best to formulas."""
+    fresh = [s for s in job.structures if (job.transform, s) not in seen]
+    seen.update((job.transform, s) for s in fresh)
+    if not fresh:
+        return []
+    target = apply_transform(y, job.transform)
+    finite_rows = np.isfinite(target)
+    scores = score(
+        pack(fresh),
+        table.values[finite_rows],
+        target[finite_rows],
+        labels[finite_rows],
+        backend=backend,
+    )
+    order = np.argsort(scores.relative_rmse[:, VALIDATION], kind="stable")[:PROMOTED]
+    promoted = []
+    for i in order:
+        if not np.isfinite(scores.relative_rmse[i, VALIDATION]):
+            continue
+        n = len(fresh[i]) + 1
+        promoted.append(
+            build_candidate(
+                fresh[i],
+                scores.coefficients[i, :n],
+                table=table,
+                y=y,
+                labels=labels,
+                transform=job.transform,
+                architecture=job.architecture,
+                tolerance=tolerance,
+            )
+        )
+    return promoted
+
+
+def find_formula(
+    X,
+    y,
+    feature_names: Sequence[str] | None = None,
+    *,
+    extrapolation: tuple | None = None,
+    holdout_fraction: float = 0.2,
+    validation_fraction: float = 0.2,
+    tolerance: float = 1e-6,
+    max_time: float = 120.0,
+    settings: TrainingSettings | None = None,
+    architectures: Sequence[str] | None = None,
+    max_power: int = 2,
+    max_train_rows: int = 256,
+    scoring_backend: str = "auto",
+    n_jobs: int | None = 1,
+    random_state: int = 0,
+    progress: Progress | None = None,
+) -> SearchResult:
+    """Search for the formula behind ``y = f(X)`` and check it on held-out input ranges.
+
+    Stacks of arithmetic units (NAU, NMU, NAU→NMU, NMU→NAU, NALU) are trained on the train
+    rows, many copies at once; every trained copy is snapped to discrete weights (with nearby
+    alternatives), each distinct structure gets its constants by least squares, constants are
+    made exact where the data allows, and every formula is scored on train, validation and
+    extrapolation rows. The search stops at the first group of architectures that yields an
+    exact formula.
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (n_rows, n_features)
+    y : array-like of shape (n_rows,)
+    feature_names : sequence of str, optional
+        Column names, used as the formula's symbols (a DataFrame's columns by default).
+    extrapolation : (X_extra, y_extra), optional
+        An explicit extrapolation set; by default the outer band of the input ranges
+        (``holdout_fraction`` of the rows) is held out instead.
+    holdout_fraction, validation_fraction : float
+        Shares of rows held out for the extrapolation check and for validation.
+    tolerance : float
+        Relative RMSE under which a formula is exact on noise-free data.
+    max_time : float
+        Seconds after which no further group of architectures is started.
+    settings : TrainingSettings, optional
+        Restarts, steps, learning rate and regularisation of each architecture.
+    architectures : sequence of str, optional
+        Names of the architectures to try (default: all, see
+        :func:`~nalu_sr.search.space.default_architectures`).
+    max_power : int
+        Largest integer power of an input inside a product.
+    max_train_rows : int
+        Rows used for training (a fixed random subsample); all rows are scored.
+    scoring_backend : {"auto", "numba", "numpy", "torch"}
+    n_jobs : int or None
+        Architectures trained in parallel (joblib; honours ``joblib.parallel_config``).
+    random_state : int
+        Seed of everything random; the same seed gives the same result for any ``n_jobs``.
+    progress : callable, optional
+        ``progress(done, total, description)`` after each trained architecture.
+
+    Returns
+    -------
+    SearchResult
+    """
+    started = time.perf_counter()
+    settings = settings or TrainingSettings()
+    X, y, feature_names = _check_inputs(X, y, feature_names)
+    X_extra = None
+    if extrapolation is not None:
+        X_extra, y_extra, _ = _check_inputs(extrapolation[0], extrapolation[1], feature_names)
+        y = np.concatenate([y, y_extra])
+    X_all, split = split_rows(
+        X,
+        holdout_fraction=holdout_fraction,
+        validation_fraction=validation_fraction,
+        X_extrapolation=X_extra,
+        random_state=random_state,
+    )
+    labels = split.labels
+    symbols = feature_symbols(feature_names)
+    table = build_feature_table(X_all, symbols, np.flatnonzero(labels != EXTRAPOLATION))
+    transforms = _transforms(y, np.flatnonzero(labels != EXTRAPOLATION))
+    available = default_architectures(table, max_power=max_power)
+    if architectures is not None:
+        unknown = sorted(set(architectures) - {a.name for a in available})
+        if unknown:
+            names = ", ".join(a.name for a in available)
+            raise ValueError(f"unknown architectures {unknown}; choose from {names}.")
+        available = [a for a in available if a.name in set(architectures)]
+    stages = _stages(available)
+    total = sum(len(stage) for stage in stages) * len(transforms)
+    seeds = np.random.SeedSequence(random_state)
+    candidates: dict[str, Candidate] = {}
+    seen: set[tuple[str, Structure]] = set()
+    result_flags = {"interrupted": False, "timed_out": False, "reseeded": 0}
+    done, jobs_run = 0, []
+    try:
+        for stage in stages:
+            if time.perf_counter() - started > max_time:
+                result_flags["timed_out"] = True
+                break
+            specs = [(arch, t) for t in transforms for arch in stage]
+            job_seeds = [int(s.generate_state(1)[0]) for s in seeds.spawn(len(specs))]
+            train_rows = _training_rows(labels, max_train_rows, random_state)
+            tasks = (
+                delayed(run_job)(
+                    arch,
+                    table,
+                    apply_transform(y, t),
+                    train_rows,
+                    transform=t,
+                    settings=settings,
+                    seed=seed,
+                )
+                for (arch, t), seed in zip(specs, job_seeds, strict=True)
+            )
+            for job in Parallel(n_jobs=n_jobs, return_as="generator")(tasks):
+                done += 1
+                jobs_run.append(f"{job.architecture} on {job.transform}")
+                result_flags["reseeded"] += job.reseeded
+                for c in _score_job(job, table, y, labels, tolerance, scoring_backend, seen):
+                    known = candidates.get(c.key)
+                    if (
+                        known is None
+                        or c.relative_rmse[VALIDATION] < known.relative_rmse[VALIDATION]
+                    ):
+                        candidates[c.key] = c
+                if progress is not None:
+                    progress(done, total, f"{job.architecture} on {job.transform}")
+            mark_exact(list(candidates.values()), tolerance)
+            if any(c.exact for c in candidates.values()):
+                break
+    except KeyboardInterrupt:
+        result_flags["interrupted"] = True
+    return _result(
+        list(candidates.values()),
+        feature_names,
+        symbols,
+        split,
+        tolerance,
+        seconds=time.perf_counter() - started,
+        jobs=jobs_run,
+        **result_flags,
+    )
+
+
+def _result(candidates, feature_names, symbols, split, tolerance, **extra) -> SearchResult:
+    used = mark_exact(candidates, tolerance)
+    candidates = sorted(
+        candidates, key=lambda c: (c.complexity, c.relative_rmse[VALIDATION], c.key)
+    )
+    table = candidates_table(candidates)
+    chosen = choose(table)
+    formula = None if chosen is None else table.loc[chosen, "sympy_format"]
+    exact = bool(chosen is not None and table.loc[chosen, "exact"])
+    if chosen is None:
+        message = "No formula found: the search produced no candidate that could be scored."
+    elif exact:
+        message = (
+            f"Exact formula found: it holds on the held-out extrapolation rows within "
+            f"{used:.1e} relative error."
+        )
+    else:
+        error = table.loc[chosen, "loss_extrapolation"]
+        message = (
+            "No exact formula in the search space; the best approximation has relative "
+            f"error {error:.3g} on the held-out extrapolation rows."
+        )
+    if extra.get("interrupted"):
+        message += " (Search interrupted: best result so far.)"
+    elif extra.get("timed_out") and not exact:
+        message += " (Time budget reached.)"
+    return SearchResult(
+        formula=formula,
+        exact=exact,
+        candidates=table,
+        chosen=chosen,
+        feature_names=list(feature_names),
+        symbols=list(symbols),
+        split=split,
+        tolerance=used,
+        message=message,
+        **extra,
+    )

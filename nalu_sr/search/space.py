@@ -1,0 +1,160 @@
+"""The search space: the feature table and the stacks of units that are trained on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+from torch import nn
+
+from ..units import NALU, NAU, NMU
+
+#: An input is offered as a reciprocal only if it keeps one sign and its smallest magnitude is at
+#: least this share of its largest (the NMRU idea needs inputs bounded away from zero).
+RECIPROCAL_MIN_RATIO = 1e-2
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """Columns the units see: the inputs, their reciprocals where safe, and a constant 1.
+
+    Attributes
+    ----------
+    values : ndarray (n_rows, n_columns)
+    expressions : list of sympy.Expr, one per column (``x``, ``1/x``, ``1``)
+    inputs : list of int
+        Columns holding the raw inputs.
+    reciprocal_of : dict of int to int
+        For each input column offered as a reciprocal, the column holding ``1/x``.
+    constant : int
+        Column of ones.
+    """
+
+    values: np.ndarray
+    expressions: list[sympy.Expr]
+    inputs: list[int]
+    reciprocal_of: dict[int, int]
+    constant: int
+
+    @property
+    def reciprocals(self) -> list[int]:
+        return list(self.reciprocal_of.values())
+
+    @property
+    def n_columns(self) -> int:
+        return self.values.shape[1]
+
+
+def build_feature_table(
+    X: np.ndarray, symbols: Sequence[sympy.Symbol], fit_rows: np.ndarray
+) -> FeatureTable:
+    """The feature table for inputs ``X``; reciprocals are judged on ``fit_rows`` only."""
+    columns = [X[:, j] for j in range(X.shape[1])]
+    expressions: list[sympy.Expr] = list(symbols)
+    reciprocal_of = {}
+    for j, symbol in enumerate(symbols):
+        fitted = X[fit_rows, j]
+        magnitude = np.abs(fitted)
+        same_sign = np.all(fitted > 0) or np.all(fitted < 0)
+        if same_sign and magnitude.min() >= RECIPROCAL_MIN_RATIO * magnitude.max():
+            with np.errstate(divide="ignore"):
+                columns.append(1.0 / X[:, j])
+            expressions.append(1 / symbol)
+            reciprocal_of[j] = len(columns) - 1
+    columns.append(np.ones(X.shape[0]))
+    expressions.append(sympy.Integer(1))
+    return FeatureTable(
+        values=np.column_stack(columns).astype(np.float64),
+        expressions=expressions,
+        inputs=list(range(X.shape[1])),
+        reciprocal_of=reciprocal_of,
+        constant=len(columns) - 1,
+    )
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One stack of units and the feature columns it reads.
+
+    Attributes
+    ----------
+    name : str
+        Shown in the candidates table, e.g. ``"NAU->NMU[2]"``.
+    kind : str
+        ``"nau"``, ``"nmu"``, ``"nau-nmu"``, ``"nmu-nau"``, ``"nalu"`` or ``"nalu-nalu"``.
+    columns : tuple of int
+        Feature-table columns fed to the first unit, in order (repeats give integer powers).
+    hidden : int
+        Width of the hidden layer (0 for single-unit stacks).
+    common_scale : bool
+        Whether all columns must share one scale for training (sums need it; pure products
+        can scale each column on its own).
+    """
+
+    name: str
+    kind: str
+    columns: tuple[int, ...]
+    hidden: int = 0
+    common_scale: bool = True
+
+    def network_factory(self) -> Callable[[], nn.Module]:
+        n_in, hidden, kind = len(self.columns), self.hidden, self.kind
+
+        def make() -> nn.Module:
+            if kind == "nau":
+                layers = [NAU(n_in, 1)]
+            elif kind == "nmu":
+                layers = [NMU(n_in, 1)]
+            elif kind == "nau-nmu":
+                layers = [NAU(n_in, hidden), NMU(hidden, 1)]
+            elif kind == "nmu-nau":
+                layers = [NMU(n_in, hidden), NAU(hidden, 1)]
+            elif kind == "nalu":
+                layers = [NALU(n_in, 1)]
+            elif kind == "nalu-nalu":
+                layers = [NALU(n_in, hidden), NALU(hidden, 1)]
+            else:
+                raise ValueError(f"unknown architecture kind {kind!r}")
+            return nn.Sequential(*layers)
+
+        return make
+
+
+def default_architectures(
+    table: FeatureTable, *, max_power: int = 2, max_hidden: int | None = None
+) -> list[Architecture]:
+    """The stacks tried, simplest first.
+
+    Sums read the inputs (and the constant, inside products of sums); products read the inputs
+    and safe reciprocals, each repeated ``max_power`` times so that integer powers up to
+    ``max_power`` are reachable with weights in {0, 1}.
+    """
+    d = len(table.inputs)
+    if max_hidden is None:
+        max_hidden = min(4, max(2, d))
+    inputs = tuple(table.inputs)
+    product_columns = tuple(
+        c for c in (*table.inputs, *table.reciprocals) for _ in range(max_power)
+    )
+    with_constant = (*inputs, table.constant)
+    architectures = [
+        Architecture("NAU", "nau", inputs),
+        Architecture("NMU", "nmu", product_columns, common_scale=False),
+    ]
+    if table.reciprocals:
+        # Sums of reciprocals: with the 1/y target they give 1/y = 1/R1 + 1/R2 and kin.
+        architectures.append(Architecture("NAU[1/x]", "nau", tuple(table.reciprocals)))
+    for width in range(2, max_hidden + 1):
+        architectures.append(Architecture(f"NAU->NMU[{width}]", "nau-nmu", with_constant, width))
+        if width <= 4:
+            architectures.append(
+                Architecture(f"NMU->NAU[{width}]", "nmu-nau", product_columns, width)
+            )
+    # The NALU's log-space path sees |x|: offer it only inputs where |x| = x.
+    positive = tuple(c for c in table.inputs if np.all(table.values[:, c] > 0))
+    if positive:
+        architectures.append(Architecture("NALU", "nalu", positive))
+        architectures.append(Architecture("NALU->NALU[2]", "nalu-nalu", positive, 2))
+    return architectures
