@@ -314,6 +314,8 @@ def test_invalid_inputs_raise_errors_that_say_what_to_do():
         score(packed, features, y, np.ones(30, dtype=np.int8))
     with pytest.raises(ValueError, match="y contains NaN"):
         score(packed, features, np.full(30, np.nan), split)
+    with pytest.raises(ValueError, match="one bool per candidate"):
+        score(packed, features, y, split, fit_intercept=np.array([True, False]))
 
 
 def _run_without_numba(body: str) -> subprocess.CompletedProcess:

@@ -89,7 +89,13 @@ def score(
                 "train or pass coefficients."
             )
         coefficients = np.zeros((n, width))
-        intercept = np.broadcast_to(np.asarray(fit_intercept, dtype=np.bool_), (n,)).copy()
+        intercept = np.asarray(fit_intercept, dtype=np.bool_)
+        if intercept.shape not in ((), (n,)):
+            raise ValueError(
+                f"fit_intercept must be a bool or one bool per candidate ({n}); "
+                f"got shape {intercept.shape}."
+            )
+        intercept = np.broadcast_to(intercept, (n,)).copy()
     else:
         coefficients = np.array(coefficients, dtype=np.float64, order="C")
         if coefficients.shape != (n, width):
