@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 import sympy
 
-from nalu_sr.scoring import PackedCandidates, available_backends, evaluate, pack, score, unpack
+from nalu_sr.scoring import (
+    PackedCandidates,
+    available_backends,
+    evaluate,
+    pack,
+    score,
+    torch_backend,
+    unpack,
+)
 from nalu_sr.scoring import packing as packing_module
 from nalu_sr.structure import make_factor, make_structure, make_term
 
@@ -141,7 +149,9 @@ def test_auto_backend_is_numba_when_installed(problem):
     assert score(pack(structures[:3]), features, y, split).backend == "numba"
 
 
-def test_torch_backend_agrees_with_numpy(problem):
+@pytest.mark.parametrize("chunk_budget", [2**24, 20_000], ids=["one chunk", "many chunks"])
+def test_torch_backend_agrees_with_numpy(problem, chunk_budget, monkeypatch):
+    monkeypatch.setattr(torch_backend, "CHUNK_BUDGET", chunk_budget)
     structures, features, y, split = problem
     finite = np.all(np.isfinite(features), axis=1)
     features, y, split = features[finite], y[finite], split[finite]
@@ -284,6 +294,17 @@ def test_given_coefficients_are_used_as_they_are(problem, backend):
         assert np.all(np.isnan(result.coefficients[c, len(structure) + 1 :]))
         expected = reference_measures(sympy_prediction(structure, given, features), y, split)
         np.testing.assert_allclose(measures(result, c), expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
+def test_a_structure_without_terms_fits_the_train_mean(backend):
+    rng = np.random.default_rng(10)
+    features = feature_table(rng, 60)
+    y, split = features[:, 0] + 1.0, random_split(rng, 60)
+    result = score(pack([(), ((((0, 1),),),)]), features, y, split, backend=backend)
+    np.testing.assert_allclose(result.coefficients[0], [y[split == 0].mean(), np.nan])
+    np.testing.assert_allclose(result.coefficients[1], [1.0, 1.0])
+    assert score(pack([]), features, y, split, backend=backend).rmse.shape == (0, 3)
 
 
 def test_relative_measures_of_an_all_zero_target():

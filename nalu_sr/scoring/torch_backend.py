@@ -68,8 +68,11 @@ def residual_sums(
                 matrix = gram[c][np.ix_(used, used)]
                 solve_normal_equations(matrix, bool(fit_intercept[i]), coefficients[i])
         # NaN marks padding past a candidate's terms; a NaN from a failed fit must stay.
-        padding = np.arange(coefficients.shape[1]) > network.n_terms[:, None]
-        weights = torch.from_numpy(np.where(padding, 0.0, coefficients[block]))
+        weights = np.zeros((network.n_terms.size, network.width + 1))
+        used = min(weights.shape[1], coefficients.shape[1])
+        padding = np.arange(used) > network.n_terms[:, None]
+        weights[:, :used] = np.where(padding, 0.0, coefficients[block, :used])
+        weights = torch.from_numpy(weights)
         for s, data in enumerate(splits):
             if data.y.numel() == 0:
                 continue
