@@ -1,0 +1,113 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from nalu_sr.regularization import AnnealedRegularization
+from nalu_sr.training import Ensemble, train
+from nalu_sr.units import NAU, NMU
+
+SEEDS = [3, 11, 42]
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    # The tensors are tiny: one thread is faster than two on a busy machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _units_network() -> nn.Module:
+    return nn.Sequential(NAU(4, 2), NMU(2, 1))
+
+
+def _linear_network() -> nn.Module:
+    return nn.Sequential(nn.Linear(4, 3, bias=False), nn.Linear(3, 1, bias=False))
+
+
+def _table(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    X = torch.rand(n, 4, generator=generator, dtype=torch.float64) + 1
+    return X, (X[:, 0] + X[:, 1]) * X[:, 2:].sum(1)
+
+
+def _train(ensemble: Ensemble, data) -> None:
+    schedule = AnnealedRegularization(strength=0.1, start=20, end=60)
+    train(ensemble, data, steps=80, lr=1e-2, schedule=schedule, batch_size=32, eval_every=40)
+
+
+@pytest.mark.parametrize(
+    "make_network", [_units_network, _linear_network], ids=["stacked-units", "vmap-linear"]
+)
+def test_batched_copies_train_exactly_like_each_copy_alone(make_network):
+    data = _table()
+    together = Ensemble(make_network, SEEDS)
+    _train(together, data)
+    for index, seed in enumerate(SEEDS):
+        alone = Ensemble(make_network, [seed])
+        _train(alone, data)
+        for name, value in alone.params.items():
+            torch.testing.assert_close(
+                together.params[name][index], value[0], rtol=1e-9, atol=1e-12
+            )
+
+
+def test_the_units_network_takes_the_stacked_path_and_linear_layers_take_vmap():
+    # The equivalence above must cover both execution paths.
+    assert Ensemble(_units_network, SEEDS)._stacked is not None
+    assert Ensemble(_linear_network, SEEDS)._stacked is None
+
+
+def test_per_copy_batches_train_each_copy_on_its_own_data():
+    X, y = _table()
+    shifts = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
+
+    def per_copy(step):
+        rows = torch.arange(32) + (step * 32) % 224
+        x = X[rows].expand(len(SEEDS), -1, -1) + shifts.view(-1, 1, 1)
+        target = (x[..., 0] + x[..., 1]) * x[..., 2:].sum(-1)
+        return x, target.unsqueeze(-1)
+
+    together = Ensemble(_units_network, SEEDS)
+    train(together, per_copy, steps=60, lr=1e-2)
+    for index, seed in enumerate(SEEDS):
+
+        def mine(step, index=index):
+            x, t = per_copy(step)
+            return x[index], t[index]
+
+        alone = Ensemble(_units_network, [seed])
+        train(alone, mine, steps=60, lr=1e-2)
+        for name, value in alone.params.items():
+            torch.testing.assert_close(
+                together.params[name][index], value[0], rtol=1e-9, atol=1e-12
+            )
+
+
+def test_a_copy_whose_loss_turns_infinite_is_reseeded_and_training_goes_on():
+    X, y = _table()
+
+    def sampler(step, poison=True):
+        rows = torch.arange(32) + (step * 32) % 224
+        x = X[rows].expand(len(SEEDS), -1, -1).clone()
+        if poison and step == 5:
+            x[1, 0, 0] = math.inf  # one sample of copy 1, once
+        return x, y[rows].expand(len(SEEDS), -1).unsqueeze(-1)
+
+    poisoned = Ensemble(_units_network, SEEDS)
+    result = train(poisoned, sampler, steps=40, lr=1e-2)
+    clean = Ensemble(_units_network, SEEDS)
+    train(clean, lambda step: sampler(step, poison=False), steps=40, lr=1e-2)
+
+    assert result.reseeded == 1
+    assert result.steps == 40
+    assert bool(poisoned.finite_copies().all())
+    assert bool(torch.isfinite(result.mse).all())
+    assert poisoned.seeds[1] != SEEDS[1] and poisoned.seeds[::2] == SEEDS[::2]
+    # The other copies never noticed.
+    for name, value in clean.params.items():
+        torch.testing.assert_close(poisoned.params[name][0::2], value[0::2])
+        assert not torch.equal(poisoned.params[name][1], value[1])
