@@ -1,0 +1,450 @@
+"""``NaluRegressor``: the formula search as a scikit-learn estimator."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import numbers
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import sympy
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import export
+from .data import EXTRAPOLATION, TRAIN
+from .search import SearchResult, TrainingSettings, find_formula
+from .search.candidates import build_candidate, candidates_table, mark_exact
+from .search.space import build_feature_table
+
+#: Fewest rows the search accepts: it holds rows out for validation and the extrapolation check.
+MIN_SAMPLES = 10
+
+_BACKENDS = ("auto", "numba", "numpy", "torch")
+
+
+@functools.lru_cache(maxsize=128)
+def _compiled(expr: sympy.Expr, feature_names: tuple[str, ...]) -> Callable[..., np.ndarray]:
+    # Cached outside the estimator: predict must not change the estimator's state, and
+    # compiled functions cannot be pickled.
+    return export.to_function(expr, feature_names, backend="numpy")
+
+
+class NaluRegressor(RegressorMixin, BaseEstimator):
+    """Symbolic regression with neural arithmetic units, checked on held-out input ranges.
+
+    ``fit`` trains stacks of arithmetic units (NAU, NMU, their two-layer combinations and
+    NALU), snaps their weights to discrete values, turns each snapped network into a SymPy
+    formula with exact constants where the data allow, and keeps the formulas in
+    ``candidates_``. The chosen formula is the simplest one that also holds on the rows with
+    the most extreme inputs, which the search never trains on (or on an explicit
+    extrapolation set); when none does, the best trade-off between error and size is chosen
+    and ``exact_`` is false. ``predict`` evaluates the formula: no network is kept.
+
+    Parameters
+    ----------
+    max_time : float, default=120.0
+        Seconds after which no further group of architectures is started; a group already
+        running is finished.
+    restarts : int, default=2
+        Trained copies of each architecture per target scale.
+    steps : int, default=1500
+        Optimisation steps of each training run.
+    scale_steps : int, default=6
+        Target scales tried on each side of the centre of the scale grid (see
+        :class:`~nalu_sr.search.TrainingSettings`).
+    architectures : sequence of str or None, default=None
+        Names of the architectures to try, e.g. ``["NAU", "NMU"]``; ``None`` tries all.
+    holdout_fraction : float, default=0.2
+        Share of rows held out for the extrapolation check: the rows at the outer edge of the
+        input ranges. Not used when ``X_extrapolation`` is passed to ``fit``.
+    validation_fraction : float, default=0.2
+        Share of the remaining rows used to compare candidates.
+    tolerance : float, default=1e-6
+        Relative RMSE under which a formula counts as exact on noise-free data (on noisy data
+        the tolerance follows the noise level).
+    max_power : int, default=2
+        Largest integer power of an input inside a product.
+    max_train_rows : int, default=256
+        Rows used for training (a fixed random subsample); every row is used for scoring.
+    scoring_backend : {"auto", "numba", "numpy", "torch"}, default="auto"
+        Where candidate structures are scored.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the split and of training. The same integer gives the same formula for any
+        ``n_jobs``.
+    n_jobs : int or None, default=1
+        Architectures trained in parallel (joblib).
+    verbose : int, default=0
+        Print a line after each trained architecture when positive.
+
+    Attributes
+    ----------
+    formula_ : sympy.Expr
+        The chosen formula, over real symbols named after the features.
+    exact_ : bool
+        Whether ``formula_`` holds on the held-out extrapolation rows within tolerance.
+    candidates_ : pandas.DataFrame
+        Every distinct formula found, simplest first: ``formula``, ``complexity``,
+        ``loss_train``, ``loss_validation``, ``loss_extrapolation`` (relative RMSEs),
+        ``max_error_extrapolation``, ``exact``, ``score``, ``architecture``,
+        ``sympy_format``. Its row labels are the ``index`` of :meth:`predict` and the
+        export methods.
+    chosen_ : int
+        Row of ``candidates_`` holding ``formula_``.
+    extrapolation_ : dict
+        The extrapolation check: held-out row count, whether the rows were given
+        explicitly, the input ranges the formula was fitted on, the tolerance, and the chosen
+        formula's relative RMSE and largest relative error on the held-out rows.
+    message_ : str
+        A one-line verdict.
+    result_ : SearchResult
+        Everything the search returned, including the row split.
+    target_name_ : str or None
+        Name of ``y`` when it was a named pandas Series.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during ``fit``; only defined when ``X`` had string
+        column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"I": rng.uniform(0.1, 2, 200), "R": rng.uniform(1, 100, 200)})
+    >>> model = NaluRegressor(max_time=30, architectures=["NAU", "NMU"]).fit(X, X.I * X.R)
+    >>> model.formula_
+    I*R
+    >>> model.exact_
+    True
+    """
+
+    def __init__(
+        self,
+        max_time: float = 120.0,
+        restarts: int = TrainingSettings.restarts,
+        steps: int = TrainingSettings.steps,
+        scale_steps: int = TrainingSettings.scale_steps,
+        architectures: Sequence[str] | None = None,
+        holdout_fraction: float = 0.2,
+        validation_fraction: float = 0.2,
+        tolerance: float = 1e-6,
+        max_power: int = 2,
+        max_train_rows: int = 256,
+        scoring_backend: str = "auto",
+        random_state: int | np.random.RandomState | None = 0,
+        n_jobs: int | None = 1,
+        verbose: int = 0,
+    ):
+        self.max_time = max_time
+        self.restarts = restarts
+        self.steps = steps
+        self.scale_steps = scale_steps
+        self.architectures = architectures
+        self.holdout_fraction = holdout_fraction
+        self.validation_fraction = validation_fraction
+        self.tolerance = tolerance
+        self.max_power = max_power
+        self.max_train_rows = max_train_rows
+        self.scoring_backend = scoring_backend
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def fit(
+        self,
+        X,
+        y,
+        X_extrapolation=None,
+        y_extrapolation=None,
+        *,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> NaluRegressor:
+        """Search for the formula behind ``y = f(X)``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Inputs; a DataFrame's string column names become the formula's symbols
+            (otherwise ``x0``, ``x1``, ...).
+        y : array-like of shape (n_samples,)
+            Target.
+        X_extrapolation, y_extrapolation : array-like, optional
+            Rows to check the formula on instead of holding out the outer band of ``X``;
+            typically inputs from wider ranges than ``X``. Pass both or neither.
+        progress : callable, optional
+            ``progress(done, total, description)`` after each trained architecture.
+
+        Returns
+        -------
+        self : NaluRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If the data or a parameter is invalid, or there are fewer than 10 samples.
+        KeyboardInterrupt
+            If the search was interrupted before it found any formula. An interrupted search
+            that found one keeps it, with a warning.
+        RuntimeError
+            If the search ended without any formula (``max_time`` too small to train one
+            architecture).
+        """
+        self._check_params()
+        target_name = y.name if isinstance(y, pd.Series) and isinstance(y.name, str) else None
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        if X.shape[0] < MIN_SAMPLES:
+            n = X.shape[0]
+            raise ValueError(
+                f"NaluRegressor needs at least {MIN_SAMPLES} samples, because rows are held "
+                f"out for validation and for the extrapolation check; got {n} "
+                f"sample{'' if n == 1 else 's'}. Collect more rows."
+            )
+        extrapolation = None
+        if (X_extrapolation is None) != (y_extrapolation is None):
+            raise ValueError(
+                "pass both X_extrapolation and y_extrapolation, or neither; got only one."
+            )
+        if X_extrapolation is not None:
+            extrapolation = validate_data(
+                self,
+                X_extrapolation,
+                y_extrapolation,
+                y_numeric=True,
+                dtype=np.float64,
+                reset=False,
+            )
+        result = find_formula(
+            X,
+            y,
+            _feature_names(self),
+            extrapolation=extrapolation,
+            holdout_fraction=self.holdout_fraction,
+            validation_fraction=self.validation_fraction,
+            tolerance=self.tolerance,
+            max_time=self.max_time,
+            settings=TrainingSettings(
+                restarts=self.restarts, steps=self.steps, scale_steps=self.scale_steps
+            ),
+            architectures=None if self.architectures is None else list(self.architectures),
+            max_power=self.max_power,
+            max_train_rows=self.max_train_rows,
+            scoring_backend=self.scoring_backend,
+            n_jobs=self.n_jobs,
+            random_state=_seed(self.random_state),
+            progress=progress or (_print_progress if self.verbose else None),
+        )
+        if result.formula is None:
+            if result.interrupted:
+                raise KeyboardInterrupt
+            if not result.jobs:
+                raise RuntimeError(
+                    f"{result.message} No architecture was trained within "
+                    f"max_time={self.max_time} s; increase max_time."
+                )
+            result = _constant_fallback(result, X, y, extrapolation)
+        if result.interrupted:
+            warnings.warn(
+                "the search was interrupted; the model keeps the best formula found so far.",
+                UserWarning,
+                stacklevel=2,
+            )
+        self._set_result(result, target_name)
+        return self
+
+    def _check_params(self) -> None:
+        for name, low in (("restarts", 1), ("steps", 1), ("scale_steps", 0), ("max_power", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+        if not isinstance(self.max_train_rows, numbers.Integral) or self.max_train_rows < 2:
+            raise ValueError(
+                f"max_train_rows must be an integer >= 2, got {self.max_train_rows!r}."
+            )
+        for name in ("max_time", "tolerance"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not value > 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}.")
+        for name in ("holdout_fraction", "validation_fraction"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
+        if self.scoring_backend not in _BACKENDS:
+            raise ValueError(
+                f"scoring_backend={self.scoring_backend!r} is not supported; use one of "
+                f"{', '.join(map(repr, _BACKENDS))}."
+            )
+        if isinstance(self.architectures, str):
+            raise ValueError(
+                f"architectures must be a list of names such as ['NAU', 'NMU'], not the "
+                f"string {self.architectures!r}."
+            )
+
+    def _set_result(self, result: SearchResult, target_name: str | None) -> None:
+        """Fitted attributes from a search result (also used when loading a model file)."""
+        self.result_ = result
+        self.formula_ = result.formula
+        self.exact_ = bool(result.exact)
+        self.candidates_ = result.candidates
+        self.chosen_ = int(result.chosen)
+        self.extrapolation_ = result.extrapolation
+        self.message_ = result.message
+        self.target_name_ = target_name
+
+    def predict(self, X, index: int | None = None) -> np.ndarray:
+        """Evaluate the chosen formula, or the candidate in row ``index`` of ``candidates_``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        index : int, optional
+            Row label of ``candidates_``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Values of the formula; ``inf`` or ``nan`` where it is undefined (a division by
+            zero).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        function = _compiled(self.sympy(index), tuple(self.result_.feature_names))
+        with np.errstate(all="ignore"):
+            values = function(*X.T)
+        return np.asarray(values, dtype=np.float64).reshape(X.shape[0])
+
+    def sympy(self, index: int | None = None) -> sympy.Expr:
+        """The chosen formula, or the candidate in row ``index`` of ``candidates_``."""
+        check_is_fitted(self)
+        if index is None:
+            return self.formula_
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise TypeError(f"index must be an integer row label of candidates_, got {index!r}.")
+        if index not in self.candidates_.index:
+            raise IndexError(
+                f"index={index} is not a row of candidates_, whose rows are "
+                f"0 to {len(self.candidates_) - 1}."
+            )
+        return self.candidates_.loc[index, "sympy_format"]
+
+    def latex(self, index: int | None = None) -> str:
+        """LaTeX of the chosen formula (or of candidate ``index``), in the features' names."""
+        return export.to_latex(self.sympy(index))
+
+    def to_python(
+        self, index: int | None = None, backend: str = "numpy", function_name: str = "formula"
+    ) -> str:
+        """Source of a standalone Python function computing the formula.
+
+        Parameters
+        ----------
+        index : int, optional
+            Row of ``candidates_``; the chosen formula by default.
+        backend : {"numpy", "math"}, default="numpy"
+            NumPy arrays or Python floats (see :func:`nalu_sr.export.to_python`).
+        function_name : str, default="formula"
+
+        Returns
+        -------
+        str
+            Code defining ``function_name(feature_1, feature_2, ...)``.
+        """
+        expr = self.sympy(index)
+        return export.to_python(expr, self.result_.feature_names, function_name, backend)
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> None:
+        """Write the fitted model to a JSON file (see :mod:`nalu_sr.model_file`).
+
+        The file holds the formulas as data, never as code, so :meth:`load` evaluates
+        nothing. The write is atomic: the file is complete or unchanged.
+
+        Parameters
+        ----------
+        path : path-like
+        overwrite : bool, default=True
+            Replace an existing file; when false, an existing file raises
+            ``FileExistsError``.
+        """
+        from .model_file import save_model
+
+        check_is_fitted(self)
+        save_model(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> NaluRegressor:
+        """Read a model written by :meth:`save`.
+
+        Raises
+        ------
+        nalu_sr.serialization.ModelFileError
+            If the file is not a valid nalu-sr model file.
+        """
+        from .model_file import load_model
+
+        return load_model(path, cls)
+
+
+def _constant_fallback(
+    result: SearchResult, X: np.ndarray, y: np.ndarray, extrapolation: tuple | None
+) -> SearchResult:
+    """The intercept-only candidate, scored like any other, when training gave none.
+
+    On data with no structure (pure noise) every trained stack can snap to zero weights, which
+    leaves no structure to score. The empty structure is then the honest answer: its
+    constant is fitted on the train rows and checked on every split like any candidate.
+    """
+    if extrapolation is not None:
+        X = np.vstack([X, extrapolation[0]])
+        y = np.concatenate([y, extrapolation[1]])
+    labels = result.split.labels
+    fit_rows = np.flatnonzero(labels != EXTRAPOLATION)
+    table = build_feature_table(X, result.symbols, fit_rows)
+    candidate = build_candidate(
+        (),
+        np.array([y[labels == TRAIN].mean()]),
+        table=table,
+        y=y,
+        labels=labels,
+        transform="y",
+        architecture="constant",
+        tolerance=result.tolerance,
+    )
+    tolerance = mark_exact([candidate], result.tolerance)
+    error = candidate.relative_rmse[EXTRAPOLATION]
+    verdict = "it holds" if candidate.exact else f"relative error {error:.3g}"
+    return dataclasses.replace(
+        result,
+        formula=candidate.expr,
+        exact=candidate.exact,
+        candidates=candidates_table([candidate]),
+        chosen=0,
+        tolerance=tolerance,
+        message=(
+            "The trained units gave no formula to score; fell back to the constant fitted on "
+            f"the train rows ({verdict} on the held-out extrapolation rows)."
+        ),
+    )
+
+
+def _feature_names(estimator: NaluRegressor) -> list[str]:
+    if hasattr(estimator, "feature_names_in_"):
+        return [str(name) for name in estimator.feature_names_in_]
+    return [f"x{j}" for j in range(estimator.n_features_in_)]
+
+
+def _seed(random_state) -> int:
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _print_progress(done: int, total: int, description: str) -> None:
+    print(f"[{done}/{total}] trained {description}", file=sys.stdout, flush=True)

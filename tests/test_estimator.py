@@ -1,0 +1,268 @@
+import dataclasses
+import math
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import sympy
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
+
+import nalu_sr.estimator as estimator_module
+from nalu_sr import NaluRegressor, find_formula
+from nalu_sr.data import TRAIN
+from nalu_sr.datasets import load_suite_entry
+from nalu_sr.symbolic import feature_symbols
+
+# Small searches: the checks fit dozens of times on random data.
+FAST = dict(max_time=5, restarts=1, steps=100, scale_steps=0, architectures=("NAU", "NMU"))
+LINEAR = dict(max_time=5, restarts=1, steps=100, scale_steps=1, architectures=("NAU",))
+PRODUCT = dict(max_time=10, restarts=1, steps=300, scale_steps=2, architectures=("NAU", "NMU"))
+
+
+@pytest.fixture(scope="module")
+def ohms():
+    frame = load_suite_entry("ohms_law")
+    return frame[["I", "R"]], frame["V"]
+
+
+@pytest.fixture(scope="module")
+def ohms_model(ohms):
+    X, y = ohms
+    return NaluRegressor(**PRODUCT).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def celsius():
+    train, wide = (load_suite_entry("celsius_to_fahrenheit", wide=w) for w in (False, True))
+    return train[["C"]], train["F"], wide[["C"]], wide["F"]
+
+
+@parametrize_with_checks([NaluRegressor(**FAST)])
+def test_passes_sklearn_check(estimator, check, monkeypatch):
+    # With this variable set, the array-API check runs on NumPy inputs instead of skipping.
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    check(estimator)
+
+
+def test_check_estimator_passes_every_check_with_nothing_skipped(monkeypatch):
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    # NAU alone snaps to nothing on pure noise: this also runs the constant fallback.
+    results = check_estimator(NaluRegressor(**LINEAR), on_fail=None)
+    not_passed = [(r["check_name"], r["status"], r["exception"]) for r in results]
+    not_passed = [r for r in not_passed if r[1] != "passed"]
+    assert len(results) > 40
+    assert not_passed == []
+
+
+def test_init_stores_arguments_unchanged_and_validates_in_fit():
+    model = NaluRegressor(restarts=0, architectures="NAU", tolerance=-1)
+    assert model.get_params()["restarts"] == 0
+    assert model.get_params()["architectures"] == "NAU"
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match="restarts must be an integer >= 1"):
+        model.fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="list of names"):
+        NaluRegressor(architectures="NAU").fit(X, X[:, 0])
+
+
+def test_dataframe_columns_become_the_formula_symbols(ohms_model, ohms):
+    X, y = ohms
+    current, resistance = feature_symbols(["I", "R"])
+    assert ohms_model.formula_ == current * resistance
+    assert ohms_model.exact_ is True
+    assert list(ohms_model.feature_names_in_) == ["I", "R"]
+    assert ohms_model.n_features_in_ == 2
+    assert ohms_model.target_name_ == "V"
+    assert ohms_model.score(X, y) == pytest.approx(1.0)
+    assert ohms_model.extrapolation_["exact"] is True
+    assert ohms_model.extrapolation_["rows"] == 100
+    assert set(ohms_model.extrapolation_["fitted_ranges"]) == {"I", "R"}
+    assert ohms_model.candidates_.loc[ohms_model.chosen_, "sympy_format"] == ohms_model.formula_
+    assert {"formula", "complexity", "loss_validation", "exact"} <= set(ohms_model.candidates_)
+
+
+def test_arrays_get_x0_x1_names_and_no_feature_names_in():
+    frame = load_suite_entry("rectangle_perimeter")
+    model = NaluRegressor(**LINEAR).fit(frame[["w", "h"]].to_numpy(), frame["P"].to_numpy())
+    x0, x1 = feature_symbols(["x0", "x1"])
+    assert sympy.expand(model.formula_ - 2 * (x0 + x1)) == 0
+    assert str(model.formula_) == "2*(x0 + x1)"
+    assert not hasattr(model, "feature_names_in_")
+    assert model.target_name_ is None
+
+
+def test_explicit_extrapolation_set_is_the_one_checked(celsius):
+    X, y, X_wide, y_wide = celsius
+    model = NaluRegressor(**LINEAR).fit(X, y, X_wide, y_wide)
+    (c,) = feature_symbols(["C"])
+    assert model.formula_ == sympy.Rational(9, 5) * c + 32
+    assert model.extrapolation_["explicit"] is True
+    assert model.extrapolation_["rows"] == len(X_wide)
+    np.testing.assert_allclose(model.predict(X_wide), y_wide, rtol=1e-12)
+
+
+def test_only_one_half_of_the_extrapolation_pair_is_an_error(celsius):
+    X, y, X_wide, _ = celsius
+    with pytest.raises(ValueError, match="both X_extrapolation and y_extrapolation"):
+        NaluRegressor(**LINEAR).fit(X, y, X_wide)
+
+
+def test_predict_index_evaluates_that_candidate(ohms_model, ohms):
+    X, _ = ohms
+    rows = X.iloc[:25]
+    symbols = feature_symbols(["I", "R"])
+    for index in ohms_model.candidates_.index[:5]:
+        expr = ohms_model.candidates_.loc[index, "sympy_format"]
+        expected = [
+            float(expr.subs(dict(zip(symbols, values, strict=True))))
+            for values in rows.itertuples(index=False)
+        ]
+        np.testing.assert_allclose(ohms_model.predict(rows, index=index), expected, rtol=1e-12)
+        assert ohms_model.sympy(index) == expr
+
+
+def test_unknown_candidate_index_names_the_valid_rows(ohms_model, ohms):
+    last = len(ohms_model.candidates_) - 1
+    with pytest.raises(IndexError, match=f"rows are 0 to {last}"):
+        ohms_model.predict(ohms[0], index=last + 1)
+    with pytest.raises(TypeError, match="integer row label"):
+        ohms_model.sympy(index="0")
+
+
+def test_predict_before_fit_raises_not_fitted():
+    with pytest.raises(NotFittedError):
+        NaluRegressor().predict(np.ones((3, 2)))
+
+
+def test_fewer_than_ten_samples_is_a_clear_error():
+    X = np.arange(18.0).reshape(9, 2)
+    with pytest.raises(ValueError, match="at least 10 samples.*got 9 samples"):
+        NaluRegressor(**FAST).fit(X, X[:, 0])
+
+
+def _without_candidates(monkeypatch):
+    """Make the search return no candidate, as when every trained stack snaps to nothing."""
+    results = []
+
+    def search(*args, **kwargs):
+        result = find_formula(*args, **kwargs)
+        results.append(result)
+        return dataclasses.replace(
+            result, formula=None, exact=False, candidates=pd.DataFrame(), chosen=None
+        )
+
+    monkeypatch.setattr(estimator_module, "find_formula", search)
+    return results
+
+
+def test_no_candidate_falls_back_to_the_train_mean_flagged_not_exact(monkeypatch):
+    results = _without_candidates(monkeypatch)
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    model = NaluRegressor(**LINEAR).fit(X, y)
+    train_mean = y[results[0].split.labels[:40] == TRAIN].mean()
+    assert model.formula_.is_number
+    assert float(model.formula_) == pytest.approx(train_mean, rel=1e-3)
+    assert model.exact_ is False
+    assert "constant" in model.message_
+    assert list(model.candidates_["architecture"]) == ["constant"]
+    np.testing.assert_allclose(model.predict(X), float(model.formula_))
+
+
+def test_no_candidate_on_a_constant_target_falls_back_to_that_exact_constant(monkeypatch):
+    _without_candidates(monkeypatch)
+    X = np.random.default_rng(4).normal(size=(30, 2))
+    model = NaluRegressor(**LINEAR).fit(X, np.full(30, 3.0))
+    assert model.formula_ == 3
+    assert model.exact_ is True
+
+
+def test_interrupted_search_keeps_its_best_formula_and_warns(monkeypatch, celsius):
+    def interrupted(*args, **kwargs):
+        return dataclasses.replace(find_formula(*args, **kwargs), interrupted=True)
+
+    monkeypatch.setattr(estimator_module, "find_formula", interrupted)
+    X, y, _, _ = celsius
+    with pytest.warns(UserWarning, match="interrupted"):
+        model = NaluRegressor(**LINEAR).fit(X, y)
+    assert model.result_.interrupted
+    assert model.formula_ is not None
+
+
+def test_interrupted_search_without_any_formula_reraises_the_interrupt(monkeypatch, celsius):
+    def nothing(*args, **kwargs):
+        result = find_formula(*args, **kwargs)
+        return dataclasses.replace(
+            result, formula=None, candidates=pd.DataFrame(), chosen=None, interrupted=True
+        )
+
+    monkeypatch.setattr(estimator_module, "find_formula", nothing)
+    X, y, _, _ = celsius
+    with pytest.raises(KeyboardInterrupt):
+        NaluRegressor(**LINEAR).fit(X, y)
+
+
+def test_progress_callback_sees_every_trained_architecture(celsius):
+    X, y, _, _ = celsius
+    calls = []
+    model = NaluRegressor(**LINEAR).fit(X, y, progress=lambda *args: calls.append(args))
+    assert calls and calls[-1][0] == len(model.result_.jobs)
+    assert all(total >= done for done, total, _ in calls)
+
+
+def test_pickle_round_trip_predicts_the_same(ohms_model, ohms):
+    restored = pickle.loads(pickle.dumps(ohms_model))
+    assert restored.formula_ == ohms_model.formula_
+    np.testing.assert_array_equal(restored.predict(ohms[0]), ohms_model.predict(ohms[0]))
+
+
+@pytest.mark.parametrize("index", [None, 1, 2])
+def test_exported_numpy_function_reproduces_predict(ohms_model, ohms, index):
+    namespace = {}
+    exec(ohms_model.to_python(index, function_name="voltage"), namespace)
+    X = ohms[0]
+    got = namespace["voltage"](X["I"].to_numpy(), X["R"].to_numpy())
+    np.testing.assert_allclose(got, ohms_model.predict(X, index=index), rtol=1e-12, atol=0)
+
+
+def test_exported_math_function_reproduces_predict_row_by_row(ohms_model, ohms):
+    namespace = {}
+    exec(ohms_model.to_python(2, backend="math"), namespace)
+    X = ohms[0].iloc[:50]
+    got = [namespace["formula"](i, r) for i, r in X.itertuples(index=False)]
+    np.testing.assert_allclose(got, ohms_model.predict(X, index=2), rtol=1e-12, atol=0)
+
+
+def test_latex_is_sympys_latex_of_the_formula(ohms_model):
+    assert ohms_model.latex() == sympy.latex(ohms_model.formula_) == "I R"
+    for index in ohms_model.candidates_.index[:4]:
+        assert ohms_model.latex(index) == sympy.latex(ohms_model.sympy(index))
+
+
+def test_works_inside_a_pipeline(celsius):
+    X, y, X_wide, y_wide = celsius
+    pipeline = make_pipeline(FunctionTransformer(feature_names_out="one-to-one"), NaluRegressor())
+    pipeline.set_params(naluregressor__architectures=["NAU"], naluregressor__steps=100)
+    pipeline.set_params(naluregressor__restarts=1, naluregressor__scale_steps=1)
+    pipeline.fit(X, y)
+    np.testing.assert_allclose(pipeline.predict(X_wide), y_wide, rtol=1e-12)
+
+
+def test_clone_copies_parameters_not_the_fit(ohms_model):
+    copy = clone(ohms_model)
+    assert copy.get_params() == ohms_model.get_params()
+    assert not hasattr(copy, "formula_")
+
+
+def test_grid_search_compares_settings_by_score(celsius):
+    X, y, _, _ = celsius
+    search = GridSearchCV(NaluRegressor(**LINEAR), {"max_power": [1, 2]}, cv=2)
+    search.fit(X, y)
+    assert search.best_params_["max_power"] in (1, 2)
+    assert math.isclose(search.best_score_, 1.0, rel_tol=1e-9)
