@@ -1,0 +1,401 @@
+"""The ``nalu-sr`` commands: parse the options, call the library, print the outcome."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from .._version import __version__
+from . import render
+
+if TYPE_CHECKING:
+    from ..estimator import NaluRegressor
+
+# The library (torch, SymPy, pandas) is imported inside the commands that need it, so that
+# --help and --version answer at once.
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_EXACT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EXIT_CODES = (
+    "Exit codes: 0 success (fit: an exact formula was found); "
+    "1 unexpected internal error; "
+    "2 usage or input error (bad option, unreadable CSV, missing column, existing output); "
+    "3 fit: the search ended without an exact formula (the best approximation is still "
+    "printed and written); "
+    "130 interrupted with Ctrl-C (fit still prints and writes the best formula so far)."
+)
+
+app = typer.Typer(
+    name="nalu-sr",
+    help=(
+        "Find exact formulas in tables of numbers with neural arithmetic units, and check "
+        "them on input ranges they were not fitted on. Every command has --help.\n\n"
+        "Examples:\n\n"
+        "  nalu-sr fit datasets/ohms_law.csv --target V --output model.json\n\n"
+        "  nalu-sr predict model.json new.csv --output predictions.csv\n\n"
+        "  nalu-sr export model.json --format latex"
+    ),
+    epilog=EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+datasets_app = typer.Typer(
+    help="The formula suite: known formulas with training and extrapolation tables.",
+    epilog=EXIT_CODES,
+    no_args_is_help=True,
+)
+app.add_typer(datasets_app, name="datasets")
+
+_out = Console(highlight=False)
+_err = Console(stderr=True, highlight=False)
+
+
+class FitExport(str, Enum):
+    json = "json"
+    latex = "latex"
+    python = "python"
+    sympy = "sympy"
+
+
+class FormulaFormat(str, Enum):
+    latex = "latex"
+    python = "python"
+    sympy = "sympy"
+
+
+class Backend(str, Enum):
+    numpy = "numpy"
+    math = "math"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nalu-sr {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options that apply before any command."""
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the user's mistakes into one line on stderr and exit code 2."""
+    try:
+        yield
+    except (ValueError, IndexError, OSError) as error:  # InputError, ModelFileError included
+        message = str(error) or type(error).__name__
+        if isinstance(error, OSError) and error.strerror and error.filename:
+            message = f"{error.filename}: {error.strerror}"
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _write_or_print(text: str, output: Path | None, force: bool) -> None:
+    from ..model_file import write_text_atomic
+
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+        return
+    write_text_atomic(output, text, overwrite=force)
+
+
+def _formula_text(model: NaluRegressor, fmt: str, index: int | None, backend: str) -> str:
+    from .. import export
+    from ..model_file import dumps_model
+
+    if fmt == "json":
+        return dumps_model(model) + "\n"
+    if fmt == "latex":
+        return model.latex(index) + "\n"
+    if fmt == "python":
+        return model.to_python(index, backend=backend)
+    return export.to_srepr(model.sympy(index)) + "\n"
+
+
+def _check_output(output: Path | None, force: bool) -> None:
+    """Fail before the work, not after it, when ``output`` cannot be written."""
+    if output is None:
+        return
+    if not force and (output.exists() or output.is_symlink()):
+        raise FileExistsError(f"{output} already exists; pass --force to overwrite it.")
+    if output.is_dir():
+        raise IsADirectoryError(f"{output} is a folder; give a file name for --output.")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"folder {output.parent} does not exist; create it first.")
+
+
+@app.command(epilog=EXIT_CODES)
+def fit(
+    data: Annotated[
+        Path,
+        typer.Argument(metavar="DATA", help="CSV file with a header line.", show_default=False),
+    ],
+    target: Annotated[str, typer.Option("--target", "-t", help="Column to explain.")],
+    features: Annotated[
+        str | None,
+        typer.Option(
+            "--features", "-f", help="Comma-separated input columns (default: all other columns)."
+        ),
+    ] = None,
+    extrapolation_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV with the same columns, to check the formula on (e.g. wider ranges); "
+            "by default the rows at the edge of the input ranges are held out instead."
+        ),
+    ] = None,
+    max_time: Annotated[
+        float | None,
+        typer.Option(help="Seconds after which no new group of architectures starts.", min=0),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same formula.")
+    ] = 0,
+    n_jobs: Annotated[int, typer.Option(help="Architectures trained in parallel.")] = 1,
+    architectures: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated architectures to try, e.g. NAU,NMU (default: all)."),
+    ] = None,
+    restarts: Annotated[
+        int | None, typer.Option(help="Trained copies per target scale.", min=1)
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps per run.", min=1)] = None,
+    export_format: Annotated[
+        FitExport | None,
+        typer.Option(
+            "--export",
+            help="Format of --output (default json: the model file) or, without --output, "
+            "extra output printed after the results.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the model or the export here.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", "--overwrite", help="Overwrite an existing --output.")
+    ] = False,
+    dropna: Annotated[
+        bool,
+        typer.Option("--dropna", help="Drop rows with missing or infinite values, do not fail."),
+    ] = False,
+    top: Annotated[int, typer.Option(help="Candidates shown in the table.", min=1)] = 10,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the formula (or the export).")
+    ] = False,
+) -> None:
+    """Search for a formula giving TARGET from the other columns of DATA.
+
+    Shows a progress bar while searching, then the best candidates,
+    the chosen formula and how it did on held-out input ranges.
+
+    Examples:
+
+      nalu-sr fit datasets/ohms_law.csv --target V
+
+      nalu-sr fit data.csv -t y -f a,b,c --max-time 60 --output model.json
+
+      nalu-sr fit data.csv -t y --extrapolation-data wide.csv --export latex
+    """
+    with _user_errors():
+        from ..estimator import NaluRegressor
+        from .csv_input import parse_names, read_table
+
+        _check_output(output, force)
+        table = read_table(data, target=target, features=parse_names(features), dropna=dropna)
+        extrapolation = None
+        if extrapolation_data is not None:
+            extrapolation = read_table(
+                extrapolation_data, target=target, features=list(table.X.columns), dropna=dropna
+            )
+        if table.dropped_lines and not quiet:
+            _err.print(f"Dropped {len(table.dropped_lines)} rows with missing values.")
+        options = {
+            "max_time": max_time,
+            "restarts": restarts,
+            "steps": steps,
+            "architectures": parse_names(architectures),
+        }
+        model = NaluRegressor(
+            random_state=seed,
+            n_jobs=n_jobs,
+            **{name: value for name, value in options.items() if value is not None},
+        )
+        try:
+            with (
+                render.progress_bar(_err, enabled=not quiet) as progress,
+                warnings.catch_warnings(),
+            ):
+                warnings.filterwarnings("ignore", message="the search was interrupted")
+                model.fit(
+                    table.X,
+                    table.y,
+                    None if extrapolation is None else extrapolation.X,
+                    None if extrapolation is None else extrapolation.y,
+                    progress=progress,
+                )
+        except KeyboardInterrupt:
+            typer.echo("Interrupted before any formula was found; nothing written.", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        fmt = (export_format or FitExport.json).value
+        if quiet:
+            if output is None and export_format is not None:
+                _write_or_print(_formula_text(model, fmt, None, "numpy"), None, force)
+            else:
+                typer.echo(str(model.formula_))
+        else:
+            _out.print(render.candidates_table(model, top))
+            for line in render.verdict(model):
+                _out.print(line)
+            if output is None and export_format is not None:
+                _out.print()
+                _write_or_print(_formula_text(model, fmt, None, "numpy"), None, force)
+        if output is not None:
+            _write_or_print(_formula_text(model, fmt, None, "numpy"), output, force)
+            if not quiet:
+                _out.print(f"Wrote {output}")
+    if model.result_.interrupted:
+        typer.echo("Search interrupted: the result above is the best found so far.", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_OK if model.exact_ else EXIT_NOT_EXACT)
+
+
+@app.command(epilog=EXIT_CODES)
+def predict(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model file from fit.")],
+    data: Annotated[
+        Path, typer.Argument(metavar="DATA", help="CSV file with the model's feature columns.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the CSV here (default: print it).")
+    ] = None,
+    column: Annotated[str, typer.Option(help="Name of the prediction column.")] = "prediction",
+    index: Annotated[
+        int | None, typer.Option(help="Use candidate row INDEX (the # of fit's table).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", "--overwrite", help="Overwrite an existing --output.")
+    ] = False,
+    dropna: Annotated[
+        bool,
+        typer.Option("--dropna", help="Drop rows with missing or infinite values, do not fail."),
+    ] = False,
+) -> None:
+    """Evaluate a saved formula on every row of DATA.
+
+    Writes the feature columns and a prediction column as CSV.
+
+    Examples:
+
+      nalu-sr predict model.json new_data.csv
+
+      nalu-sr predict model.json new_data.csv --output predictions.csv
+    """
+    with _user_errors():
+        from ..estimator import NaluRegressor
+        from .csv_input import InputError, read_table, table_text
+
+        _check_output(output, force)
+        model = NaluRegressor.load(model_path)
+        names = list(model.result_.feature_names)
+        if column in names:
+            raise InputError(f"--column {column!r} is a feature of the model; choose another name.")
+        table = read_table(data, target=None, features=names, dropna=dropna)
+        frame = table.X.copy()
+        # A model fitted on an array has no column names to compare the table's with.
+        X = table.X if hasattr(model, "feature_names_in_") else table.X.to_numpy()
+        frame[column] = model.predict(X, index=index)
+        _write_or_print(table_text(frame), output, force)
+
+
+@app.command("export", epilog=EXIT_CODES)
+def export_command(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model file from fit.")],
+    fmt: Annotated[
+        FormulaFormat, typer.Option("--format", help="latex, python (a function) or sympy (srepr).")
+    ] = FormulaFormat.latex,
+    index: Annotated[
+        int | None, typer.Option(help="Export candidate row INDEX (the # of fit's table).")
+    ] = None,
+    backend: Annotated[
+        Backend, typer.Option(help="For python: NumPy arrays or math on floats.")
+    ] = Backend.numpy,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (default: print it).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", "--overwrite", help="Overwrite an existing --output.")
+    ] = False,
+) -> None:
+    """Print a saved formula as LaTeX, a Python function or SymPy srepr.
+
+    Examples:
+
+      nalu-sr export model.json --format latex
+
+      nalu-sr export model.json --format python --output formula.py
+    """
+    with _user_errors():
+        from ..estimator import NaluRegressor
+
+        _check_output(output, force)
+        model = NaluRegressor.load(model_path)
+        _write_or_print(_formula_text(model, fmt.value, index, backend.value), output, force)
+
+
+@datasets_app.command("list", epilog=EXIT_CODES)
+def datasets_list() -> None:
+    """List the formula suite.
+
+    Example:
+
+      nalu-sr datasets list
+    """
+    _out.print(render.datasets_table())
+
+
+@datasets_app.command("make", epilog=EXIT_CODES)
+def datasets_make(
+    name: Annotated[str, typer.Argument(help="Suite entry, see `nalu-sr datasets list`.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write to.")] = Path("."),
+    noise: Annotated[
+        float, typer.Option(help="Gaussian noise on the training target, relative to its RMS.")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Random seed (non-negative).")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", "--overwrite", help="Overwrite existing files.")
+    ] = False,
+) -> None:
+    """Write NAME.csv (training table), NAME_wide.csv (extrapolation table) and NAME.json.
+
+    Example:
+
+      nalu-sr datasets make ohms_law --out data/
+    """
+    with _user_errors():
+        from ..datasets import write_suite_entry
+
+        paths = write_suite_entry(name, out, noise=noise, random_state=seed, overwrite=force)
+    for path in paths:
+        _out.print(f"Wrote {path}")
+
+
+def main() -> None:
+    """Entry point of the ``nalu-sr`` executable."""
+    app(prog_name="nalu-sr")

@@ -1,0 +1,142 @@
+"""What the command line shows: the progress bar, the candidates table, the verdict."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..estimator import NaluRegressor
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@contextmanager
+def progress_bar(console: Console, enabled: bool = True) -> Iterator[ProgressCallback | None]:
+    """A Rich progress bar fed by ``find_formula``'s ``progress(done, total, description)``."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("searching", total=None)
+
+        def update(done: int, total: int, description: str) -> None:
+            progress.update(task, completed=done, total=total, description=f"trained {description}")
+
+        yield update
+
+
+def number(value: float) -> str:
+    """A loss for a table cell: three significant digits, ``-`` when undefined."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.3g}"
+
+
+def candidates_table(model: NaluRegressor, top: int = 10) -> Table:
+    """The ``top`` candidates with the lowest validation loss, and the chosen one, simplest first.
+
+    The ``#`` column is the row of ``candidates_``, the ``--index`` of ``predict`` and
+    ``export``.
+    """
+    frame: pd.DataFrame = model.candidates_
+    best = frame.sort_values(["loss_validation", "complexity"], kind="stable").index[:top]
+    rows = frame.loc[sorted(set(best) | {model.chosen_})]
+    rows = rows.sort_values(["complexity", "loss_validation"], kind="stable")
+    shown = len(rows)
+    title = f"Candidates: {shown} of {len(frame)}, lowest validation loss (relative RMSE)"
+    table = Table(title=title, title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("formula", overflow="fold", ratio=1)
+    table.add_column("size", justify="right")
+    for split in ("train", "valid.", "extrap."):
+        table.add_column(split, justify="right")
+    table.add_column("exact")
+    for index, row in rows.iterrows():
+        chosen = index == model.chosen_
+        table.add_row(
+            f"{'*' if chosen else ''}{index}",
+            Text(str(row["formula"])),
+            str(row["complexity"]),
+            number(row["loss_train"]),
+            number(row["loss_validation"]),
+            number(row["loss_extrapolation"]),
+            "yes" if row["exact"] else "no",
+            style="bold" if chosen else None,
+        )
+    table.caption = "* chosen formula"
+    table.caption_justify = "left"
+    return table
+
+
+def equation(model: NaluRegressor, index: int | None = None) -> str:
+    """``target = formula`` (or the formula alone when the target has no name)."""
+    formula = str(model.sympy(index))
+    return f"{model.target_name_} = {formula}" if model.target_name_ else formula
+
+
+def verdict(model: NaluRegressor) -> list[Text]:
+    """Lines stating the chosen formula and how it did on the held-out rows."""
+    check = model.extrapolation_
+    ranges = ", ".join(
+        f"{name} in [{low:.4g}, {high:.4g}]" for name, (low, high) in check["fitted_ranges"].items()
+    )
+    where = (
+        "the extrapolation data"
+        if check["explicit"]
+        else "the outer edge of the input ranges (never trained on)"
+    )
+    lines = [
+        Text.assemble(("Formula: ", "bold"), equation(model)),
+        Text(f"Fitted on: {ranges}"),
+        Text(f"Checked on: {check['rows']} rows from {where}"),
+    ]
+    if "relative_rmse" in check:
+        lines.append(
+            Text(
+                f"Error there: relative RMSE {number(check['relative_rmse'])}, largest relative "
+                f"error {number(check['max_relative_error'])} (tolerance {check['tolerance']:.3g})"
+            )
+        )
+    lines.append(
+        Text.assemble(("Exact: ", "bold"), ("yes", "green") if model.exact_ else ("no", "red"))
+    )
+    lines.append(Text(model.message_))
+    return lines
+
+
+def datasets_table() -> Table:
+    """The formula suite: name, formula and inputs of each entry."""
+    from ..datasets import SUITE
+
+    table = Table(title="Formula suite (nalu-sr datasets make NAME)", title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("formula", overflow="fold", ratio=1)
+    table.add_column("inputs", justify="right")
+    table.add_column("rows", justify="right")
+    for entry in SUITE.values():
+        formula = entry.formula if len(entry.formula) <= 60 else entry.description
+        table.add_row(
+            entry.name,
+            Text(formula),
+            str(len(entry.inputs)),
+            f"{entry.n_samples} / {entry.n_wide_samples}",
+        )
+    table.caption = "rows: training table / extrapolation (wide) table"
+    table.caption_justify = "left"
+    return table
