@@ -113,6 +113,14 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         Names of the features seen during ``fit``; only defined when ``X`` had string
         column names.
 
+    Notes
+    -----
+    ``fit`` needs at least 10 samples: rows are held out for validation and for the
+    extrapolation check. When every trained network snaps to no structure at all (data with
+    no pattern, such as pure noise), the formula is the constant fitted on the train rows,
+    scored on every split like any candidate (architecture ``"constant"``); it is exact only
+    when the target is constant.
+
     Examples
     --------
     >>> import numpy as np

@@ -216,6 +216,15 @@ def test_progress_callback_sees_every_trained_architecture(celsius):
     assert all(total >= done for done, total, _ in calls)
 
 
+def test_verbose_prints_a_line_per_trained_architecture(celsius, capsys):
+    X, y, _, _ = celsius
+    model = NaluRegressor(**LINEAR, verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    total = len(model.result_.jobs)
+    assert lines[0].startswith("[1/") and lines[-1].startswith(f"[{total}/")
+    assert all("trained" in line for line in lines)
+
+
 def test_pickle_round_trip_predicts_the_same(ohms_model, ohms):
     restored = pickle.loads(pickle.dumps(ohms_model))
     assert restored.formula_ == ohms_model.formula_
