@@ -198,13 +198,11 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If the data or a parameter is invalid, or there are fewer than 10 samples.
+            If the data or a parameter is invalid, there are fewer than 10 samples, or
+            ``max_time`` ran out before any architecture was trained.
         KeyboardInterrupt
             If the search was interrupted before it found any formula. An interrupted search
             that found one keeps it, with a warning.
-        RuntimeError
-            If the search ended without any formula (``max_time`` too small to train one
-            architecture).
         """
         self._check_params()
         target_name = y.name if isinstance(y, pd.Series) and isinstance(y.name, str) else None
@@ -254,9 +252,9 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
             if result.interrupted:
                 raise KeyboardInterrupt
             if not result.jobs:
-                raise RuntimeError(
-                    f"{result.message} No architecture was trained within "
-                    f"max_time={self.max_time} s; increase max_time."
+                raise ValueError(
+                    f"max_time={self.max_time} s left no time to train any architecture; "
+                    "increase max_time."
                 )
             result = _constant_fallback(result, X, y, extrapolation)
         if result.interrupted:

@@ -74,6 +74,17 @@ def test_fit_exports_latex_to_a_file_and_checks_explicit_extrapolation_data(tmp_
     assert "Checked on: 500 rows from the extrapolation data" in result.stdout
 
 
+def test_fit_uses_the_listed_features_in_order_and_records_the_seed(tmp_path):
+    output = tmp_path / "model.json"
+    data = REPO / "datasets" / "rectangle_perimeter.csv"
+    result = run("fit", data, "-t", "P", "-f", "h, w", "--seed", 3, *LINEAR, "-q", "-o", output)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "2*(h + w)\n"
+    model = NaluRegressor.load(output)
+    assert list(model.feature_names_in_) == ["h", "w"]
+    assert model.random_state == 3
+
+
 def test_fit_without_exact_formula_exits_3_and_still_writes(tmp_path):
     output = tmp_path / "model.json"
     result = run("fit", OHMS, "-t", "V", *LINEAR, "--quiet", "-o", output)

@@ -146,6 +146,12 @@ def test_fewer_than_ten_samples_is_a_clear_error():
         NaluRegressor(**FAST).fit(X, X[:, 0])
 
 
+def test_max_time_too_short_to_train_anything_is_a_clear_error(celsius):
+    X, y, _, _ = celsius
+    with pytest.raises(ValueError, match="left no time to train any architecture"):
+        NaluRegressor(**{**LINEAR, "max_time": 1e-12}).fit(X, y)
+
+
 def _without_candidates(monkeypatch):
     """Make the search return no candidate, as when every trained stack snaps to nothing."""
     results = []
