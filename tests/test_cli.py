@@ -257,7 +257,9 @@ def test_dropna_drops_reported_rows_and_fits(tmp_path):
     data.to_csv(path, index=False)
     result = run("fit", path, "-t", "F", *LINEAR, "--dropna")
     assert result.exit_code == 0, result.output
-    assert "Dropped 2 rows" in result.stderr
+    assert f"{path}: dropped 2 rows with missing or infinite values (lines 5, 9)." in (
+        result.stderr.replace("\n", "")
+    )
 
 
 def test_semicolon_and_tab_separated_files_are_read(tmp_path):

@@ -54,8 +54,8 @@ datasets_app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 
-_out = Console(highlight=False)
-_err = Console(stderr=True, highlight=False)
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class FitExport(str, Enum):
@@ -218,19 +218,23 @@ def fit(
         from .csv_input import parse_names, read_table
 
         _check_output(output, force)
-        table = read_table(data, target=target, features=parse_names(features), dropna=dropna)
+        table = read_table(
+            data, target=target, features=parse_names(features, "--features"), dropna=dropna
+        )
         extrapolation = None
         if extrapolation_data is not None:
             extrapolation = read_table(
                 extrapolation_data, target=target, features=list(table.X.columns), dropna=dropna
             )
-        if table.dropped_lines and not quiet:
-            _err.print(f"Dropped {len(table.dropped_lines)} rows with missing values.")
+        if not quiet:
+            for read in (table, extrapolation):
+                if read is not None and read.dropped_lines:
+                    _err.print(read.dropped_message(), markup=False)
         options = {
             "max_time": max_time,
             "restarts": restarts,
             "steps": steps,
-            "architectures": parse_names(architectures),
+            "architectures": parse_names(architectures, "--architectures"),
         }
         model = NaluRegressor(
             random_state=seed,
@@ -253,27 +257,36 @@ def fit(
         except KeyboardInterrupt:
             typer.echo("Interrupted before any formula was found; nothing written.", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        fmt = (export_format or FitExport.json).value
-        if quiet:
-            if output is None and export_format is not None:
-                _write_or_print(_formula_text(model, fmt, None, "numpy"), None, force)
-            else:
-                typer.echo(str(model.formula_))
-        else:
-            _out.print(render.candidates_table(model, top))
-            for line in render.verdict(model):
-                _out.print(line)
-            if output is None and export_format is not None:
-                _out.print()
-                _write_or_print(_formula_text(model, fmt, None, "numpy"), None, force)
-        if output is not None:
-            _write_or_print(_formula_text(model, fmt, None, "numpy"), output, force)
-            if not quiet:
-                _out.print(f"Wrote {output}")
+        _report_fit(model, export_format, output, force, top, quiet)
     if model.result_.interrupted:
         typer.echo("Search interrupted: the result above is the best found so far.", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if model.exact_ else EXIT_NOT_EXACT)
+
+
+def _report_fit(
+    model: NaluRegressor,
+    export_format: FitExport | None,
+    output: Path | None,
+    force: bool,
+    top: int,
+    quiet: bool,
+) -> None:
+    """Print the outcome of a search, then write ``--output`` or print ``--export``."""
+    fmt = (export_format or FitExport.json).value
+    printed_export = output is None and export_format is not None
+    if quiet and not printed_export:
+        typer.echo(str(model.formula_))
+    if not quiet:
+        _out.print(render.candidates_table(model, top))
+        for line in render.verdict(model):
+            _out.print(line)
+        if printed_export:
+            _out.print()
+    if printed_export or output is not None:
+        _write_or_print(_formula_text(model, fmt, None, "numpy"), output, force)
+    if output is not None and not quiet:
+        _out.print(f"Wrote {output}", markup=False)
 
 
 @app.command(epilog=EXIT_CODES)
@@ -393,7 +406,7 @@ def datasets_make(
 
         paths = write_suite_entry(name, out, noise=noise, random_state=seed, overwrite=force)
     for path in paths:
-        _out.print(f"Wrote {path}")
+        _out.print(f"Wrote {path}", markup=False)
 
 
 def main() -> None:

@@ -39,16 +39,24 @@ class Table:
 
     X: pd.DataFrame
     y: pd.Series | None
+    path: Path
     dropped_lines: list[int] = field(default_factory=list)
 
+    def dropped_message(self) -> str:
+        n = len(self.dropped_lines)
+        return (
+            f"{self.path}: dropped {n} row{'s' if n > 1 else ''} with missing or infinite "
+            f"values ({_lines(self.dropped_lines)})."
+        )
 
-def parse_names(text: str | None) -> list[str] | None:
+
+def parse_names(text: str | None, option: str) -> list[str] | None:
     """``"a, b,c"`` -> ``["a", "b", "c"]``; ``None`` stays ``None``."""
     if text is None:
         return None
     names = [name.strip() for name in text.split(",")]
     if not all(names):
-        raise InputError(f"--features {text!r} has an empty name; write names like a,b,c.")
+        raise InputError(f"{option} {text!r} has an empty name; write names like a,b,c.")
     return names
 
 
@@ -124,6 +132,7 @@ def read_table(
     return Table(
         X=frame[list(features)],
         y=None if target is None else frame[target],
+        path=path,
         dropped_lines=dropped,
     )
 
