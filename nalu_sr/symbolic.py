@@ -38,6 +38,7 @@ _LARGEST_EXACT_INTEGER = 2**53
 _MAX_EXPANDED_TERMS = 256
 _MAX_FACTOR_TERMS = 64
 _MAX_FACTOR_NODES = 80
+_MAX_FACTOR_SYMBOLS = 12
 
 
 def feature_symbols(names: Sequence[str]) -> list[sympy.Symbol]:
@@ -338,13 +339,19 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
 def _simplify_cached(expr: sympy.Expr) -> sympy.Expr:
     best, best_size = expr, complexity(expr)
     terms = _expanded_terms_bound(expr)
+    # Multivariate factoring grows steeply with the number of symbols as well as with size.
+    small = (
+        terms <= _MAX_FACTOR_TERMS
+        and best_size <= _MAX_FACTOR_NODES
+        and len(expr.free_symbols) <= _MAX_FACTOR_SYMBOLS
+    )
     rewrites = []
-    if terms <= _MAX_FACTOR_TERMS and best_size <= _MAX_FACTOR_NODES:
+    if small:
         rewrites.append(sympy.factor)
     if terms <= _MAX_EXPANDED_TERMS:
         rewrites.append(sympy.expand)
     rewrites.append(sympy.together)
-    if terms <= _MAX_FACTOR_TERMS and best_size <= _MAX_FACTOR_NODES:
+    if small:
         rewrites.append(sympy.cancel)
     rewrites.append(sympy.factor_terms)
     has_floats = expr.has(sympy.Float)

@@ -88,6 +88,17 @@ def _predict(design: np.ndarray, coefficients: np.ndarray, transform: str) -> np
         return apply_transform(design @ coefficients, transform)
 
 
+def standard_errors(design: np.ndarray, target: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """Least-squares standard error of each coefficient (0 for a perfect fit)."""
+    n, p = design.shape
+    residual = target - design @ coefficients
+    if n <= p or not np.all(np.isfinite(residual)):
+        return np.full(p, np.inf)
+    variance = float(residual @ residual) / (n - p)
+    covariance = variance * np.linalg.pinv(design.T @ design)
+    return np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+
+
 def exact_coefficients(
     design: np.ndarray,
     coefficients: np.ndarray,
@@ -96,25 +107,39 @@ def exact_coefficients(
     transform: str,
     tolerance: float,
 ) -> list[sympy.Expr]:
-    """Replace each fitted coefficient by the simplest exact number that keeps the fit.
+    """Replace each fitted coefficient by the simplest exact number the data allows.
 
-    A replacement is kept when the relative RMSE on ``fit_rows`` stays within ``tolerance``
-    or within 1% of the all-float fit, whichever is looser (the latter for noisy data, where
-    the fitted constants carry noise of their own). Constants with no simple exact form stay
-    floats (6.674e-11 stays 6.674e-11).
+    A replacement (0 first, then integers, small fractions, multiples of pi) must lie within
+    three standard errors of the fitted value (or 1e-9 relative, for noise-free data) and
+    keep the relative RMSE on ``fit_rows`` within ``tolerance`` or within 5% of the
+    all-float fit. Constants with no simple exact form stay floats (6.674e-11 stays).
     """
     current = [sympy.Float(float(c)) for c in coefficients]
     numeric = np.array(coefficients, dtype=float)
     scale = float(np.sqrt(np.mean(y[fit_rows] ** 2))) or 1.0
+    target = apply_transform(y[fit_rows], transform)
+    with np.errstate(all="ignore"):
+        margins = 3 * standard_errors(design[fit_rows], target, numeric)
+        # A change that moves the prediction by less than float rounding is no change at all.
+        column_rms = np.sqrt(np.mean(design[fit_rows] ** 2, axis=0))
+        rounding = 1e-9 * float(np.sqrt(np.mean(target**2))) / column_rms
 
     def error(values: np.ndarray) -> float:
         residual = y[fit_rows] - _predict(design[fit_rows], values, transform)
         return float(np.sqrt(np.mean(residual**2))) / scale
 
-    allowed = max(tolerance, 1.01 * error(numeric))
+    allowed = max(tolerance, 1.05 * error(numeric))
     magnitude = float(np.max(np.abs(numeric))) if numeric.size else 1.0
     for i, value in enumerate(numeric):
-        for option in rationalize_candidates(float(value), scale=magnitude):
+        margin = np.nanmax([margins[i], 1e-9 * abs(value), rounding[i]])
+        options = rationalize_candidates(float(value), scale=magnitude)
+        if value != 0:
+            options = [sympy.Integer(0), *options]
+        for option in options:
+            if isinstance(option, sympy.Float):
+                break
+            if abs(float(option) - value) > margin:
+                continue
             trial = numeric.copy()
             trial[i] = float(option)
             if error(trial) <= allowed:

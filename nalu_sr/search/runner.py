@@ -29,6 +29,10 @@ from .space import Architecture, FeatureTable, build_feature_table, default_arch
 #: Structures per architecture and transform promoted to full (symbolic) candidates.
 PROMOTED = 12
 
+#: Below this many candidate-rows, ``scoring_backend="auto"`` scores with NumPy: Numba's
+#: one-off compilation (seconds, cached on disk afterwards) would cost more than it saves.
+NUMBA_WORTHWHILE = 2_000_000
+
 #: ``progress(done, total, description)`` after each trained architecture.
 Progress = Callable[[int, int, str], None]
 
@@ -157,6 +161,8 @@ def _score_job(
         return []
     target = apply_transform(y, job.transform)
     finite_rows = np.isfinite(target)
+    if backend == "auto" and len(fresh) * int(finite_rows.sum()) < NUMBA_WORTHWHILE:
+        backend = "numpy"
     scores = score(
         pack(fresh),
         table.values[finite_rows],

@@ -122,8 +122,25 @@ class Architecture:
         return make
 
 
+def _product_columns(table: FeatureTable, max_power: int, limit: int) -> tuple[int, ...]:
+    """Columns a product reads: inputs and reciprocals, each ``max_power`` times.
+
+    Wide tables would make products of every column with every power too costly to train, so
+    repeats are dropped first, then reciprocals, to stay within ``limit`` columns.
+    """
+    for power, reciprocals in ((max_power, True), (1, True), (1, False)):
+        columns = (*table.inputs, *(table.reciprocals if reciprocals else ()))
+        if len(columns) * power <= limit or (power == 1 and not reciprocals):
+            return tuple(c for c in columns for _ in range(power))
+    raise AssertionError("unreachable")
+
+
 def default_architectures(
-    table: FeatureTable, *, max_power: int = 2, max_hidden: int | None = None
+    table: FeatureTable,
+    *,
+    max_power: int = 2,
+    max_hidden: int | None = None,
+    max_product_columns: int = 48,
 ) -> list[Architecture]:
     """The stacks tried, simplest first.
 
@@ -135,9 +152,7 @@ def default_architectures(
     if max_hidden is None:
         max_hidden = min(4, max(2, d))
     inputs = tuple(table.inputs)
-    product_columns = tuple(
-        c for c in (*table.inputs, *table.reciprocals) for _ in range(max_power)
-    )
+    product_columns = _product_columns(table, max_power, max_product_columns)
     with_constant = (*inputs, table.constant)
     architectures = [
         Architecture("NAU", "nau", inputs),

@@ -1,0 +1,191 @@
+"""Each stage of the formula search on small cases, and a few suite entries end to end."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import sympy
+import torch
+from torch import nn
+
+from nalu_sr.data import EXTRAPOLATION, TRAIN, VALIDATION, outer_band_scores, split_rows
+from nalu_sr.datasets import load_suite_entry
+from nalu_sr.search import TrainingSettings, find_formula
+from nalu_sr.search.candidates import (
+    Candidate,
+    candidates_table,
+    choose,
+    design_matrix,
+    exact_coefficients,
+    mark_exact,
+    pareto_scores,
+)
+from nalu_sr.search.space import build_feature_table, default_architectures
+from nalu_sr.snapping import discrete_alternatives, network_structures
+from nalu_sr.structure import make_factor, make_structure, make_term
+from nalu_sr.symbolic import feature_symbols
+from nalu_sr.units import NAU, NMU
+
+FAST = TrainingSettings(restarts=1, scale_steps=3, steps=800)
+
+
+def test_outer_band_rows_lie_outside_the_fitted_ranges():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, size=(500, 3))
+    _, split = split_rows(X, holdout_fraction=0.2, random_state=0)
+    held = X[split.labels == EXTRAPOLATION]
+    assert len(held) == 100
+    low, high = split.train_ranges[:, 0], split.train_ranges[:, 1]
+    beyond = (held < low) | (held > high)
+    assert beyond.any(axis=1).all()
+    assert (split.labels == VALIDATION).sum() == 80
+
+
+def test_outer_band_score_is_largest_for_an_extreme_row():
+    X = np.column_stack([np.linspace(0, 1, 11), np.full(11, 0.5)])
+    assert np.argmax(outer_band_scores(X)) in (0, 10)
+
+
+def test_explicit_extrapolation_rows_are_appended_and_nothing_is_held_out():
+    X = np.arange(40.0).reshape(20, 2)
+    X_all, split = split_rows(X, X_extrapolation=np.ones((5, 2)), validation_fraction=0.0)
+    assert X_all.shape == (25, 2)
+    assert split.explicit
+    assert (split.labels[:20] == TRAIN).all() and (split.labels[20:] == EXTRAPOLATION).all()
+
+
+def test_decided_weights_snap_to_a_single_alternative():
+    alternatives = discrete_alternatives(torch.tensor([[0.97, -0.02, -0.99]]), (-1, 0, 1))
+    assert [a.tolist() for a in alternatives] == [[[1.0, 0.0, -1.0]]]
+
+
+def test_undecided_weights_also_try_their_second_nearest_value():
+    alternatives = discrete_alternatives(torch.tensor([[0.6, 0.0]]), (0, 1))
+    assert [a.tolist() for a in alternatives] == [[[1.0, 0.0]], [[0.0, 0.0]]]
+
+
+def test_snapped_nau_nmu_network_is_a_product_of_sums():
+    network = nn.Sequential(NAU(3, 2), NMU(2, 1))
+    with torch.no_grad():
+        network[0].weight.copy_(torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, -1.0]]))
+        network[1].weight.copy_(torch.tensor([[1.0, 1.0]]))
+    (structure,) = network_structures("nau-nmu", network, columns=[0, 1, 2])
+    expected = make_structure(
+        [make_term([make_factor([(0, 1), (1, 1)]), make_factor([(0, 1), (2, -1)])])]
+    )
+    assert structure == expected
+
+
+def test_reciprocals_are_offered_only_for_inputs_bounded_away_from_zero():
+    X = np.column_stack([np.linspace(1, 2, 50), np.linspace(-1, 1, 50)])
+    table = build_feature_table(X, feature_symbols(["a", "b"]), np.arange(50))
+    assert table.reciprocal_of == {0: 2}
+    assert table.expressions[2] == 1 / sympy.Symbol("a", real=True)
+    assert [a.name for a in default_architectures(table)][:3] == ["NAU", "NMU", "NAU[1/x]"]
+
+
+def test_fitted_constants_become_exact_fractions():
+    C = np.linspace(-40, 100, 60)
+    y = 9 * C / 5 + 32
+    structure = make_structure([make_term([make_factor([(0, 1)])])])
+    design = design_matrix(structure, C[:, None])
+    fitted, *_ = np.linalg.lstsq(design, y, rcond=None)
+    exact = exact_coefficients(design, fitted, y, np.ones(60, bool), "y", 1e-6)
+    assert exact == [sympy.Integer(32), sympy.Rational(9, 5)]
+
+
+def test_a_physical_constant_stays_a_float():
+    m = np.linspace(1, 2, 40)
+    y = 6.674e-11 * m
+    structure = make_structure([make_term([make_factor([(0, 1)])])])
+    design = design_matrix(structure, m[:, None])
+    exact = exact_coefficients(design, np.array([0.0, 6.674e-11]), y, np.ones(40, bool), "y", 1e-6)
+    assert exact[0] == 0
+    assert isinstance(exact[1], sympy.Float) and float(exact[1]) == pytest.approx(6.674e-11)
+
+
+def _candidate(expr, complexity, val, extra, rmse=None):
+    relative = np.array([val, val, extra])
+    return Candidate(
+        expr=expr,
+        structure=(),
+        transform="y",
+        architecture="NAU",
+        coefficients=[],
+        complexity=complexity,
+        rmse=relative if rmse is None else rmse,
+        relative_rmse=relative,
+        max_relative_error=relative,
+    )
+
+
+def test_selection_prefers_the_simplest_exact_candidate():
+    x = sympy.Symbol("x")
+    candidates = [
+        _candidate(x**2, 3, 1e-3, 1e-2),
+        _candidate(x**2 + x, 5, 1e-12, 1e-12),
+        _candidate(x**2 + x + x**3, 9, 1e-13, 1e-13),
+    ]
+    mark_exact(candidates, 1e-6)
+    assert [c.exact for c in candidates] == [False, True, True]
+    assert choose(candidates_table(candidates)) == 1
+
+
+def test_without_an_exact_candidate_the_best_trade_off_is_chosen():
+    x = sympy.Symbol("x")
+    candidates = [
+        _candidate(x, 1, 0.5, 0.5),
+        _candidate(x**2, 3, 0.01, 0.3),
+        _candidate(x**2 + x**3, 7, 0.009, 0.4),
+    ]
+    mark_exact(candidates, 1e-6)
+    table = candidates_table(candidates)
+    assert not table["exact"].any()
+    assert choose(table) == 1
+
+
+def test_noisy_data_counts_a_formula_exact_only_if_its_error_does_not_grow_outside():
+    x = sympy.Symbol("x")
+    holds = _candidate(x, 1, 0.01, 0.008, rmse=np.array([0.1, 0.1, 0.12]))
+    grows = _candidate(x**2, 3, 0.0105, 0.05, rmse=np.array([0.1, 0.1, 0.6]))
+    mark_exact([holds, grows], 1e-6)
+    assert holds.exact and not grows.exact
+
+
+def test_pareto_score_rewards_a_large_drop_in_loss_per_node():
+    scores = pareto_scores(np.array([1, 3, 5]), np.array([1.0, 1e-3, 9e-4]))
+    assert scores[0] == 0 and scores[1] > scores[2] > 0
+
+
+def test_formula_is_written_in_the_users_column_names():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"lambda": rng.uniform(1, 2, 120), "mass (kg)": rng.uniform(1, 3, 120)})
+    y = frame["lambda"] * frame["mass (kg)"]
+    result = find_formula(frame, y, architectures=["NMU"], settings=FAST, random_state=0)
+    assert result.exact
+    assert {s.name for s in result.formula.free_symbols} == {"lambda", "mass (kg)"}
+
+
+@pytest.mark.parametrize(
+    ("entry", "target", "truth"),
+    [
+        ("ohms_law", "V", "I*R"),
+        ("celsius_to_fahrenheit", "F", "9*C/5 + 32"),
+        ("parallel_resistors", "R", "R1*R2/(R1 + R2)"),
+    ],
+)
+def test_suite_entries_are_recovered_exactly(entry, target, truth):
+    frame = load_suite_entry(entry)
+    X = frame.drop(columns=[target])
+    result = find_formula(X, frame[target], random_state=0, max_time=60)
+    symbols = {s.name: s for s in result.symbols}
+    expected = sympy.sympify(truth, locals=symbols)
+    assert result.exact, result.message
+    assert sympy.simplify(result.formula - expected) == 0
+
+
+def test_no_exact_formula_is_claimed_for_a_sine():
+    frame = load_suite_entry("sine")
+    result = find_formula(frame[["x"]], frame["y"], settings=FAST, random_state=0, max_time=20)
+    assert not result.exact
+    assert "No exact formula" in result.message
+    assert result.formula is not None
