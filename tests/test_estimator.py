@@ -173,9 +173,11 @@ def test_no_candidate_falls_back_to_the_train_mean_flagged_not_exact(monkeypatch
     rng = np.random.default_rng(3)
     X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
     model = NaluRegressor(**LINEAR).fit(X, y)
-    train_mean = y[results[0].split.labels[:40] == TRAIN].mean()
+    y_train = y[results[0].split.labels[:40] == TRAIN]
+    # The search's exact constants may replace the mean by a simpler number within its noise.
+    standard_error = y_train.std(ddof=1) / math.sqrt(len(y_train))
     assert model.formula_.is_number
-    assert float(model.formula_) == pytest.approx(train_mean, rel=1e-3)
+    assert abs(float(model.formula_) - y_train.mean()) <= 3 * standard_error
     assert model.exact_ is False
     assert "constant" in model.message_
     assert list(model.candidates_["architecture"]) == ["constant"]
