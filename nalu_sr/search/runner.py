@@ -127,15 +127,25 @@ def _transforms(y: np.ndarray, fit_rows: np.ndarray) -> list[str]:
     return ["y"]
 
 
-def _stages(architectures: Sequence[Architecture]) -> list[list[Architecture]]:
-    """Architectures grouped by size, simplest group first; the search stops between groups."""
-    levels: dict[int, list[Architecture]] = {}
-    for arch in architectures:
-        level = 0 if arch.hidden == 0 and not arch.kind.startswith("nalu") else arch.hidden
-        if arch.kind.startswith("nalu"):
-            level = 100 + arch.hidden
-        levels.setdefault(level, []).append(arch)
-    return [levels[k] for k in sorted(levels)]
+def _stages(
+    architectures: Sequence[Architecture], transforms: Sequence[str]
+) -> list[list[tuple[Architecture, str]]]:
+    """Jobs (architecture, target transform) in groups, simplest first.
+
+    The search stops after the first group that yields an exact formula, so a group's order
+    is the order of preference: small stacks before wide ones, the plain target before its
+    reciprocal, NALUs last. A product of inputs and reciprocals is also the reciprocal of one,
+    so products are not trained again on ``1/y``.
+    """
+    groups: dict[tuple[int, int], list[tuple[Architecture, str]]] = {}
+    for transform in transforms:
+        for arch in architectures:
+            if transform != "y" and arch.kind == "nmu":
+                continue
+            level = 100 + arch.hidden if arch.kind.startswith("nalu") else arch.hidden
+            reciprocal = transform != "y" or arch.name.endswith("[1/x]")
+            groups.setdefault((level, int(reciprocal)), []).append((arch, transform))
+    return [groups[k] for k in sorted(groups)]
 
 
 def _training_rows(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -280,8 +290,8 @@ def find_formula(
             names = ", ".join(a.name for a in available)
             raise ValueError(f"unknown architectures {unknown}; choose from {names}.")
         available = [a for a in available if a.name in set(architectures)]
-    stages = _stages(available)
-    total = sum(len(stage) for stage in stages) * len(transforms)
+    stages = _stages(available, transforms)
+    total = sum(len(stage) for stage in stages)
     seeds = np.random.SeedSequence(random_state)
     candidates: dict[str, Candidate] = {}
     seen: set[tuple[str, Structure]] = set()
@@ -292,7 +302,7 @@ def find_formula(
             if time.perf_counter() - started > max_time:
                 result_flags["timed_out"] = True
                 break
-            specs = [(arch, t) for t in transforms for arch in stage]
+            specs = stage
             job_seeds = [int(s.generate_state(1)[0]) for s in seeds.spawn(len(specs))]
             train_rows = _training_rows(labels, max_train_rows, random_state)
             tasks = (
