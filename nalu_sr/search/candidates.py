@@ -11,6 +11,7 @@ import sympy
 from ..data import EXTRAPOLATION, SPLIT_NAMES, TRAIN, VALIDATION
 from ..structure import Structure
 from ..symbolic import complexity, rationalize_candidates, simplify_formula, structure_to_expr
+from .noise import residual_is_noise
 from .space import FeatureTable
 
 #: Below this relative validation error the data is taken as noise-free.
@@ -34,6 +35,7 @@ class Candidate:
     rmse: np.ndarray
     relative_rmse: np.ndarray
     max_relative_error: np.ndarray
+    probe_residual: np.ndarray | None = None
     exact: bool = False
 
     @property
@@ -158,8 +160,13 @@ def build_candidate(
     transform: str,
     architecture: str,
     tolerance: float,
+    probe_rows: np.ndarray | None = None,
 ) -> Candidate:
-    """The formula of a scored structure with exact constants, and its errors."""
+    """The formula of a scored structure with exact constants, and its errors.
+
+    ``probe_rows`` (a sample of the fitted rows) keep the residual there, for telling noise
+    from misfit in :func:`mark_exact`.
+    """
     design = design_matrix(structure, table.values)
     fit_rows = labels == TRAIN
     exact = exact_coefficients(design, coefficients, y, fit_rows, transform, tolerance)
@@ -178,10 +185,13 @@ def build_candidate(
         rmse=rmse,
         relative_rmse=relative,
         max_relative_error=worst,
+        probe_residual=None if probe_rows is None else y[probe_rows] - prediction[probe_rows],
     )
 
 
-def mark_exact(candidates: list[Candidate], tolerance: float) -> float:
+def mark_exact(
+    candidates: list[Candidate], tolerance: float, probe_inputs: np.ndarray | None = None
+) -> float:
     """Flag the candidates that hold on the held-out rows; return the tolerance used.
 
     Noise-free data (some candidate fits the validation rows to ``NOISE_FREE``): a candidate
@@ -189,7 +199,8 @@ def mark_exact(candidates: list[Candidate], tolerance: float) -> float:
     rows. Noisy data: the tolerance comes from the residual of the best candidate on the
     validation rows; a candidate is exact when it matches that residual on validation rows
     and its RMSE on the extrapolation rows is no more than 1.5 times its validation RMSE, i.e.
-    its error does not grow outside the fitted ranges, as a wrong formula's does.
+    its error does not grow outside the fitted ranges, as a wrong formula's does, and, given
+    ``probe_inputs``, when its residual there is noise that the inputs cannot predict.
     """
     finite = [c for c in candidates if np.isfinite(c.relative_rmse[VALIDATION])]
     if not finite:
@@ -203,6 +214,8 @@ def mark_exact(candidates: list[Candidate], tolerance: float) -> float:
             c.exact = False
         elif noisy:
             c.exact = bool(c.rmse[EXTRAPOLATION] <= 1.5 * c.rmse[VALIDATION] and val <= 0.05)
+            if c.exact and probe_inputs is not None and c.probe_residual is not None:
+                c.exact = residual_is_noise(probe_inputs, c.probe_residual)
         else:
             c.exact = bool(
                 extra <= tolerance and c.max_relative_error[EXTRAPOLATION] <= 1e3 * tolerance

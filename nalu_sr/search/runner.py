@@ -26,6 +26,12 @@ from .candidates import (
 from .engine import JobResult, TrainingSettings, run_job
 from .space import Architecture, FeatureTable, build_feature_table, default_architectures
 
+#: Fewest rows a search accepts: enough to hold out, validate and fit a few constants.
+MIN_SAMPLES = 10
+
+#: Fitted rows on which each formula's residual is checked for structure (noisy data).
+PROBE_ROWS = 1000
+
 #: Structures per architecture and transform promoted to full (symbolic) candidates.
 PROMOTED = 12
 
@@ -113,8 +119,8 @@ def _check_inputs(X, y, feature_names) -> tuple[np.ndarray, np.ndarray, list[str
         raise ValueError(f"{len(feature_names)} feature names given for {X.shape[1]} columns of X.")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
         raise ValueError("X and y must be finite: remove or fill rows with NaN or inf first.")
-    if X.shape[0] < 10:
-        raise ValueError(f"the search needs at least 10 rows, got {X.shape[0]}.")
+    if X.shape[0] < MIN_SAMPLES:
+        raise ValueError(f"the search needs at least {MIN_SAMPLES} rows, got {X.shape[0]}.")
     return X, y, feature_names
 
 
@@ -163,6 +169,7 @@ def _score_job(
     tolerance: float,
     backend: str,
     seen: set[tuple[str, Structure]],
+    probe_rows: np.ndarray,
 ) -> list[Candidate]:
     """Fit every new structure of ``job`` at once, then promote the best to formulas."""
     fresh = [s for s in job.structures if (job.transform, s) not in seen]
@@ -196,6 +203,7 @@ def _score_job(
                 transform=job.transform,
                 architecture=job.architecture,
                 tolerance=tolerance,
+                probe_rows=probe_rows,
             )
         )
     return promoted
@@ -293,18 +301,46 @@ def find_formula(
     stages = _stages(available, transforms)
     total = sum(len(stage) for stage in stages)
     seeds = np.random.SeedSequence(random_state)
+    fitted = np.flatnonzero(labels != EXTRAPOLATION)
+    probe_rows = np.sort(
+        np.random.default_rng(random_state).choice(
+            fitted, size=min(PROBE_ROWS, len(fitted)), replace=False
+        )
+    )
+    probe_inputs = X_all[probe_rows]
+    train_rows = _training_rows(labels, max_train_rows, random_state)
     candidates: dict[str, Candidate] = {}
+
+    def keep(candidate: Candidate) -> None:
+        known = candidates.get(candidate.key)
+        loss = candidate.relative_rmse[VALIDATION]
+        if known is None or loss < known.relative_rmse[VALIDATION]:
+            candidates[candidate.key] = candidate
+
+    # The constant formula is always a candidate: the baseline every other one must beat.
+    keep(
+        build_candidate(
+            (),
+            np.array([np.mean(y[labels == TRAIN])]),
+            table=table,
+            y=y,
+            labels=labels,
+            transform="y",
+            architecture="constant",
+            tolerance=tolerance,
+            probe_rows=probe_rows,
+        )
+    )
     seen: set[tuple[str, Structure]] = set()
     result_flags = {"interrupted": False, "timed_out": False, "reseeded": 0}
     done, jobs_run = 0, []
     try:
-        for stage in stages:
-            if time.perf_counter() - started > max_time:
+        for number, stage in enumerate(stages):
+            # The first group always runs, so even a tiny budget yields a formula.
+            if number and time.perf_counter() - started > max_time:
                 result_flags["timed_out"] = True
                 break
-            specs = stage
-            job_seeds = [int(s.generate_state(1)[0]) for s in seeds.spawn(len(specs))]
-            train_rows = _training_rows(labels, max_train_rows, random_state)
+            job_seeds = [int(s.generate_state(1)[0]) for s in seeds.spawn(len(stage))]
             tasks = (
                 delayed(run_job)(
                     arch,
@@ -315,22 +351,19 @@ def find_formula(
                     settings=settings,
                     seed=seed,
                 )
-                for (arch, t), seed in zip(specs, job_seeds, strict=True)
+                for (arch, t), seed in zip(stage, job_seeds, strict=True)
             )
             for job in Parallel(n_jobs=n_jobs, return_as="generator")(tasks):
                 done += 1
                 jobs_run.append(f"{job.architecture} on {job.transform}")
                 result_flags["reseeded"] += job.reseeded
-                for c in _score_job(job, table, y, labels, tolerance, scoring_backend, seen):
-                    known = candidates.get(c.key)
-                    if (
-                        known is None
-                        or c.relative_rmse[VALIDATION] < known.relative_rmse[VALIDATION]
-                    ):
-                        candidates[c.key] = c
+                for candidate in _score_job(
+                    job, table, y, labels, tolerance, scoring_backend, seen, probe_rows
+                ):
+                    keep(candidate)
                 if progress is not None:
                     progress(done, total, f"{job.architecture} on {job.transform}")
-            mark_exact(list(candidates.values()), tolerance)
+            mark_exact(list(candidates.values()), tolerance, probe_inputs)
             if any(c.exact for c in candidates.values()):
                 break
     except KeyboardInterrupt:
@@ -341,14 +374,17 @@ def find_formula(
         symbols,
         split,
         tolerance,
+        probe_inputs,
         seconds=time.perf_counter() - started,
         jobs=jobs_run,
         **result_flags,
     )
 
 
-def _result(candidates, feature_names, symbols, split, tolerance, **extra) -> SearchResult:
-    used = mark_exact(candidates, tolerance)
+def _result(
+    candidates, feature_names, symbols, split, tolerance, probe_inputs, **extra
+) -> SearchResult:
+    used = mark_exact(candidates, tolerance, probe_inputs)
     candidates = sorted(
         candidates, key=lambda c: (c.complexity, c.relative_rmse[VALIDATION], c.key)
     )
