@@ -174,12 +174,28 @@ def network_structures(
     reciprocal_of: dict[int, int] | None = None,
     x: Tensor | None = None,
     budget: int = 16,
+    constant: int | None = None,
 ) -> list[Structure]:
-    """All candidate structures of one trained network, most plausible first, deduplicated."""
+    """All candidate structures of one trained network, most plausible first, deduplicated.
+
+    ``constant`` is the feature column of ones. A sum's weight on it barely moves the loss
+    when the inputs are large, so it may snap to +-1 by chance: each structure that uses it is
+    also offered without it.
+    """
     layers = [m for m in network.modules() if isinstance(m, ArithmeticUnit)]
     if kind.startswith("nalu"):
         found = nalu_structures(layers, columns, reciprocal_of or {}, x)
     else:
         found = nau_nmu_structures(kind, layers, columns, budget)
+    if constant is not None:
+        found = [variant for s in found for variant in (s, without_feature(s, constant))]
     unique = dict.fromkeys(s for s in found if s)
     return list(unique)
+
+
+def without_feature(structure: Structure, feature: int) -> Structure:
+    """``structure`` with ``feature`` dropped from every signed sum."""
+    return make_structure(
+        make_term(make_factor(p for p in factor if p[0] != feature) for factor in term)
+        for term in structure
+    )

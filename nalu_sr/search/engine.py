@@ -130,6 +130,7 @@ def run_job(
             reciprocal_of=table.reciprocal_of,
             x=X_t,
             budget=settings.alternatives,
+            constant=table.constant,
         ):
             seen.setdefault(structure, None)
     job.structures = list(seen)
