@@ -17,6 +17,9 @@ from .space import FeatureTable
 #: Below this relative validation error the data is taken as noise-free.
 NOISE_FREE = 1e-9
 
+#: Above this relative error a formula is an approximation, and its constants stay floats.
+MISFIT = 0.05
+
 
 @dataclass
 class Candidate:
@@ -114,7 +117,8 @@ def exact_coefficients(
     A replacement (0 first, then integers, small fractions, multiples of pi) must lie within
     three standard errors of the fitted value (or 1e-9 relative, for noise-free data) and
     keep the relative RMSE on ``fit_rows`` within ``tolerance`` or within 5% of the
-    all-float fit. Constants with no simple exact form stay floats (6.674e-11 stays).
+    all-float fit. Constants with no simple exact form stay floats (6.674e-11 stays), and so
+    do all constants of a formula whose relative error exceeds ``MISFIT``.
     """
     current = [sympy.Float(float(c)) for c in coefficients]
     numeric = np.array(coefficients, dtype=float)
@@ -130,7 +134,11 @@ def exact_coefficients(
         residual = y[fit_rows] - _predict(design[fit_rows], values, transform)
         return float(np.sqrt(np.mean(residual**2))) / scale
 
-    allowed = max(tolerance, 1.05 * error(numeric))
+    base = error(numeric)
+    if base > MISFIT:
+        # A formula this far off is an approximation: exact-looking constants would flatter it.
+        return current
+    allowed = max(tolerance, 1.05 * base)
     magnitude = float(np.max(np.abs(numeric))) if numeric.size else 1.0
     for i, value in enumerate(numeric):
         margin = np.nanmax([margins[i], 1e-9 * abs(value), rounding[i]])
