@@ -215,7 +215,9 @@ def to_python(
     if backend == "numpy":
         lines += [f"    {p} = np.asarray({p}, dtype=float)" for p in parameters]
         if parameters and len(expr.free_symbols) < len(parameters):
-            shape = f"np.broadcast({', '.join(parameters)}).shape"
+            # np.broadcast takes at most 64 arrays; broadcast_shapes has no such limit.
+            shapes = ", ".join(f"np.shape({p})" for p in parameters)
+            shape = f"np.broadcast_shapes({shapes})"
             body = f"np.broadcast_to({body}, {shape}).astype(float)"
     lines.append(f"    return {body}")
     header = []
