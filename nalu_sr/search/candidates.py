@@ -104,6 +104,23 @@ def standard_errors(design: np.ndarray, target: np.ndarray, coefficients: np.nda
     return np.sqrt(np.clip(np.diag(covariance), 0.0, None))
 
 
+def _refit(
+    design: np.ndarray, target: np.ndarray, fixed: dict[int, float], start: np.ndarray
+) -> np.ndarray:
+    """Least-squares coefficients with those in ``fixed`` held at their values."""
+    values = start.copy()
+    for i, v in fixed.items():
+        values[i] = v
+    free = [i for i in range(design.shape[1]) if i not in fixed]
+    if free:
+        rest = target - design[:, list(fixed)] @ np.array(list(fixed.values()), dtype=float)
+        with np.errstate(all="ignore"):
+            solution, *_ = np.linalg.lstsq(design[:, free], rest, rcond=None)
+        if np.all(np.isfinite(solution)):
+            values[free] = solution
+    return values
+
+
 def exact_coefficients(
     design: np.ndarray,
     coefficients: np.ndarray,
@@ -114,34 +131,45 @@ def exact_coefficients(
 ) -> list[sympy.Expr]:
     """Replace each fitted coefficient by the simplest exact number the data allows.
 
-    A replacement (0 first, then integers, small fractions, multiples of pi) must lie within
-    three standard errors of the fitted value (or 1e-9 relative, for noise-free data) and
-    keep the relative RMSE on ``fit_rows`` within ``tolerance`` or within 5% of the
-    all-float fit. Constants with no simple exact form stay floats (6.674e-11 stays), and so
-    do all constants of a formula whose relative error exceeds ``MISFIT``.
+    Coefficients are taken in turn (intercept first). A replacement (0 first, then integers,
+    small fractions, multiples of pi) must lie within three standard errors of the value
+    refitted with the earlier replacements held fixed (or within float rounding, for
+    noise-free data), and keep the relative RMSE on ``fit_rows`` within ``tolerance`` or
+    within 5% of the all-float fit. Refitting matters on noisy data: once a spurious intercept
+    is set to 0, the slope it was trading off against moves back to its exact value.
+    Constants with no simple exact form stay floats (6.674e-11 stays), and so do all constants
+    of a formula whose relative error exceeds ``MISFIT``.
     """
-    current = [sympy.Float(float(c)) for c in coefficients]
     numeric = np.array(coefficients, dtype=float)
     scale = float(np.sqrt(np.mean(y[fit_rows] ** 2))) or 1.0
+    rows = design[fit_rows]
     target = apply_transform(y[fit_rows], transform)
-    with np.errstate(all="ignore"):
-        margins = 3 * standard_errors(design[fit_rows], target, numeric)
-        # A change that moves the prediction by less than float rounding is no change at all.
-        column_rms = np.sqrt(np.mean(design[fit_rows] ** 2, axis=0))
-        rounding = 1e-9 * float(np.sqrt(np.mean(target**2))) / column_rms
 
     def error(values: np.ndarray) -> float:
-        residual = y[fit_rows] - _predict(design[fit_rows], values, transform)
+        residual = y[fit_rows] - _predict(rows, values, transform)
         return float(np.sqrt(np.mean(residual**2))) / scale
 
     base = error(numeric)
-    if base > MISFIT:
+    if not np.isfinite(base) or base > MISFIT:
         # A formula this far off is an approximation: exact-looking constants would flatter it.
-        return current
+        return [sympy.Float(float(c)) for c in numeric]
     allowed = max(tolerance, 1.05 * base)
     magnitude = float(np.max(np.abs(numeric))) if numeric.size else 1.0
-    for i, value in enumerate(numeric):
-        margin = np.nanmax([margins[i], 1e-9 * abs(value), rounding[i]])
+    with np.errstate(all="ignore"):
+        # A change that moves the prediction by less than float rounding is no change at all.
+        column_rms = np.sqrt(np.mean(rows**2, axis=0))
+        rounding = 1e-9 * float(np.sqrt(np.mean(target**2))) / column_rms
+    exact: dict[int, sympy.Expr] = {}
+    for i in range(len(numeric)):
+        fixed = {j: float(v) for j, v in exact.items()}
+        free = [j for j in range(len(numeric)) if j not in fixed]
+        with np.errstate(all="ignore"):
+            current = _refit(rows, target, fixed, numeric)
+            residual_target = target - rows[:, list(fixed)] @ np.array(list(fixed.values()))
+            errors = 3 * standard_errors(rows[:, free], residual_target, current[free])
+        value = current[i]
+        numeric = current
+        margin = np.nanmax([errors[free.index(i)], 1e-9 * abs(value), rounding[i]])
         options = rationalize_candidates(float(value), scale=magnitude)
         if value != 0:
             options = [sympy.Integer(0), *options]
@@ -150,12 +178,15 @@ def exact_coefficients(
                 break
             if abs(float(option) - value) > margin:
                 continue
-            trial = numeric.copy()
-            trial[i] = float(option)
+            trial = _refit(rows, target, {**fixed, i: float(option)}, current)
             if error(trial) <= allowed:
-                current[i], numeric = option, trial
+                exact[i] = option
+                numeric = trial
                 break
-    return current
+    final = _refit(rows, target, {j: float(v) for j, v in exact.items()}, numeric)
+    if error(final) > allowed:
+        return [sympy.Float(float(c)) for c in coefficients]
+    return [exact.get(i, sympy.Float(float(v))) for i, v in enumerate(final)]
 
 
 def build_candidate(
