@@ -249,11 +249,11 @@ def test_initialisations_follow_their_documented_ranges():
     wide = NAU(2, 2)  # Glorot would give r > 0.5: capped
     assert wide.weight.abs().max() <= 0.5
 
-    nmu = NMU(200, 50)
+    nmu = NMU(200, 50).requires_grad_(False)
     assert float(nmu.weight.min()) >= 0.25 and float(nmu.weight.max()) <= 0.75
     assert abs(float(nmu.weight.mean()) - 0.5) < 0.01
 
-    nac = NAC(300, 300)
+    nac = NAC(300, 300).requires_grad_(False)
     target = 2 / 600
     r = tanh_sigmoid_init_range(target)
     assert tanh_sigmoid_variance(r) == pytest.approx(target, rel=1e-6)
