@@ -208,9 +208,26 @@ def _reset_adam_state(optimizer: torch.optim.Optimizer, index: Tensor) -> None:
                 state[key][index] = 0
 
 
+def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
+    try:
+        return torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        return False
+
+
 def _match_target(prediction: Tensor, target: Tensor) -> Tensor:
-    if target.dim() == prediction.dim() - 2:  # (B,) target for (R, B, 1) output
-        target = target.unsqueeze(-1)
+    """``target`` shaped to broadcast onto ``prediction`` (R, B, out), or a clear error.
+
+    Accepted: (B, out) or (R, B, out) targets, and (B,) or (R, B) for a single output.
+    """
+    if not _broadcasts_to(target.shape, prediction.shape):
+        single = target.unsqueeze(-1)
+        if prediction.shape[-1] != 1 or not _broadcasts_to(single.shape, prediction.shape):
+            raise ValueError(
+                f"targets of shape {tuple(target.shape)} do not fit outputs of shape "
+                f"{tuple(prediction.shape)}; give (B, out) or (R, B, out) targets."
+            )
+        target = single
     return target.to(prediction.dtype)
 
 

@@ -20,6 +20,9 @@ from ._base import (
 #: Keeps log(|x| + eps) finite at x = 0 (the NALU paper's value).
 LOG_EPS = 1e-7
 
+#: Widest initial range of W_hat and M_hat: beyond it tanh and sigmoid start saturated.
+MAX_INIT_RANGE = 2.0
+
 
 def tanh_sigmoid_variance(r: float) -> float:
     """Var[tanh(W) sigmoid(M)] for W, M ~ U[-r, r] (equation 8 of the NAU paper's draft)."""
@@ -30,10 +33,13 @@ def tanh_sigmoid_variance(r: float) -> float:
 def tanh_sigmoid_init_range(variance: float) -> float:
     """The ``r`` for which :func:`tanh_sigmoid_variance` equals ``variance``.
 
-    The construction cannot exceed a variance of 1/2, so larger requests are capped just below.
+    The variance approaches 1/2 only as ``r`` grows without bound, where tanh and sigmoid
+    saturate and the gradient vanishes; requests beyond the variance at ``r = 2`` (small
+    layers, e.g. 2 -> 1) take ``r = 2`` instead.
     """
-    variance = min(variance, 0.49)
-    return brentq(lambda r: tanh_sigmoid_variance(r) - variance, 1e-3, 1e3)
+    if variance >= tanh_sigmoid_variance(MAX_INIT_RANGE):
+        return MAX_INIT_RANGE
+    return brentq(lambda r: tanh_sigmoid_variance(r) - variance, 1e-3, MAX_INIT_RANGE)
 
 
 class _TanhSigmoidUnit(ArithmeticUnit):
