@@ -19,12 +19,20 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import export
 from .data import EXTRAPOLATION, TRAIN
-from .search import SearchResult, TrainingSettings, find_formula
+from .errors import ColumnError, MagnitudeError, NonFiniteError, TooFewRowsError
+from .search import MIN_SAMPLES, SearchResult, TrainingSettings, find_formula
 from .search.candidates import build_candidate, candidates_table, mark_exact
 from .search.space import build_feature_table
+from .symbolic import feature_symbols
 
-#: Fewest rows the search accepts: it holds rows out for validation and the extrapolation check.
-MIN_SAMPLES = 10
+__all__ = ["MIN_SAMPLES", "NaluRegressor", "describe_dropped"]
+
+#: Rows named in an error message about NaN or infinite values.
+_SHOWN_ROWS = 5
+
+#: Largest magnitude accepted in a column, and smallest non-zero largest magnitude: errors are
+#: measured on squares, which leave float64's normal range (1e-308 to 1e308) beyond these.
+MAX_MAGNITUDE, MIN_MAGNITUDE = 1e150, 1e-150
 
 _BACKENDS = ("auto", "numba", "numpy", "torch")
 
@@ -112,14 +120,28 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
         Names of the features seen during ``fit``; only defined when ``X`` had string
         column names.
+    dropped_features_ : dict of str to str
+        Features kept out of the search, with the reason: a constant column, or a column
+        equal to an earlier one. The formula does not use them; ``predict`` still takes
+        every column.
 
     Notes
     -----
     ``fit`` needs at least 10 samples: rows are held out for validation and for the
-    extrapolation check. When every trained network snaps to no structure at all (data with
-    no pattern, such as pure noise), the formula is the constant fitted on the train rows,
-    scored on every split like any candidate (architecture ``"constant"``); it is exact only
-    when the target is constant.
+    extrapolation check. Bad input raises a subclass of ``ValueError`` from
+    :mod:`nalu_sr.errors`: ``NonFiniteError`` for NaN or infinite values (with their count
+    and first rows), ``ColumnError`` for duplicate or non-numeric DataFrame columns,
+    ``TooFewRowsError`` for fewer than 10 samples, ``MagnitudeError`` for a column whose
+    largest magnitude is above 1e150 or, not being zero, below 1e-150 (their squares leave
+    float64's range, where errors can no longer be measured).
+
+    A constant target is not an error: the constant formula fits it and is exact. Constant
+    features and features equal to an earlier one carry nothing the others do not, so they
+    are left out of the search (``dropped_features_``); when no feature varies, the first
+    one is kept and the formula is a constant. When every trained network snaps to no
+    structure at all (data with no pattern, such as pure noise), the formula is the constant
+    fitted on the train rows, scored on every split like any candidate (architecture
+    ``"constant"``); it is exact only when the target is constant.
 
     Examples
     --------
@@ -197,19 +219,26 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
 
         Raises
         ------
+        NonFiniteError
+            If ``X``, ``y`` or the extrapolation data hold NaN or infinite values.
+        ColumnError
+            If a DataFrame has duplicate or non-numeric columns.
+        TooFewRowsError
+            If there are fewer than 10 samples.
+        MagnitudeError
+            If a column's largest magnitude is above 1e150 or, not zero, below 1e-150.
         ValueError
-            If the data or a parameter is invalid, there are fewer than 10 samples, or
-            ``max_time`` ran out before any architecture was trained.
+            If a parameter is invalid. The errors above are ``ValueError`` subclasses too.
         KeyboardInterrupt
             If the search was interrupted before it found any formula. An interrupted search
             that found one keeps it, with a warning.
         """
         self._check_params()
         target_name = y.name if isinstance(y, pd.Series) and isinstance(y.name, str) else None
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        X, y = _checked(self, X, y, "X", "y", reset=True)
         if X.shape[0] < MIN_SAMPLES:
             n = X.shape[0]
-            raise ValueError(
+            raise TooFewRowsError(
                 f"NaluRegressor needs at least {MIN_SAMPLES} samples, because rows are held "
                 f"out for validation and for the extrapolation check; got {n} "
                 f"sample{'' if n == 1 else 's'}. Collect more rows."
@@ -220,18 +249,19 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
                 "pass both X_extrapolation and y_extrapolation, or neither; got only one."
             )
         if X_extrapolation is not None:
-            extrapolation = validate_data(
-                self,
-                X_extrapolation,
-                y_extrapolation,
-                y_numeric=True,
-                dtype=np.float64,
-                reset=False,
+            extrapolation = _checked(
+                self, X_extrapolation, y_extrapolation, "X_extrapolation", "y_extrapolation"
             )
+        names = _feature_names(self)
+        kept, dropped = _informative_columns(X, names)
+        if self.verbose and dropped:
+            print(f"Left out of the search: {describe_dropped(dropped)}", flush=True)
+        if extrapolation is not None:
+            extrapolation = (extrapolation[0][:, kept], extrapolation[1])
         result = find_formula(
-            X,
+            X[:, kept],
             y,
-            _feature_names(self),
+            [names[j] for j in kept],
             extrapolation=extrapolation,
             holdout_fraction=self.holdout_fraction,
             validation_fraction=self.validation_fraction,
@@ -256,14 +286,16 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
                     f"max_time={self.max_time} s left no time to train any architecture; "
                     "increase max_time."
                 )
-            result = _constant_fallback(result, X, y, extrapolation)
+            result = _constant_fallback(result, X[:, kept], y, extrapolation, self.tolerance)
+        if dropped:
+            result = _with_every_feature(result, X, names)
         if result.interrupted:
             warnings.warn(
                 "the search was interrupted; the model keeps the best formula found so far.",
                 UserWarning,
                 stacklevel=2,
             )
-        self._set_result(result, target_name)
+        self._set_result(result, target_name, dropped)
         return self
 
     def _check_params(self) -> None:
@@ -294,7 +326,9 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
                 f"string {self.architectures!r}."
             )
 
-    def _set_result(self, result: SearchResult, target_name: str | None) -> None:
+    def _set_result(
+        self, result: SearchResult, target_name: str | None, dropped: dict[str, str]
+    ) -> None:
         """Fitted attributes from a search result (also used when loading a model file)."""
         self.result_ = result
         self.formula_ = result.formula
@@ -304,6 +338,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         self.extrapolation_ = result.extrapolation
         self.message_ = result.message
         self.target_name_ = target_name
+        self.dropped_features_ = dict(dropped)
 
     def predict(self, X, index: int | None = None) -> np.ndarray:
         """Evaluate the chosen formula, or the candidate in row ``index`` of ``candidates_``.
@@ -399,13 +434,20 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
 
 
 def _constant_fallback(
-    result: SearchResult, X: np.ndarray, y: np.ndarray, extrapolation: tuple | None
+    result: SearchResult,
+    X: np.ndarray,
+    y: np.ndarray,
+    extrapolation: tuple | None,
+    tolerance: float,
 ) -> SearchResult:
     """The intercept-only candidate, scored like any other, when training gave none.
 
     On data with no structure (pure noise) every trained stack can snap to zero weights, which
     leaves no structure to score. The empty structure is then the honest answer: its
     constant is fitted on the train rows and checked on every split like any candidate.
+    It is judged against the user's ``tolerance``, not the search's, which noisy data may
+    have raised to the noise level: measured against that, a constant fitted to pure noise
+    would count as exact.
     """
     if extrapolation is not None:
         X = np.vstack([X, extrapolation[0]])
@@ -421,9 +463,9 @@ def _constant_fallback(
         labels=labels,
         transform="y",
         architecture="constant",
-        tolerance=result.tolerance,
+        tolerance=tolerance,
     )
-    tolerance = mark_exact([candidate], result.tolerance)
+    tolerance = mark_exact([candidate], tolerance)
     error = candidate.relative_rmse[EXTRAPOLATION]
     verdict = "it holds" if candidate.exact else f"relative error {error:.3g}"
     return dataclasses.replace(
@@ -437,6 +479,164 @@ def _constant_fallback(
             "The trained units gave no formula to score; fell back to the constant fitted on "
             f"the train rows ({verdict} on the held-out extrapolation rows)."
         ),
+    )
+
+
+def _checked(
+    estimator: NaluRegressor, X, y, x_name: str, y_name: str, reset: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` and ``y`` as float64 arrays, or an error naming the bad columns and rows."""
+    if isinstance(X, pd.DataFrame):
+        _check_frame(X, x_name)
+    # scikit-learn would reject a non-finite y with a message that gives no row.
+    _check_finite(_as_float(y), [y_name], y_name)
+    X, y = validate_data(
+        estimator,
+        X,
+        y,
+        reset=reset,
+        y_numeric=True,
+        dtype=np.float64,
+        ensure_all_finite=False,
+    )
+    names = _feature_names(estimator)
+    _check_finite(X, names, x_name)
+    for values, columns in ((X, names), (y.reshape(-1, 1), [y_name])):
+        _check_magnitude(values, columns)
+    return X, y
+
+
+def _as_float(values) -> np.ndarray | None:
+    """``values`` as a float array, or None when that needs scikit-learn's own checks."""
+    try:
+        array = np.asarray(values)
+        if array.ndim == 0 or array.dtype.kind not in "biufO":
+            return None
+        return array.astype(np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_frame(frame: pd.DataFrame, what: str) -> None:
+    """Duplicate, unnamed and non-numeric columns of a DataFrame, named in one error."""
+    names = [str(name) for name in frame.columns]
+    blank = [position for position, name in enumerate(names) if not name.strip()]
+    if blank:
+        raise ColumnError(
+            f"{what} has columns without a name (positions {', '.join(map(str, blank))}); "
+            "name every column, since the names become the formula's symbols."
+        )
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ColumnError(
+            f"{what} has columns named {', '.join(map(repr, duplicates))} more than once; "
+            "rename them so that every column is unique."
+        )
+    wrong = []
+    for position, name in enumerate(frame.columns):
+        column = frame.iloc[:, position]
+        if pd.api.types.is_numeric_dtype(column):
+            continue
+        try:
+            numbers = pd.to_numeric(column, errors="coerce")
+            bad = (column.notna() & numbers.isna()).to_numpy()
+        except (TypeError, ValueError):
+            bad = np.ones(len(column), dtype=bool)
+        if bad.any():
+            row = int(np.argmax(bad))
+            wrong.append(f"{name!r} holds {column.iloc[row]!r} (row {row})")
+    if wrong:
+        raise ColumnError(
+            f"{what} has columns that are not numeric: {'; '.join(wrong)}. Convert them to "
+            "numbers or leave them out of X."
+        )
+
+
+def _check_finite(values: np.ndarray | None, names: Sequence[str], what: str) -> None:
+    if values is None or values.size == 0 or np.isfinite(values).all():
+        return
+    values = values.reshape(len(values), -1)
+    rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    details = []
+    for j, name in enumerate(names if len(names) == values.shape[1] else range(values.shape[1])):
+        found = []
+        for kind, mask in (("NaN", np.isnan(values[:, j])), ("infinite", np.isinf(values[:, j]))):
+            if mask.any():
+                found.append(f"{int(mask.sum())} {kind} ({_rows(np.flatnonzero(mask))})")
+        if found:
+            details.append(f"{name!r} has {' and '.join(found)}")
+    raise NonFiniteError(
+        f"{what} holds NaN or infinite values in {len(rows)} row{'s' if len(rows) > 1 else ''} "
+        f"({_rows(rows)}, counting from 0): {'; '.join(details)}. Drop or fill those rows "
+        "before fit."
+    )
+
+
+def _check_magnitude(values: np.ndarray, names: Sequence[str]) -> None:
+    if values.size == 0:
+        return
+    largest = np.abs(values).max(axis=0)
+    for name, top in zip(names, largest, strict=True):
+        if top > MAX_MAGNITUDE:
+            raise MagnitudeError(
+                f"{name!r} reaches {top:.3g}; values beyond {MAX_MAGNITUDE:.0e} overflow when "
+                f"squared. Divide {name!r} by a power of ten (e.g. 1e{round(np.log10(top))}) "
+                "and scale the formula back."
+            )
+        if 0 < top < MIN_MAGNITUDE:
+            raise MagnitudeError(
+                f"{name!r} is at most {top:.3g}; values below {MIN_MAGNITUDE:.0e} underflow "
+                f"when squared, which would make any formula look exact. Multiply {name!r} by "
+                f"a power of ten (e.g. 1e{-round(np.log10(top))}) and scale the formula back."
+            )
+
+
+def _rows(rows: np.ndarray) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:_SHOWN_ROWS])
+    more = ", ..." if len(rows) > _SHOWN_ROWS else ""
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def _informative_columns(X: np.ndarray, names: Sequence[str]) -> tuple[list[int], dict[str, str]]:
+    """Columns worth searching over, and the others with the reason they are left out.
+
+    A constant column is the same as the formula's constant term, and a column equal to an
+    earlier one doubles the search space for nothing; both only slow the search down and can
+    lead it to a wrong formula.
+    """
+    kept: list[int] = []
+    dropped: dict[str, str] = {}
+    for j, name in enumerate(names):
+        column = X[:, j]
+        if np.all(column == column[0]):
+            dropped[name] = f"constant {column[0]:.6g}"
+            continue
+        twin = next((k for k in kept if np.array_equal(X[:, k], column)), None)
+        if twin is not None:
+            dropped[name] = f"same values as {names[twin]!r}"
+            continue
+        kept.append(j)
+    if not kept:
+        # The search needs one input; with none varying, it can only find a constant.
+        kept.append(0)
+        del dropped[names[0]]
+    return kept, dropped
+
+
+def describe_dropped(dropped: dict[str, str]) -> str:
+    """``'c' (constant 2), 'a2' (same values as 'a')``."""
+    return ", ".join(f"{name!r} ({reason})" for name, reason in dropped.items())
+
+
+def _with_every_feature(result: SearchResult, X: np.ndarray, names: Sequence[str]) -> SearchResult:
+    """A search over some columns of ``X`` restated over all of them, for ``predict``."""
+    fitted = X[result.split.labels[: X.shape[0]] != EXTRAPOLATION]
+    ranges = np.column_stack([fitted.min(axis=0), fitted.max(axis=0)])
+    return dataclasses.replace(
+        result,
+        feature_names=list(names),
+        symbols=feature_symbols(names),
+        split=dataclasses.replace(result.split, train_ranges=ranges),
     )
 
 

@@ -10,7 +10,8 @@ parsed, and every field is checked before use. Layout (``format_version`` 1)::
       "nalu_sr_version": "0.1.0",
       "estimator": "NaluRegressor",
       "params": {...},                      # get_params(), JSON values only
-      "features": {"names": [...], "from_dataframe": true},
+      "features": {"names": [...], "from_dataframe": true,
+                   "dropped": {"c": "constant 2"}},  # only when columns were left out
       "target": "V",                        # or null
       "formula": {"text": "I*R", "tree": {...}},
       "exact": true, "chosen": 0, "tolerance": 1e-06, "message": "...",
@@ -80,10 +81,7 @@ def model_to_dict(estimator: NaluRegressor) -> dict[str, Any]:
         "nalu_sr_version": __version__,
         "estimator": type(estimator).__name__,
         "params": _params_to_json(estimator.get_params(deep=False)),
-        "features": {
-            "names": list(result.feature_names),
-            "from_dataframe": hasattr(estimator, "feature_names_in_"),
-        },
+        "features": _features_to_json(estimator),
         "target": estimator.target_name_,
         "formula": _formula_to_json(result.formula),
         "exact": bool(result.exact),
@@ -162,9 +160,7 @@ def load_model(path: str | os.PathLike, cls: type | None = None) -> NaluRegresso
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise ModelFileError(
-            f"{path} is not a nalu-sr model file: it is not UTF-8 text."
-        ) from error
+        raise ModelFileError(f"{path}: not a nalu-sr model file: it is not UTF-8 text.") from error
     try:
         return loads_model(text, cls)
     except ModelFileError as error:
@@ -206,6 +202,12 @@ def loads_model(text: str, cls: type | None = None) -> NaluRegressor:
     except ValueError as error:
         raise ModelFileError(f"$.features.names: {error}") from None
     from_dataframe = _get(features, "from_dataframe", bool, "$.features")
+    # Files written before features were left out of the search have no "dropped" field.
+    dropped = _get(features, "dropped", dict, "$.features") if "dropped" in features else {}
+    if not all(name in names and isinstance(why, str) for name, why in dropped.items()):
+        raise ModelFileError(
+            "$.features.dropped must map feature names to the reason they were left out."
+        )
     target = _get(data, "target", (str, type(None)), "$")
 
     candidates = _candidates_from_json(_get(data, "candidates", dict, "$"), names)
@@ -241,7 +243,7 @@ def loads_model(text: str, cls: type | None = None) -> NaluRegressor:
     estimator.n_features_in_ = len(names)
     if from_dataframe:
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
-    estimator._set_result(result, target)
+    estimator._set_result(result, target, dropped)
     return estimator
 
 
@@ -265,7 +267,20 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, overwrite: bool = F
         raise FileNotFoundError(f"folder {folder} does not exist; create it first.")
     if not overwrite and (path.exists() or path.is_symlink()):
         raise FileExistsError(f"{path} already exists; choose another name or allow overwriting.")
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        _write_and_rename(path, text, overwrite)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        # A full disk, a read-only folder: name the file the user asked for, not the
+        # temporary one.
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+
+
+def _write_and_rename(path: Path, text: str, overwrite: bool) -> None:
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
     try:
         os.chmod(temporary, 0o666 & ~_umask())
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
@@ -295,6 +310,17 @@ def _umask() -> int:
 
 
 # --- writing -----------------------------------------------------------------------------
+
+
+def _features_to_json(estimator: NaluRegressor) -> dict[str, Any]:
+    features = {
+        "names": list(estimator.result_.feature_names),
+        "from_dataframe": hasattr(estimator, "feature_names_in_"),
+    }
+    dropped = getattr(estimator, "dropped_features_", {})
+    if dropped:
+        features["dropped"] = dict(dropped)
+    return features
 
 
 def _column_type(name: object, column: pd.Series) -> str:
@@ -428,6 +454,9 @@ def _tree(tree: Any, where: str, names: list[str]) -> sympy.Expr:
         expr = tree_to_expr(tree)
     except ModelFileError as error:
         raise ModelFileError(f"{where}: {error}") from None
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as error:
+        # A damaged node that the tree reader does not check for is a bad file, not a crash.
+        raise ModelFileError(f"{where} is not a valid formula tree ({_short(error)}).") from None
     foreign = sorted(s.name for s in expr.free_symbols if s.name not in names)
     if foreign:
         raise ModelFileError(f"{where} uses {foreign}, which are not features of the model.")

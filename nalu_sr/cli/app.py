@@ -17,6 +17,7 @@ from . import render
 
 if TYPE_CHECKING:
     from ..estimator import NaluRegressor
+    from .csv_input import Table
 
 # The library (torch, SymPy, pandas) is imported inside the commands that need it, so that
 # --help and --version answer at once.
@@ -141,6 +142,19 @@ def _check_output(output: Path | None, force: bool) -> None:
         raise FileNotFoundError(f"folder {output.parent} does not exist; create it first.")
 
 
+def _check_rows(table: Table, needed: int) -> None:
+    from ..errors import TooFewRowsError
+
+    n = len(table.X)
+    if n < needed:
+        left = " left after dropping rows with missing values" if table.dropped_lines else ""
+        raise TooFewRowsError(
+            f"{table.path} has {n} data row{'s' if n != 1 else ''}{left}; the search needs at "
+            f"least {needed} samples, because it holds rows out for validation and for the "
+            "extrapolation check. Add rows."
+        )
+
+
 @app.command(epilog=EXIT_CODES)
 def fit(
     data: Annotated[
@@ -214,7 +228,8 @@ def fit(
       nalu-sr fit data.csv -t y --extrapolation-data wide.csv --export latex
     """
     with _user_errors():
-        from ..estimator import NaluRegressor
+        # The tables are read before the library is imported, so that a wrong file name or a
+        # bad cell is reported at once rather than after seconds of loading torch.
         from .csv_input import parse_names, read_table
 
         _check_output(output, force)
@@ -226,6 +241,9 @@ def fit(
             extrapolation = read_table(
                 extrapolation_data, target=target, features=list(table.X.columns), dropna=dropna
             )
+        from ..estimator import MIN_SAMPLES, NaluRegressor
+
+        _check_rows(table, MIN_SAMPLES)
         if not quiet:
             for read in (table, extrapolation):
                 if read is not None and read.dropped_lines:
@@ -321,8 +339,11 @@ def predict(
       nalu-sr predict model.json new_data.csv --output predictions.csv
     """
     with _user_errors():
+        import numpy as np
+
+        from ..errors import InputError
         from ..estimator import NaluRegressor
-        from .csv_input import InputError, read_table, table_text
+        from .csv_input import read_table, table_text
 
         _check_output(output, force)
         model = NaluRegressor.load(model_path)
@@ -335,6 +356,10 @@ def predict(
         X = table.X if hasattr(model, "feature_names_in_") else table.X.to_numpy()
         frame[column] = model.predict(X, index=index)
         _write_or_print(table_text(frame), output, force)
+        undefined = ~np.isfinite(frame[column].to_numpy())
+        if undefined.any():
+            lines = [table.lines[i] for i in np.flatnonzero(undefined)]
+            _err.print(render.undefined_message(model, table.path, lines), markup=False)
 
 
 @app.command("export", epilog=EXIT_CODES)

@@ -113,11 +113,36 @@ def verdict(model: NaluRegressor) -> list[Text]:
                 f"error {number(check['max_relative_error'])} (tolerance {check['tolerance']:.3g})"
             )
         )
+    dropped = getattr(model, "dropped_features_", {})  # absent from models pickled before
+    if dropped:
+        from ..estimator import describe_dropped
+
+        left_out = describe_dropped(dropped)
+        lines.append(Text(f"Left out of the search: {left_out}; the formula does not use them."))
+    reseeded = model.result_.reseeded
+    if reseeded:
+        lines.append(
+            Text(
+                f"Re-seeded: {reseeded} trained cop{'ies' if reseeded > 1 else 'y'} went NaN or "
+                "infinite and started afresh; the search went on."
+            )
+        )
     lines.append(
         Text.assemble(("Exact: ", "bold"), ("yes", "green") if model.exact_ else ("no", "red"))
     )
     lines.append(Text(model.message_))
     return lines
+
+
+def undefined_message(model: NaluRegressor, path: object, lines: list[int]) -> str:
+    """Warning for rows where the formula is undefined (a division by zero, say)."""
+    n = len(lines)
+    shown = ", ".join(map(str, lines[:8])) + (f" and {n - 8} more" if n > 8 else "")
+    return (
+        f"warning: the formula {model.formula_} is undefined or infinite on {n} "
+        f"row{'s' if n > 1 else ''} of {path} (line{'s' if n > 1 else ''} {shown}), for "
+        "example a division by zero; their predictions are written as nan or inf."
+    )
 
 
 def datasets_table() -> Table:

@@ -1,0 +1,64 @@
+"""On data that no formula of the search space explains, the tool says so: not exact, a message
+saying there is no exact formula, exit code 3, and the best approximation still reported."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nalu_sr import NaluRegressor
+from nalu_sr.cli import app
+
+# Every architecture, each trained briefly.
+TINY = ["--restarts", "1", "--steps", "200", "--max-time", "20"]
+EXIT_NOT_EXACT = 3
+
+
+def _data(kind: str, n: int = 100) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    x, z = rng.uniform(0.5, 3, n), rng.uniform(0.5, 3, n)
+    y = {
+        "sin": np.sin(2 * x),
+        "exp": np.exp(x),
+        "noise": rng.normal(size=n),
+        "log": np.log(x),
+    }[kind]
+    return pd.DataFrame({"x": x, "z": z, "y": y})
+
+
+@pytest.mark.parametrize("kind", ["sin", "exp", "noise", "log"])
+def test_no_exact_formula_is_said_plainly_and_the_best_approximation_kept(kind, tmp_path):
+    data = _data(kind)
+    path, output = tmp_path / f"{kind}.csv", tmp_path / "model.json"
+    data.to_csv(path, index=False, float_format="%.17g")
+    result = CliRunner().invoke(app, ["fit", str(path), "-t", "y", *TINY, "-o", str(output)])
+    assert result.exit_code == EXIT_NOT_EXACT, result.output
+    assert "Exact: no" in result.stdout
+    assert "No exact formula in the search space; the best approximation has relative error" in (
+        result.stdout
+    )
+    model = NaluRegressor.load(output)
+    assert model.exact_ is False
+    assert not model.candidates_["exact"].any()
+    assert f"Formula: y = {model.formula_}" in result.stdout
+    # The best approximation is a usable formula whose error is stated, not hidden.
+    assert model.formula_.is_finite is not False
+    predictions = model.predict(data[["x", "z"]])
+    assert np.isfinite(predictions).all()
+    error = model.extrapolation_["relative_rmse"]
+    assert np.isfinite(error) and error > 0.01
+    assert f"relative RMSE {error:.3g}" in result.stdout
+
+
+def test_the_exit_code_for_no_exact_formula_is_documented():
+    help_text = CliRunner().invoke(app, ["fit", "--help"]).stdout
+    assert "3 fit: the search ended without an exact formula" in " ".join(help_text.split())
+
+
+def test_pure_noise_is_not_explained_by_its_inputs_in_the_library():
+    data = _data("noise")
+    model = NaluRegressor(restarts=1, steps=200, max_time=20).fit(data[["x", "z"]], data.y)
+    assert model.exact_ is False
+    assert model.message_.startswith("No exact formula in the search space")
+    # Whatever it is, the best approximation explains almost none of the noise.
+    assert model.candidates_.loc[model.chosen_, "loss_validation"] > 0.5
