@@ -5,6 +5,10 @@ import errno
 import itertools
 import json
 import os
+import shutil
+import signal
+import subprocess
+import time
 import warnings
 from pathlib import Path
 
@@ -140,6 +144,35 @@ def test_ctrl_c_during_fit_prints_and_writes_the_best_so_far_and_exits_130(
     if jobs == 0:
         # Nothing trained yet: the best so far is the constant every search starts from.
         assert model.formula_.is_number
+
+
+def test_a_real_ctrl_c_ends_fit_with_exit_130_and_never_a_partial_file(tmp_path):
+    executable = shutil.which("nalu-sr")
+    assert executable, "the nalu-sr executable is not installed; run `pip install -e .`"
+    output = tmp_path / "model.json"
+    process = subprocess.Popen(
+        [executable, "fit", str(OHMS), "-t", "V", "--restarts", "1", "--steps", "200000",
+         "--architectures", "NAU,NMU", "-o", str(output)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        # A shell running us in the background ignores SIGINT, and children inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    time.sleep(12)  # usually inside the first training run by then; any moment must do
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["model.json"])
+    if output.exists():
+        model = NaluRegressor.load(output)
+        assert model.result_.interrupted
+        assert f"Formula: V = {model.formula_}" in stdout
+        assert "Search interrupted: the result above is the best found so far." in stderr
+    else:
+        assert "Interrupted" in stderr
 
 
 # --- atomic writes -------------------------------------------------------------------------

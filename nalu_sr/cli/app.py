@@ -97,9 +97,14 @@ def main_options(
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Turn the user's mistakes into one line on stderr and exit code 2."""
+    """Turn the user's mistakes into one line on stderr and exit code 2, and Ctrl-C outside a
+    search (which keeps its best formula) into exit code 130."""
     try:
         yield
+    except KeyboardInterrupt:
+        # Files are written whole or not at all, so none is left half written.
+        typer.echo("Interrupted; no file was left half written.", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except (ValueError, IndexError, OSError) as error:  # InputError, ModelFileError included
         message = str(error) or type(error).__name__
         if isinstance(error, OSError) and error.strerror and error.filename:
