@@ -354,9 +354,19 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Values of the formula; ``inf`` or ``nan`` where it is undefined (a division by
             zero).
+
+        Raises
+        ------
+        NonFiniteError
+            If ``X`` holds NaN or infinite values (the message names columns and rows).
+        ColumnError
+            If a DataFrame has duplicate or non-numeric columns.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        if isinstance(X, pd.DataFrame):
+            _check_frame(X, "X")
+        X = validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite=False)
+        _check_finite(X, self.result_.feature_names, "X")
         function = _compiled(self.sympy(index), tuple(self.result_.feature_names))
         with np.errstate(all="ignore"):
             values = function(*X.T)
@@ -568,7 +578,7 @@ def _check_finite(values: np.ndarray | None, names: Sequence[str], what: str) ->
     raise NonFiniteError(
         f"{what} holds NaN or infinite values in {len(rows)} row{'s' if len(rows) > 1 else ''} "
         f"({_rows(rows)}, counting from 0): {'; '.join(details)}. Drop or fill those rows "
-        "before fit."
+        "first."
     )
 
 

@@ -183,6 +183,17 @@ def test_the_estimator_raises_the_documented_error_classes():
         assert issubclass(error, ValueError)
 
 
+def test_predict_names_the_bad_cells_too():
+    X = rows("a", "b")
+    model = NaluRegressor(**FAST).fit(X, X.a * X.b)
+    gaps = X.copy()
+    gaps.loc[4, "b"] = -np.inf
+    with pytest.raises(NonFiniteError, match=r"'b' has 1 infinite \(row 4\)\. Drop or fill"):
+        model.predict(gaps)
+    with pytest.raises(NonFiniteError, match=r"'x1' has 1 infinite \(row 4\)"):
+        NaluRegressor(**FAST).fit(X.to_numpy(), X.a * X.b).predict(gaps.to_numpy())
+
+
 def test_a_constant_target_is_fitted_exactly_by_its_constant(tmp_path):
     # A scikit-learn user expects fitting a constant to work, so it is not an error.
     path = tmp_path / "constant.csv"
@@ -223,6 +234,16 @@ def test_a_search_without_the_left_out_columns_is_the_same_search():
     assert full.formula_.free_symbols <= {s for s in full.result_.symbols if s.name in "ab"}
     pd.testing.assert_frame_equal(full.candidates_, reduced.candidates_)
     assert full.extrapolation_["fitted_ranges"]["k"] == (-2.0, -2.0)
+
+
+def test_left_out_columns_are_also_left_out_of_explicit_extrapolation_data():
+    train, wide = (load_suite_entry("celsius_to_fahrenheit", wide=w) for w in (False, True))
+    X, X_wide = (f[["C"]].assign(k=3.0, C2=f.C) for f in (train, wide))
+    linear = dict(max_time=5, restarts=1, steps=100, scale_steps=1, architectures=["NAU"])
+    model = NaluRegressor(**linear).fit(X, train.F, X_wide, wide.F)
+    assert str(model.formula_) == "9*C/5 + 32" and model.exact_
+    assert model.extrapolation_["rows"] == len(wide)
+    np.testing.assert_allclose(model.predict(X_wide), wide.F, rtol=1e-12)
 
 
 def test_only_constant_features_give_the_constant_formula():
