@@ -25,7 +25,7 @@ from .search.candidates import build_candidate, candidates_table, mark_exact
 from .search.space import build_feature_table
 from .symbolic import feature_symbols
 
-__all__ = ["MIN_SAMPLES", "NaluRegressor", "describe_dropped"]
+__all__ = ["MIN_SAMPLES", "NaluRegressor", "check_magnitude", "describe_dropped"]
 
 #: Rows named in an error message about NaN or infinite values.
 _SHOWN_ROWS = 5
@@ -512,7 +512,7 @@ def _checked(
     names = _feature_names(estimator)
     _check_finite(X, names, x_name)
     for values, columns in ((X, names), (y.reshape(-1, 1), [y_name])):
-        _check_magnitude(values, columns)
+        check_magnitude(values, columns)
     return X, y
 
 
@@ -582,7 +582,10 @@ def _check_finite(values: np.ndarray | None, names: Sequence[str], what: str) ->
     )
 
 
-def _check_magnitude(values: np.ndarray, names: Sequence[str]) -> None:
+def check_magnitude(values: np.ndarray, names: Sequence[str]) -> None:
+    """Raise :class:`~nalu_sr.errors.MagnitudeError` for a column of ``values`` (2-D) whose
+    largest magnitude is above ``MAX_MAGNITUDE`` or, not zero, below ``MIN_MAGNITUDE``."""
+    values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         return
     largest = np.abs(values).max(axis=0)

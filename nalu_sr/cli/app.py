@@ -160,6 +160,17 @@ def _check_rows(table: Table, needed: int) -> None:
         )
 
 
+def _check_magnitudes(table: Table) -> None:
+    from ..errors import MagnitudeError
+    from ..estimator import check_magnitude
+
+    frame = table.X if table.y is None else table.X.assign(**{str(table.y.name): table.y})
+    try:
+        check_magnitude(frame.to_numpy(), list(frame.columns))
+    except MagnitudeError as error:
+        raise MagnitudeError(f"{table.path}: {error}") from None
+
+
 @app.command(epilog=EXIT_CODES)
 def fit(
     data: Annotated[
@@ -249,6 +260,9 @@ def fit(
         from ..estimator import MIN_SAMPLES, NaluRegressor
 
         _check_rows(table, MIN_SAMPLES)
+        for read in (table, extrapolation):
+            if read is not None:
+                _check_magnitudes(read)
         if not quiet:
             for read in (table, extrapolation):
                 if read is not None and read.dropped_lines:
