@@ -1,0 +1,100 @@
+"""The search gives the same result whichever way its jobs run: one process, loky, Dask."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from nalu_sr.search import TrainingSettings, find_formula
+
+DATA = Path(__file__).resolve().parents[1] / "datasets" / "ohms_law.csv"
+SMALL = TrainingSettings(restarts=1, scale_steps=2, steps=300)
+# Three groups of jobs (sums; sums of reciprocals and sums on 1/y; sums of products), the
+# second with more jobs than workers: jobs can finish out of the order they were sent in, and
+# the result must not depend on that order.
+ARCHITECTURES = ("NAU", "NAU[1/x]", "NMU->NAU[2]")
+
+
+def small_search(n_jobs=1):
+    frame = pd.read_csv(DATA)
+    return find_formula(
+        frame[["I", "R"]],
+        frame["V"],
+        settings=SMALL,
+        architectures=ARCHITECTURES,
+        n_jobs=n_jobs,
+        random_state=3,
+    )
+
+
+def assert_same_result(result, reference):
+    assert str(result.formula) == str(reference.formula)
+    assert result.exact == reference.exact
+    assert result.jobs == reference.jobs
+    assert_frame_equal(result.candidates, reference.candidates, check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    result = small_search(n_jobs=1)
+    assert result.formula is not None
+    assert len(result.jobs) > 2
+    return result
+
+
+def test_two_loky_workers_give_the_serial_result(reference):
+    with joblib.parallel_config(backend="loky"):
+        result = small_search(n_jobs=2)
+    assert_same_result(result, reference)
+
+
+def test_dask_cluster_gives_the_serial_result(reference):
+    pytest.importorskip("distributed")
+    from distributed import get_task_stream
+
+    from nalu_sr.search.parallel import dask_backend
+
+    with dask_backend(n_workers=2) as client:
+        workers = set(client.scheduler_info()["workers"])
+        with get_task_stream(client) as stream:
+            result = small_search(n_jobs=2)
+    assert_same_result(result, reference)
+    assert len(workers) == 2
+    assert len(stream.data) >= len(reference.jobs)
+    assert {task["worker"] for task in stream.data} <= workers
+
+
+def test_unreachable_dask_scheduler_is_one_clear_error():
+    pytest.importorskip("distributed")
+    from nalu_sr.search.parallel import dask_backend
+
+    with (
+        pytest.raises(OSError, match="no Dask scheduler answered at tcp://127.0.0.1:9"),
+        dask_backend("tcp://127.0.0.1:9", timeout=0.5),
+    ):
+        pass
+
+
+SEARCH_IN_A_FRESH_PROCESS = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_parallel import small_search
+    small_search().candidates.to_pickle(sys.argv[1])
+    """
+)
+
+
+def test_same_seed_gives_the_same_result_in_a_fresh_process(reference, tmp_path):
+    # Another hash seed: nothing may depend on the order of a set or of a str-keyed dict.
+    out = tmp_path / "candidates.pkl"
+    code = SEARCH_IN_A_FRESH_PROCESS.format(tests=str(Path(__file__).parent))
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code, str(out)], check=True, env=env, timeout=300)
+    assert_frame_equal(pd.read_pickle(out), reference.candidates, check_exact=True)
