@@ -309,7 +309,12 @@ def _float(node: dict, path: str) -> sympy.Float:
             f"node {_where(path)}: 'precision' must be an integer number of bits in "
             f"[1, {MAX_FLOAT_PRECISION}]."
         )
-    value = sympy.Float(text, precision=precision)
+    if "precision" in node:
+        value = sympy.Float(text, precision=precision)
+    else:
+        # Python's float() reads a repr back bit for bit, subnormal doubles included; a 53-bit
+        # SymPy Float parsed from the same text would round a subnormal differently.
+        value = sympy.Float(float(text))
     if not value.is_finite:
         raise ModelFileError(f"node {_where(path)}: the float {_shorten(text)} is not finite.")
     return value

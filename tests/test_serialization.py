@@ -58,6 +58,15 @@ def test_tree_is_readable_json_with_exact_numbers():
     }
 
 
+@pytest.mark.parametrize(
+    "value", [5e-324, 2.2250738585e-311, 2.2250738585072014e-308, 1.7976931348623157e308]
+)
+def test_float_round_trip_is_bit_exact_at_the_edges_of_double(value):
+    rebuilt = tree_to_expr(json.loads(json.dumps(expr_to_tree(sympy.Float(value)))))
+    assert rebuilt == sympy.Float(value)
+    assert float(rebuilt) == value
+
+
 def test_text_round_trip_keeps_unicode_names():
     alpha = feature_symbols(["α"])[0]
     text = dumps(alpha * MASS, indent=2)
