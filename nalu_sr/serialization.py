@@ -86,7 +86,7 @@ def expr_to_tree(expr: sympy.Basic) -> dict[str, Any]:
         tree_to_expr(tree)
     except ModelFileError as error:
         raise ModelFileError(
-            f"cannot store {expr}: it could not be loaded back ({error})"
+            f"cannot store {expr!s}: it could not be loaded back ({error})"
         ) from None
     return tree
 
@@ -120,7 +120,7 @@ def _to_tree(expr: sympy.Basic, depth: int = 0) -> dict[str, Any]:
 
 def _float_to_node(value: sympy.Float) -> dict[str, Any]:
     if not value.is_finite:
-        raise ModelFileError(f"cannot store the non-finite number {value}.")
+        raise ModelFileError(f"cannot store the non-finite number {value!s}.")
     precision = int(value._prec)
     if precision == 53 and sympy.Float(float(value)) == value:
         return {"float": repr(float(value))}

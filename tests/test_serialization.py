@@ -67,6 +67,11 @@ def test_float_round_trip_is_bit_exact_at_the_edges_of_double(value):
     assert float(rebuilt) == value
 
 
+def test_float_beyond_the_loading_limits_is_refused_when_saving():
+    with pytest.raises(ModelFileError, match="could not be loaded back"):
+        expr_to_tree(sympy.Float("1.5e1000000000000000005"))
+
+
 def test_text_round_trip_keeps_unicode_names():
     alpha = feature_symbols(["α"])[0]
     text = dumps(alpha * MASS, indent=2)
