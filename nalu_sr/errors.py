@@ -17,6 +17,9 @@ command line prints the message on one line and exits with code 2.
     Fewer rows than the search needs to hold some out.
 ``MagnitudeError``
     Values so large or so small that squaring them leaves float64's range.
+``MissingDependencyError``
+    An option needs an optional extra that is not installed (an ``ImportError``, not a
+    ``ValueError``).
 ``ModelFileError``
     A model file is corrupted, truncated, or not a nalu-sr model (from
     :mod:`nalu_sr.serialization`).
@@ -64,11 +67,16 @@ class MagnitudeError(InputError):
     """Values whose squares overflow or underflow float64, so that no error can be measured."""
 
 
+class MissingDependencyError(ImportError):
+    """An optional extra that the requested feature needs is not installed; says which."""
+
+
 __all__ = [
     "CSVError",
     "ColumnError",
     "InputError",
     "MagnitudeError",
+    "MissingDependencyError",
     "ModelFileError",
     "NonFiniteError",
     "TooFewRowsError",

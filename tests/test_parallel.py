@@ -98,3 +98,54 @@ def test_same_seed_gives_the_same_result_in_a_fresh_process(reference, tmp_path)
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run([sys.executable, "-c", code, str(out)], check=True, env=env, timeout=300)
     assert_frame_equal(pd.read_pickle(out), reference.candidates, check_exact=True)
+
+
+def test_cli_runs_the_search_on_a_dask_scheduler(tmp_path):
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster, get_task_stream
+    from typer.testing import CliRunner
+
+    from nalu_sr.cli.app import app
+
+    args = ["fit", str(DATA), "--target", "V", "--restarts", "1", "--steps", "300"]
+    args += ["--architectures", "NAU,NMU", "--quiet"]
+    with (
+        LocalCluster(
+            # joblib runs the jobs in this process when the cluster has a single thread.
+            n_workers=2,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster.scheduler_address) as client,
+        get_task_stream(client) as stream,
+    ):
+        result = CliRunner().invoke(app, [*args, "--scheduler", cluster.scheduler_address])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "I*R"
+    assert len(stream.data) >= 1
+
+
+def test_cli_with_an_unreachable_scheduler_exits_2_with_one_line():
+    pytest.importorskip("distributed")
+    from typer.testing import CliRunner
+
+    from nalu_sr.cli.app import app
+
+    args = ["fit", str(DATA), "--target", "V", "--quiet", "--scheduler", "tcp://127.0.0.1:9"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no Dask scheduler answered at tcp://127.0.0.1:9" in lines[0]
+
+
+def test_cli_scheduler_without_dask_installed_says_which_extra(monkeypatch):
+    from typer.testing import CliRunner
+
+    from nalu_sr.cli.app import app
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now fails
+    args = ["fit", str(DATA), "--target", "V", "--quiet", "--scheduler", "tcp://127.0.0.1:9"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "pip install 'nalu-sr[dask]'" in result.stderr

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from .._version import __version__
+from ..errors import MissingDependencyError
 from . import render
 
 if TYPE_CHECKING:
@@ -105,7 +106,8 @@ def _user_errors() -> Iterator[None]:
         # Files are written whole or not at all, so none is left half written.
         typer.echo("Interrupted; no file was left half written.", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except (ValueError, IndexError, OSError) as error:  # InputError, ModelFileError included
+    except (ValueError, IndexError, OSError, MissingDependencyError) as error:
+        # InputError and ModelFileError are ValueErrors.
         message = str(error) or type(error).__name__
         if isinstance(error, OSError) and error.strerror and error.filename:
             message = f"{error.filename}: {error.strerror}"
@@ -199,6 +201,15 @@ def fit(
         int, typer.Option(help="Random seed; the same seed gives the same formula.")
     ] = 0,
     n_jobs: Annotated[int, typer.Option(help="Architectures trained in parallel.")] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Run the search's jobs on the Dask cluster whose scheduler listens at ADDRESS, "
+            "e.g. tcp://10.0.0.5:8786 (needs pip install 'nalu-sr[dask]'; the cluster's "
+            "threads replace --n-jobs).",
+        ),
+    ] = None,
     architectures: Annotated[
         str | None,
         typer.Option(help="Comma-separated architectures to try, e.g. NAU,NMU (default: all)."),
@@ -242,6 +253,8 @@ def fit(
       nalu-sr fit data.csv -t y -f a,b,c --max-time 60 --output model.json
 
       nalu-sr fit data.csv -t y --extrapolation-data wide.csv --export latex
+
+      nalu-sr fit data.csv -t y --scheduler tcp://10.0.0.5:8786
     """
     with _user_errors():
         # The tables are read before the library is imported, so that a wrong file name or a
@@ -280,6 +293,7 @@ def fit(
         )
         try:
             with (
+                _cluster(scheduler),
                 render.progress_bar(_err, enabled=not quiet) as progress,
                 warnings.catch_warnings(),
             ):
@@ -299,6 +313,18 @@ def fit(
         typer.echo("Search interrupted: the result above is the best found so far.", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if model.exact_ else EXIT_NOT_EXACT)
+
+
+@contextmanager
+def _cluster(address: str | None) -> Iterator[None]:
+    """Send the search's jobs to the Dask scheduler at ``address``; no-op without one."""
+    if address is None:
+        yield
+        return
+    from ..search.parallel import dask_backend
+
+    with dask_backend(address):
+        yield
 
 
 def _report_fit(

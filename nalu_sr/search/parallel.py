@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import joblib
 
+from ..errors import MissingDependencyError
+
 if TYPE_CHECKING:
     from distributed import Client
 
@@ -24,7 +26,7 @@ def _import_distributed():
     try:
         import distributed
     except ImportError as error:
-        raise ImportError(
+        raise MissingDependencyError(
             "running the search on Dask needs dask.distributed; install it with "
             "pip install 'nalu-sr[dask]'"
         ) from error
@@ -58,8 +60,8 @@ def dask_backend(
 
     Raises
     ------
-    ImportError
-        When dask.distributed is not installed.
+    MissingDependencyError
+        When dask.distributed is not installed (an ``ImportError``).
     OSError
         When no scheduler answers at ``address`` within ``timeout`` seconds.
 
