@@ -206,8 +206,8 @@ def fit(
         typer.Option(
             metavar="ADDRESS",
             help="Run the search's jobs on the Dask cluster whose scheduler listens at ADDRESS, "
-            "e.g. tcp://10.0.0.5:8786 (needs pip install 'nalu-sr[dask]'; the cluster's "
-            "threads replace --n-jobs).",
+            "e.g. tcp://10.0.0.5:8786 (needs pip install 'nalu-sr[dask]'; every thread of the "
+            "cluster is used, whatever --n-jobs says).",
         ),
     ] = None,
     architectures: Annotated[
@@ -288,7 +288,8 @@ def fit(
         }
         model = NaluRegressor(
             random_state=seed,
-            n_jobs=n_jobs,
+            # n_jobs=1 would keep the search in this process; -1 uses the whole cluster.
+            n_jobs=-1 if scheduler is not None else n_jobs,
             **{name: value for name, value in options.items() if value is not None},
         )
         try:

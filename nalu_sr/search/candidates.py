@@ -19,6 +19,8 @@ NOISE_FREE = 1e-9
 
 #: Above this relative error a formula is an approximation, and its constants stay floats.
 MISFIT = 0.05
+#: Significant digits of float constants that tell two candidates apart.
+KEY_DIGITS = 10
 
 
 @dataclass
@@ -43,7 +45,11 @@ class Candidate:
 
     @property
     def key(self) -> str:
-        return sympy.srepr(self.expr)
+        """Identity for deduplication: the expression with float constants rounded to
+        ``KEY_DIGITS`` significant digits, so that two refits differing in the last bit of a
+        fitted constant are one candidate."""
+        rounded = {f: sympy.Float(f, KEY_DIGITS) for f in self.expr.atoms(sympy.Float)}
+        return sympy.srepr(self.expr.xreplace(rounded))
 
 
 def design_matrix(structure: Structure, values: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from ..regularization import AnnealedRegularization
 from ..snapping import network_structures
 from ..structure import Structure
 from ..training import Ensemble, train
+from ..units import NMU
 from .space import Architecture, FeatureTable
 
 
@@ -58,6 +60,35 @@ class JobResult:
     seconds: float = 0.0
 
 
+#: NMU weights (copies x weights per copy) trained in one job chunk. An NMU's product costs
+#: far more per weight than a sum, so an architecture with many NMU weights is trained in
+#: several chunks of copies, which run side by side when there are several workers.
+NMU_WEIGHTS_PER_CHUNK = 1000
+
+
+def copy_chunks(architecture: Architecture, settings: TrainingSettings) -> list[slice]:
+    """The copies of one job, in chunks trained separately (the same ones for any ``n_jobs``)."""
+    copies = len(settings.scales())
+    network = architecture.network_factory()()
+    weights = sum(m.weight.numel() for m in network.modules() if isinstance(m, NMU))
+    n_chunks = max(1, min(copies, math.ceil(copies * weights / NMU_WEIGHTS_PER_CHUNK)))
+    bounds = np.linspace(0, copies, n_chunks + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def merge_chunks(chunks: list[JobResult]) -> JobResult:
+    """One job's result from the results of its chunks, in copy order."""
+    first = chunks[0]
+    structures = dict.fromkeys(s for chunk in chunks for s in chunk.structures)
+    return JobResult(
+        first.architecture,
+        first.transform,
+        structures=list(structures),
+        reseeded=sum(chunk.reseeded for chunk in chunks),
+        seconds=sum(chunk.seconds for chunk in chunks),
+    )
+
+
 def _power_of_ten(value: float) -> float:
     if not np.isfinite(value) or value <= 0:
         return 1.0
@@ -88,22 +119,24 @@ def run_job(
     architecture: Architecture,
     table: FeatureTable,
     target: np.ndarray,
-    rows: np.ndarray,
     *,
     transform: str,
     settings: TrainingSettings,
     seed: int,
+    copies: slice = slice(None),
 ) -> JobResult:
-    """Train ``architecture`` on ``rows`` at every scale of the grid and snap every copy."""
+    """Train ``architecture`` on the rows of ``table`` and ``target`` at every scale of the
+    grid (or at the ``copies`` of it, see :func:`copy_chunks`) and snap every copy."""
     started = time.perf_counter()
     columns = list(architecture.columns)
-    inputs = table.values[np.ix_(rows, columns)]
-    y = target[rows]
+    inputs = table.values[:, columns]
+    y = target
     column_scale, centre = training_scales(architecture, inputs, y)
-    scales = centre * settings.scales()
+    grid = settings.scales()
+    seeds = np.random.SeedSequence(seed).generate_state(len(grid)).tolist()[copies]
+    scales = centre * grid[copies]
     X_t = torch.as_tensor(inputs / column_scale, dtype=torch.float64)
     Y_t = torch.as_tensor(y[None, :, None] / scales[:, None, None], dtype=torch.float64)
-    seeds = np.random.SeedSequence(seed).generate_state(len(scales)).tolist()
     # The tensors are small: one thread avoids spin-waiting, and parallelism comes from
     # running independent architectures side by side.
     threads = torch.get_num_threads()

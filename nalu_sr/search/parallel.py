@@ -67,13 +67,14 @@ def dask_backend(
 
     Notes
     -----
-    On Dask, joblib sizes the work by the cluster's threads and ignores ``n_jobs``.
+    ``n_jobs=1`` still runs the search in this process; ``n_jobs=-1`` (or any value above
+    1) sends its jobs to the cluster, whose threads then set how many run at once.
 
     Examples
     --------
     >>> from nalu_sr.search.parallel import dask_backend
     >>> with dask_backend("tcp://127.0.0.1:8786"):  # doctest: +SKIP
-    ...     result = find_formula(X, y)
+    ...     result = find_formula(X, y, n_jobs=-1)
     """
     distributed = _import_distributed()
     with ExitStack() as stack:

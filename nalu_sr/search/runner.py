@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import sympy
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 
 from ..data import EXTRAPOLATION, TRAIN, VALIDATION, Split, split_rows
 from ..scoring import pack, score
@@ -23,7 +24,7 @@ from .candidates import (
     choose,
     mark_exact,
 )
-from .engine import JobResult, TrainingSettings, run_job
+from .engine import JobResult, TrainingSettings, copy_chunks, merge_chunks, run_job
 from .space import Architecture, FeatureTable, build_feature_table, default_architectures
 
 #: Fewest rows a search accepts: enough to hold out, validate and fit a few constants.
@@ -209,6 +210,26 @@ def _score_job(
     return promoted
 
 
+def _run_jobs(tasks: Iterable, n_jobs: int | None) -> Iterator[JobResult]:
+    """Results of ``tasks`` in their order, computed lazily in this process or by joblib.
+
+    With several workers the next group's jobs start while the current group finishes (and
+    are cancelled when the search stops early); the results are consumed in order, so they
+    are the same for any number of workers.
+    """
+    if effective_n_jobs(n_jobs) == 1:
+        # joblib's sequential backend would run jobs ahead of the search's need for them.
+        return (function(*args, **kwargs) for function, args, kwargs in tasks)
+    return Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+
+
+def _close(results: Iterator[JobResult]) -> None:
+    """Stop the jobs still running or queued, without joblib's warning about it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*tasks which were still being processed")
+        results.close()
+
+
 def find_formula(
     X,
     y,
@@ -333,41 +354,64 @@ def find_formula(
     )
     seen: set[tuple[str, Structure]] = set()
     result_flags = {"interrupted": False, "timed_out": False, "reseeded": 0}
-    done, jobs_run = 0, []
-    try:
-        for number, stage in enumerate(stages):
-            # The first group always runs, so even a tiny budget yields a formula.
-            if number and time.perf_counter() - started > max_time:
-                result_flags["timed_out"] = True
-                break
-            job_seeds = [int(s.generate_state(1)[0]) for s in seeds.spawn(len(stage))]
-            tasks = (
-                delayed(run_job)(
-                    arch,
-                    table,
-                    apply_transform(y, t),
-                    train_rows,
-                    transform=t,
-                    settings=settings,
-                    seed=seed,
-                )
-                for (arch, t), seed in zip(stage, job_seeds, strict=True)
+    jobs_run: list[str] = []
+    # Training needs only the training rows; sending the whole table to every worker would
+    # copy it once per job.
+    train_table = replace(table, values=table.values[train_rows])
+    jobs = [
+        (number, arch, t, int(s.generate_state(1)[0]))
+        for number, stage in enumerate(stages)
+        for (arch, t), s in zip(stage, seeds.spawn(len(stage)), strict=True)
+    ]
+    chunks = [
+        (index, chunk)
+        for index, (_, arch, *_) in enumerate(jobs)
+        for chunk in copy_chunks(arch, settings)
+    ]
+    trained = _run_jobs(
+        (
+            delayed(run_job)(
+                jobs[index][1],
+                train_table,
+                apply_transform(y[train_rows], jobs[index][2]),
+                transform=jobs[index][2],
+                settings=settings,
+                seed=jobs[index][3],
+                copies=chunk,
             )
-            for job in Parallel(n_jobs=n_jobs, return_as="generator")(tasks):
-                done += 1
-                jobs_run.append(f"{job.architecture} on {job.transform}")
-                result_flags["reseeded"] += job.reseeded
-                for candidate in _score_job(
-                    job, table, y, labels, tolerance, scoring_backend, seen, probe_rows
-                ):
-                    keep(candidate)
-                if progress is not None:
-                    progress(done, total, f"{job.architecture} on {job.transform}")
+            for index, chunk in chunks
+        ),
+        n_jobs,
+    )
+    try:
+        pieces: list[JobResult] = []
+        for (index, chunk), piece in zip(chunks, trained):
+            pieces.append(piece)
+            if chunk.stop is not None and chunk.stop < len(settings.scales()):
+                continue  # more chunks of this job to come
+            job, pieces = merge_chunks(pieces), []
+            done = index + 1
+            jobs_run.append(f"{job.architecture} on {job.transform}")
+            result_flags["reseeded"] += job.reseeded
+            for candidate in _score_job(
+                job, table, y, labels, tolerance, scoring_backend, seen, probe_rows
+            ):
+                keep(candidate)
+            if progress is not None:
+                progress(done, total, f"{job.architecture} on {job.transform}")
+            if done < total and jobs[done][0] == jobs[index][0]:
+                continue  # the group is not complete yet
             mark_exact(list(candidates.values()), tolerance, probe_inputs)
             if any(c.exact for c in candidates.values()):
                 break
+            # The first group always runs, so even a tiny budget yields a formula.
+            if done < total and time.perf_counter() - started > max_time:
+                result_flags["timed_out"] = True
+                break
     except KeyboardInterrupt:
         result_flags["interrupted"] = True
+    finally:
+        _close(trained)
     return _result(
         list(candidates.values()),
         feature_names,
