@@ -104,18 +104,26 @@ def _max_rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def _load_search() -> int:
+    import nalu_sr.search.runner  # noqa: F401  (torch, SymPy and the engine)
+
+    return os.getpid()
+
+
 def warm_up(n_jobs: int) -> float:
-    """Seconds of a tiny search with ``n_jobs``: starts the workers and loads their libraries.
+    """Seconds to start the workers and load the search's libraries in each of them.
 
-    A long-lived session pays this once; timing the real search after it separates the
-    start-up of worker processes from the search itself.
+    A long-lived session pays this once; timing the search after it separates the start-up
+    of worker processes from the search itself. (A warm-up search would not do: a search
+    that stops early cancels its queued jobs, and joblib restarts the workers to do so.)
     """
-    from nalu_sr.search import TrainingSettings, find_formula
-
-    X = np.random.default_rng(0).uniform(1.0, 5.0, size=(50, 3))
     started = time.perf_counter()
-    tiny = TrainingSettings(restarts=1, scale_steps=0, steps=5)
-    find_formula(X, X[:, 0], settings=tiny, architectures=["NAU", "NMU"], n_jobs=n_jobs)
+    if n_jobs == 1:
+        _load_search()
+    else:
+        from joblib import Parallel, delayed
+
+        Parallel(n_jobs=n_jobs)(delayed(_load_search)() for _ in range(4 * n_jobs))
     return time.perf_counter() - started
 
 
