@@ -126,6 +126,18 @@ def test_ctrl_c_keeps_the_best_formula_so_far_in_the_library(monkeypatch, ohms):
     assert model.result_.interrupted and model.result_.jobs == ["NAU on y"]
     assert model.formula_.free_symbols and not model.exact_
     assert np.isfinite(model.predict(ohms[0])).all()
+    # The architectures not trained may hold the formula: the message must not say otherwise.
+    assert model.message_.startswith(
+        "No exact formula among the architectures trained before the interruption;"
+    )
+
+
+def test_a_spent_time_budget_is_named_as_the_reason_for_no_exact_formula(ohms):
+    two_groups = ["NAU", "NAU->NMU[2]"]  # sums first, then products of sums
+    model = NaluRegressor(**{**FAST, "max_time": 1e-12, "architectures": two_groups}).fit(*ohms)
+    assert model.result_.timed_out and model.result_.jobs == ["NAU on y"]
+    assert not model.exact_
+    assert "within the time budget (raise max_time, or --max-time," in model.message_
 
 
 @pytest.mark.parametrize("jobs", [0, 1])

@@ -445,14 +445,21 @@ def _result(
         )
     else:
         error = table.loc[chosen, "loss_extrapolation"]
+        if extra.get("interrupted"):
+            where = "No exact formula among the architectures trained before the interruption"
+        elif extra.get("timed_out"):
+            where = (
+                "No exact formula among the architectures trained within the time budget "
+                "(raise max_time, or --max-time, to train the rest)"
+            )
+        else:
+            where = "No exact formula in the search space"
         message = (
-            "No exact formula in the search space; the best approximation has relative "
-            f"error {error:.3g} on the held-out extrapolation rows."
+            f"{where}; the best approximation has relative error {error:.3g} on the held-out "
+            "extrapolation rows."
         )
     if extra.get("interrupted"):
         message += " (Search interrupted: best result so far.)"
-    elif extra.get("timed_out") and not exact:
-        message += " (Time budget reached.)"
     return SearchResult(
         formula=formula,
         exact=exact,
