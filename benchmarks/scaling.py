@@ -4,9 +4,9 @@ Every case reads a generated CSV file (written to a temporary folder, never kept
 interpreter, the way a user's file is read: only the needed columns, as float64, with pandas'
 C parser. It then runs :func:`~nalu_sr.search.find_formula` with default settings and checks
 the formula against the truth. A fresh interpreter per case keeps one case's caches, imports
-and memory out of the next; a tiny search with the same ``n_jobs`` runs first, so that the
-time to formula leaves out starting worker processes and loading torch in them (reported
-apart as the warm-up).
+and memory out of the next; the search's modules are loaded first, in every worker when
+``n_jobs`` > 1, so that the time to formula leaves out starting worker processes and loading
+torch in them (reported apart as the warm-up).
 
 Sweeps (inputs uniform in [1, 5], all but the formula's inputs irrelevant):
 
@@ -428,9 +428,9 @@ def main(argv: list[str] | None = None) -> None:
         "The machine is shared with other work, so the timings are noisy.\n\n"
         "Default search settings, seed "
         f"{args.seed}, max_time {args.max_time:g} s; each case in a fresh interpreter. "
-        "`read s`: pandas reading the CSV (usecols, float64, C parser); `warm-up s`: a tiny "
-        "search with the same n_jobs run first (starting the workers and loading torch in "
-        "them); `search s`: find_formula after it (time to formula); `CPU s`: CPU seconds of "
+        "`read s`: pandas reading the CSV (usecols, float64, C parser); `warm-up s`: loading "
+        "the search's modules first, in each worker when n_jobs > 1 (starting the workers and "
+        "loading torch in them); `search s`: find_formula after it (time to formula); `CPU s`: CPU seconds of "
         "the case and its workers during the search; `process s`: the whole case with imports "
         "and warm-up; `peak MB`: "
         "the case's peak resident set; `workers MB`: its largest worker's; `tree MB`: largest "
