@@ -385,7 +385,7 @@ def _parser() -> argparse.ArgumentParser:
         "--max-time",
         type=float,
         default=60.0,
-        help="time budget per search, checked between architecture groups (default: 60)",
+        help="time budget per search (default: 60)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the search (default: 0)")
     parser.add_argument(

@@ -58,8 +58,9 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     max_time : float, default=120.0
-        Seconds after which no further group of architectures is started; a group already
-        running is finished.
+        Time budget in seconds. The first (simplest) group of architectures always runs to
+        the end; after the budget the search stops, abandoning jobs still training, and keeps
+        the best formula found so far.
     restarts : int, default=2
         Trained copies of each architecture per target scale.
     steps : int, default=1500

@@ -19,6 +19,7 @@ from nalu_sr.search.candidates import (
     mark_exact,
     pareto_scores,
 )
+from nalu_sr.search.engine import copy_chunks, run_job
 from nalu_sr.search.space import build_feature_table, default_architectures
 from nalu_sr.snapping import discrete_alternatives, network_structures
 from nalu_sr.structure import make_factor, make_structure, make_term
@@ -189,3 +190,27 @@ def test_no_exact_formula_is_claimed_for_a_sine():
     assert not result.exact
     assert "No exact formula" in result.message
     assert result.formula is not None
+
+
+def test_a_job_past_its_deadline_stops_training_and_yields_nothing():
+    X = np.random.default_rng(0).uniform(1, 2, size=(64, 3))
+    table = build_feature_table(X, feature_symbols(["a", "b", "c"]), np.arange(64))
+    nmu = next(a for a in default_architectures(table) if a.name == "NMU")
+    y = X[:, 0] * X[:, 1]
+    settings = TrainingSettings(restarts=1, scale_steps=1, steps=400)
+    late = run_job(nmu, table, y, transform="y", settings=settings, seed=0, deadline=0.0)
+    assert late.timed_out and late.structures == []
+    on_time = run_job(nmu, table, y, transform="y", settings=settings, seed=0)
+    assert not on_time.timed_out and on_time.structures
+
+
+def test_chunks_of_copies_cover_every_copy_once_whatever_the_architecture():
+    X = np.random.default_rng(0).uniform(1, 2, size=(64, 10))
+    table = build_feature_table(X, feature_symbols([f"x{i}" for i in range(10)]), np.arange(64))
+    settings = TrainingSettings()
+    copies = list(range(len(settings.scales())))
+    chunks = {a.name: copy_chunks(a, settings) for a in default_architectures(table)}
+    for name, slices in chunks.items():
+        assert [i for chunk in slices for i in copies[chunk]] == copies, name
+    # Products over 40 columns are split; sums, whose steps cost little, are not.
+    assert len(chunks["NMU->NAU[2]"]) > 1 and len(chunks["NAU"]) == 1

@@ -195,7 +195,11 @@ def fit(
     ] = None,
     max_time: Annotated[
         float | None,
-        typer.Option(help="Seconds after which no new group of architectures starts.", min=0),
+        typer.Option(
+            help="Time budget in seconds; after it the search stops with the best formula so "
+            "far (the first, simplest group of architectures always runs to the end).",
+            min=0,
+        ),
     ] = None,
     seed: Annotated[
         int, typer.Option(help="Random seed; the same seed gives the same formula.")

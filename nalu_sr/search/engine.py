@@ -58,12 +58,17 @@ class JobResult:
     structures: list[Structure] = field(default_factory=list)
     reseeded: int = 0
     seconds: float = 0.0
+    timed_out: bool = False
 
 
 #: NMU weights (copies x weights per copy) trained in one job chunk. An NMU's product costs
 #: far more per weight than a sum, so an architecture with many NMU weights is trained in
 #: several chunks of copies, which run side by side when there are several workers.
 NMU_WEIGHTS_PER_CHUNK = 1000
+
+
+#: Training steps between checks of a job's deadline.
+DEADLINE_CHECK_STEPS = 50
 
 
 def copy_chunks(architecture: Architecture, settings: TrainingSettings) -> list[slice]:
@@ -86,6 +91,7 @@ def merge_chunks(chunks: list[JobResult]) -> JobResult:
         structures=list(structures),
         reseeded=sum(chunk.reseeded for chunk in chunks),
         seconds=sum(chunk.seconds for chunk in chunks),
+        timed_out=any(chunk.timed_out for chunk in chunks),
     )
 
 
@@ -124,9 +130,14 @@ def run_job(
     settings: TrainingSettings,
     seed: int,
     copies: slice = slice(None),
+    deadline: float | None = None,
 ) -> JobResult:
     """Train ``architecture`` on the rows of ``table`` and ``target`` at every scale of the
-    grid (or at the ``copies`` of it, see :func:`copy_chunks`) and snap every copy."""
+    grid (or at the ``copies`` of it, see :func:`copy_chunks`) and snap every copy.
+
+    Training that reaches ``deadline`` (a :func:`time.time` value) stops and yields no
+    structures, only ``timed_out=True``.
+    """
     started = time.perf_counter()
     columns = list(architecture.columns)
     inputs = table.values[:, columns]
@@ -149,11 +160,16 @@ def run_job(
             steps=settings.steps,
             lr=settings.lr,
             schedule=settings.schedule(),
-            eval_every=settings.steps,
+            eval_every=settings.steps if deadline is None else DEADLINE_CHECK_STEPS,
+            callback=None if deadline is None else lambda *_: time.time() > deadline,
         )
     finally:
         torch.set_num_threads(threads)
     job = JobResult(architecture.name, transform, reseeded=result.reseeded)
+    if result.stopped_early:
+        job.timed_out = True
+        job.seconds = time.perf_counter() - started
+        return job
     seen: dict[Structure, None] = {}
     for r in range(len(ensemble)):
         for structure in network_structures(

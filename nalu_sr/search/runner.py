@@ -272,7 +272,9 @@ def find_formula(
     tolerance : float
         Relative RMSE under which a formula is exact on noise-free data.
     max_time : float
-        Seconds after which no further group of architectures is started.
+        Time budget in seconds. The first group of architectures always runs to the end;
+        after the budget, the search stops (abandoning jobs in training) and reports the
+        best formula so far.
     settings : TrainingSettings, optional
         Restarts, steps, learning rate and regularisation of each architecture.
     architectures : sequence of str, optional
@@ -363,6 +365,7 @@ def find_formula(
         for number, stage in enumerate(stages)
         for (arch, t), s in zip(stage, seeds.spawn(len(stage)), strict=True)
     ]
+    deadline = time.time() + max_time - (time.perf_counter() - started)
     chunks = [
         (index, chunk)
         for index, (_, arch, *_) in enumerate(jobs)
@@ -378,6 +381,8 @@ def find_formula(
                 settings=settings,
                 seed=jobs[index][3],
                 copies=chunk,
+                # The first group always runs, so even a tiny budget yields a formula.
+                deadline=None if jobs[index][0] == 0 else deadline,
             )
             for index, chunk in chunks
         ),
@@ -386,6 +391,9 @@ def find_formula(
     try:
         pieces: list[JobResult] = []
         for (index, chunk), piece in zip(chunks, trained):
+            if piece.timed_out or (jobs[index][0] > 0 and time.perf_counter() - started > max_time):
+                result_flags["timed_out"] = True
+                break
             pieces.append(piece)
             if chunk.stop is not None and chunk.stop < len(settings.scales()):
                 continue  # more chunks of this job to come
@@ -404,7 +412,6 @@ def find_formula(
             mark_exact(list(candidates.values()), tolerance, probe_inputs)
             if any(c.exact for c in candidates.values()):
                 break
-            # The first group always runs, so even a tiny budget yields a formula.
             if done < total and time.perf_counter() - started > max_time:
                 result_flags["timed_out"] = True
                 break
