@@ -264,6 +264,29 @@ def rationalize_candidates(
     return [*exact_forms, sympy.Float(value)]
 
 
+def shortest_decimal(value: float, margin: float) -> float:
+    """The number with the fewest significant digits within ``margin`` of ``value``.
+
+    A fitted constant is known only to within its uncertainty; the digits beyond it are
+    noise. ``shortest_decimal(6.67413e-11, 2e-14)`` is ``6.674e-11``.
+
+    Examples
+    --------
+    >>> shortest_decimal(8.31447, 1e-3)
+    8.314
+    >>> shortest_decimal(0.1 + 0.2, 1e-12)
+    0.3
+    """
+    value = _as_finite_float(value)
+    if not margin > 0 or value == 0:
+        return value
+    for digits in range(1, 18):
+        shorter = float(f"{value:.{digits - 1}e}")
+        if abs(shorter - value) <= margin:
+            return shorter
+    return value
+
+
 def _description_length(exact: sympy.Expr) -> int:
     """Digits needed to write ``exact`` (numerator, denominator if not 1), plus 1 per constant."""
     coefficient, constant = exact.as_coeff_Mul()

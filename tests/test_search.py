@@ -23,7 +23,7 @@ from nalu_sr.search.engine import copy_chunks, run_job
 from nalu_sr.search.space import build_feature_table, default_architectures
 from nalu_sr.snapping import discrete_alternatives, network_structures
 from nalu_sr.structure import make_factor, make_structure, make_term
-from nalu_sr.symbolic import feature_symbols
+from nalu_sr.symbolic import feature_symbols, shortest_decimal
 from nalu_sr.units import NAU, NMU
 
 FAST = TrainingSettings(restarts=1, scale_steps=3, steps=800)
@@ -102,6 +102,36 @@ def test_a_physical_constant_stays_a_float():
     exact = exact_coefficients(design, np.array([0.0, 6.674e-11]), y, np.ones(40, bool), "y", 1e-6)
     assert exact[0] == 0
     assert isinstance(exact[1], sympy.Float) and float(exact[1]) == pytest.approx(6.674e-11)
+
+
+def test_a_noisy_constant_keeps_only_the_digits_the_data_determines():
+    rng = np.random.default_rng(0)
+    m = rng.uniform(1, 2, 2000)
+    y = 6.674e-11 * m * (1 + 1e-4 * rng.standard_normal(2000))
+    structure = make_structure([make_term([make_factor([(0, 1)])])])
+    design = design_matrix(structure, m[:, None])
+    fitted = np.linalg.lstsq(design, y, rcond=None)[0]
+    assert fitted[1] != 6.674e-11
+    exact = exact_coefficients(design, fitted, y, np.ones(2000, bool), "y", 1e-6)
+    assert exact[0] == 0 and exact[1] == sympy.Float(6.674e-11)
+
+
+def test_a_noisy_unit_scale_becomes_the_integer_one():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(1, 2, 200)
+    y = x * (1 + 0.01 * rng.standard_normal(200))
+    structure = make_structure([make_term([make_factor([(0, 1)])])])
+    design = design_matrix(structure, x[:, None])
+    fitted = np.linalg.lstsq(design, y, rcond=None)[0]
+    exact = exact_coefficients(design, fitted, y, np.ones(200, bool), "y", 1e-6)
+    assert exact == [0, 1] and all(isinstance(c, sympy.Integer) for c in exact)
+
+
+def test_shortest_decimal_within_a_margin():
+    assert shortest_decimal(6.67413e-11, 2e-15) == 6.674e-11
+    assert shortest_decimal(0.1 + 0.2, 1e-12) == 0.3
+    assert shortest_decimal(1.2345, 0.0) == 1.2345
+    assert shortest_decimal(98.7, 5.0) == 100.0
 
 
 def _candidate(expr, complexity, val, extra, rmse=None):

@@ -10,7 +10,13 @@ import sympy
 
 from ..data import EXTRAPOLATION, SPLIT_NAMES, TRAIN, VALIDATION
 from ..structure import Structure
-from ..symbolic import complexity, rationalize_candidates, simplify_formula, structure_to_expr
+from ..symbolic import (
+    complexity,
+    rationalize_candidates,
+    shortest_decimal,
+    simplify_formula,
+    structure_to_expr,
+)
 from .noise import residual_is_noise
 from .space import FeatureTable
 
@@ -143,8 +149,10 @@ def exact_coefficients(
     noise-free data), and keep the relative RMSE on ``fit_rows`` within ``tolerance`` or
     within 5% of the all-float fit. Refitting matters on noisy data: once a spurious intercept
     is set to 0, the slope it was trading off against moves back to its exact value.
-    Constants with no simple exact form stay floats (6.674e-11 stays), and so do all constants
-    of a formula whose relative error exceeds ``MISFIT``.
+    Constants with no simple exact form stay floats with the fewest significant digits within
+    that margin (6.674e-11 stays, 6.67413e-11 fitted on noisy data becomes 6.674e-11 when the
+    fifth digit is within its standard errors), and all constants of a formula whose relative
+    error exceeds ``MISFIT`` stay full floats.
     """
     numeric = np.array(coefficients, dtype=float)
     scale = float(np.sqrt(np.mean(y[fit_rows] ** 2))) or 1.0
@@ -176,12 +184,18 @@ def exact_coefficients(
         value = current[i]
         numeric = current
         margin = np.nanmax([errors[free.index(i)], 1e-9 * abs(value), rounding[i]])
-        options = rationalize_candidates(float(value), scale=magnitude)
+        # Exact forms are proposed as far out as the data's uncertainty reaches.
+        rtol = min(MISFIT, max(1e-3, margin / abs(value))) if value else 1e-3
+        options = rationalize_candidates(float(value), rtol=rtol, scale=magnitude)
         if value != 0:
             options = [sympy.Integer(0), *options]
+        # Failing an exact form, the constant keeps only the digits the data determines.
+        options = [o for o in options if not isinstance(o, sympy.Float)]
+        decimal = shortest_decimal(value, margin)
+        options.append(
+            sympy.Integer(int(decimal)) if decimal.is_integer() else sympy.Float(decimal)
+        )
         for option in options:
-            if isinstance(option, sympy.Float):
-                break
             if abs(float(option) - value) > margin:
                 continue
             trial = _refit(rows, target, {**fixed, i: float(option)}, current)
