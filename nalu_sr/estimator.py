@@ -62,7 +62,8 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         the end; after the budget the search stops, abandoning jobs still training, and keeps
         the best formula found so far.
     restarts : int, default=2
-        Trained copies of each architecture per target scale.
+        Trained copies of each architecture per target scale (three times as many at the
+        centre of the scale grid, where formulas with unit coefficients are matched).
     steps : int, default=1500
         Optimisation steps of each training run.
     scale_steps : int, default=6

@@ -27,10 +27,12 @@ class TrainingSettings:
     the target divided by every scale of a geometric grid (``scale_steps`` steps of a factor
     ``scale_ratio`` either side of the centre), ``restarts`` copies per scale; the copy whose
     scale is close to the true constant finds the structure, and least squares refits the
-    constant after snapping.
+    constant after snapping. The centre, where a formula with unit coefficients is matched
+    (the most common case: ``a*b + b*c``, ``I*R``), gets ``centre_weight`` times as many.
     """
 
     restarts: int = 2
+    centre_weight: int = 3
     scale_steps: int = 6
     scale_ratio: float = 2**0.5
     steps: int = 1500
@@ -46,7 +48,9 @@ class TrainingSettings:
 
     def scales(self) -> np.ndarray:
         exponents = np.arange(-self.scale_steps, self.scale_steps + 1)
-        return np.repeat(self.scale_ratio**exponents, self.restarts)
+        copies = np.full(len(exponents), self.restarts)
+        copies[self.scale_steps] *= self.centre_weight
+        return np.repeat(self.scale_ratio**exponents, copies)
 
 
 @dataclass
