@@ -430,10 +430,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.seed}, max_time {args.max_time:g} s; each case in a fresh interpreter. "
         "`read s`: pandas reading the CSV (usecols, float64, C parser); `warm-up s`: loading "
         "the search's modules first, in each worker when n_jobs > 1 (starting the workers and "
-        "loading torch in them); `search s`: find_formula after it (time to formula); `CPU s`: CPU seconds of "
-        "the case and its workers during the search; `process s`: the whole case with imports "
-        "and warm-up; `peak MB`: "
-        "the case's peak resident set; `workers MB`: its largest worker's; `tree MB`: largest "
+        "loading torch in them); `search s`: find_formula after it (time to formula); "
+        "`CPU s`: CPU seconds of the case and its workers during the search; `process s`: the "
+        "whole case with imports and warm-up; `peak MB`: the case's peak resident set; "
+        "`workers MB`: its largest worker's; `tree MB`: largest "
         "sampled sum over the case and its workers."
     )
     print("\n" + write_results(outcomes, args.out, header))
