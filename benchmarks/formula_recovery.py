@@ -46,6 +46,7 @@ from nalu_sr.datasets import SUITE, list_suite, load_suite_entry, write_suite_en
 from nalu_sr.datasets.suite import DEFAULT_SEED, truth
 from nalu_sr.export import to_function
 from nalu_sr.search import find_formula
+from nalu_sr.search.engine import TrainingSettings
 
 #: Relative tolerance under which two constants count as the same number.
 RTOL = 1e-6
@@ -54,6 +55,8 @@ RTOL = 1e-6
 WARM_UP_ENTRY = "nac_subtract"
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "formula_recovery"
+
+DEFAULT_ALTERNATIVES = TrainingSettings().alternatives
 
 _NOT_FINITE = (sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
 
@@ -232,6 +235,7 @@ def run_entry(
     seed: int,
     n_jobs: int,
     data_seed: int = DEFAULT_SEED,
+    alternatives: int = DEFAULT_ALTERNATIVES,
 ) -> Run:
     """Search one entry and check the result; an exception becomes a failed run."""
     entry = SUITE[name]
@@ -247,6 +251,7 @@ def run_entry(
             max_time=max_time,
             n_jobs=n_jobs,
             random_state=seed,
+            settings=TrainingSettings(alternatives=alternatives),
         )
         run.wall_seconds = time.perf_counter() - started
         run.seconds = float(result.seconds)
@@ -398,6 +403,13 @@ def _parser() -> argparse.ArgumentParser:
         "--n-jobs", type=int, default=1, help="architectures trained in parallel (default: 1)"
     )
     parser.add_argument(
+        "--alternatives",
+        type=int,
+        default=DEFAULT_ALTERNATIVES,
+        help="snapped structures tried per trained copy: the nearest snap and its nearby "
+        f"alternatives (default: {DEFAULT_ALTERNATIVES}, the search's own default)",
+    )
+    parser.add_argument(
         "--warm-up",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -425,8 +437,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unknown entry {name!r}.{hint} Valid: {', '.join(list_suite())}.")
     if any(not (math.isfinite(n) and n >= 0) for n in args.noise):
         parser.error(f"noise levels must be finite and >= 0, got {args.noise}.")
-    if args.max_time <= 0 or args.data_seed < 0:
-        parser.error("--max-time must be positive and --data-seed non-negative.")
+    if args.max_time <= 0 or args.data_seed < 0 or args.alternatives < 1:
+        parser.error(
+            "--max-time must be positive, --data-seed non-negative and --alternatives at least 1."
+        )
     noises = list(dict.fromkeys(args.noise))
     given = sys.argv[1:] if argv is None else list(argv)
     command = ["python", "benchmarks/formula_recovery.py", *given]
@@ -434,7 +448,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"`{shlex.join(command)}`",
         "",
         f"max_time {args.max_time:g} s per search, search seed {args.seed}, data seed "
-        f"{args.data_seed}, n_jobs {args.n_jobs}, warm-up {'on' if args.warm_up else 'off'}; "
+        f"{args.data_seed}, n_jobs {args.n_jobs}, alternatives per copy {args.alternatives}, "
+        f"warm-up {'on' if args.warm_up else 'off'}; "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M')}.",
         "",
@@ -457,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=args.seed,
                 n_jobs=args.n_jobs,
                 data_seed=args.data_seed,
+                alternatives=args.alternatives,
             )
             runs.append(run)
             status = run.error or f"{run.found} ({'recovered' if run.recovered else 'missed'})"
