@@ -57,6 +57,7 @@ WARM_UP_ENTRY = "nac_subtract"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "formula_recovery"
 
 DEFAULT_ALTERNATIVES = TrainingSettings().alternatives
+DEFAULT_RESTARTS = TrainingSettings().restarts
 
 _NOT_FINITE = (sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
 
@@ -236,6 +237,7 @@ def run_entry(
     n_jobs: int,
     data_seed: int = DEFAULT_SEED,
     alternatives: int = DEFAULT_ALTERNATIVES,
+    restarts: int = DEFAULT_RESTARTS,
 ) -> Run:
     """Search one entry and check the result; an exception becomes a failed run."""
     entry = SUITE[name]
@@ -251,7 +253,7 @@ def run_entry(
             max_time=max_time,
             n_jobs=n_jobs,
             random_state=seed,
-            settings=TrainingSettings(alternatives=alternatives),
+            settings=TrainingSettings(alternatives=alternatives, restarts=restarts),
         )
         run.wall_seconds = time.perf_counter() - started
         run.seconds = float(result.seconds)
@@ -410,6 +412,13 @@ def _parser() -> argparse.ArgumentParser:
         f"alternatives (default: {DEFAULT_ALTERNATIVES}, the search's own default)",
     )
     parser.add_argument(
+        "--restarts",
+        type=int,
+        default=DEFAULT_RESTARTS,
+        help="trained copies per scale of the grid (the centre gets more; default: "
+        f"{DEFAULT_RESTARTS}, the search's own default)",
+    )
+    parser.add_argument(
         "--warm-up",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -437,9 +446,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unknown entry {name!r}.{hint} Valid: {', '.join(list_suite())}.")
     if any(not (math.isfinite(n) and n >= 0) for n in args.noise):
         parser.error(f"noise levels must be finite and >= 0, got {args.noise}.")
-    if args.max_time <= 0 or args.data_seed < 0 or args.alternatives < 1:
+    if args.max_time <= 0 or args.data_seed < 0 or min(args.alternatives, args.restarts) < 1:
         parser.error(
-            "--max-time must be positive, --data-seed non-negative and --alternatives at least 1."
+            "--max-time must be positive, --data-seed non-negative, and --alternatives and "
+            "--restarts at least 1."
         )
     noises = list(dict.fromkeys(args.noise))
     given = sys.argv[1:] if argv is None else list(argv)
@@ -448,7 +458,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"`{shlex.join(command)}`",
         "",
         f"max_time {args.max_time:g} s per search, search seed {args.seed}, data seed "
-        f"{args.data_seed}, n_jobs {args.n_jobs}, alternatives per copy {args.alternatives}, "
+        f"{args.data_seed}, n_jobs {args.n_jobs}, restarts {args.restarts}, "
+        f"alternatives per copy {args.alternatives}, "
         f"warm-up {'on' if args.warm_up else 'off'}; "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M')}.",
@@ -473,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 n_jobs=args.n_jobs,
                 data_seed=args.data_seed,
                 alternatives=args.alternatives,
+                restarts=args.restarts,
             )
             runs.append(run)
             status = run.error or f"{run.found} ({'recovered' if run.recovered else 'missed'})"

@@ -145,19 +145,22 @@ def test_benchmark_recovers_two_easy_entries_end_to_end(bench, tmp_path):
     assert "exact recovery over arithmetic entries: 2/2 (100%)" in report
 
 
-def test_alternatives_option_reaches_the_search_settings(bench, monkeypatch, tmp_path):
+def test_alternatives_and_restarts_reach_the_search_settings(bench, monkeypatch, tmp_path):
     x0, x1 = real("x0 x1")
     seen = []
     working = fake_search(x0 - x1, True, [x0 - x1])
 
     def search(X, y, **kwargs):
-        seen.append(kwargs["settings"].alternatives)
+        seen.append((kwargs["settings"].alternatives, kwargs["settings"].restarts))
         return working(X, y, **kwargs)
 
     monkeypatch.setattr(bench, "find_formula", search)
-    argv = ["--entries", "nac_subtract", "--noise", "0", "--no-warm-up", "--alternatives", "64"]
-    assert bench.main([*argv, "--out", str(tmp_path / "recovery")]) == 0
-    assert seen == [64]
-    assert "alternatives per copy 64" in (tmp_path / "recovery.md").read_text(encoding="utf-8")
-    with pytest.raises(SystemExit):
-        bench.main(["--alternatives", "0"])
+    argv = ["--entries", "nac_subtract", "--noise", "0", "--no-warm-up"]
+    argv += ["--alternatives", "64", "--restarts", "3", "--out", str(tmp_path / "recovery")]
+    assert bench.main(argv) == 0
+    assert seen == [(64, 3)]
+    report = (tmp_path / "recovery.md").read_text(encoding="utf-8")
+    assert "restarts 3, alternatives per copy 64" in report
+    for option in ("--alternatives", "--restarts"):
+        with pytest.raises(SystemExit):
+            bench.main([option, "0"])
