@@ -180,7 +180,9 @@ def network_structures(
 
     ``constant`` is the feature column of ones. A sum's weight on it barely moves the loss
     when the inputs are large, so it may snap to +-1 by chance: each structure that uses it is
-    also offered without it.
+    also offered without it. A single NAU's sum is also offered as separate terms, one per
+    feature it selects, so that least squares gives each its own coefficient (``a - 2*b + 3``
+    has weights of unequal size, which no snapped sum holds).
     """
     layers = [m for m in network.modules() if isinstance(m, ArithmeticUnit)]
     if kind.startswith("nalu"):
@@ -189,8 +191,23 @@ def network_structures(
         found = nau_nmu_structures(kind, layers, columns, budget)
     if constant is not None:
         found = [variant for s in found for variant in (s, without_feature(s, constant))]
+    if kind == "nau":
+        found = [variant for s in found for variant in (s, separate_terms(s, constant))]
     unique = dict.fromkeys(s for s in found if s)
     return list(unique)
+
+
+def separate_terms(structure: Structure, constant: int | None = None) -> Structure:
+    """Every feature of ``structure``'s signed sums as a term of its own (the constant column
+    left out: the fitted offset stands for it).
+
+    Examples
+    --------
+    >>> separate_terms(((((0, 1), (1, -1), (2, 1)),),), constant=2)
+    ((((0, 1),),), (((1, 1),),))
+    """
+    features = {i for term in structure for factor in term for i, _ in factor} - {constant}
+    return make_structure(make_term([make_factor([(i, 1)])]) for i in sorted(features))
 
 
 def without_feature(structure: Structure, feature: int) -> Structure:

@@ -76,6 +76,31 @@ def test_snapped_nau_nmu_network_is_a_product_of_sums():
     assert structure == expected
 
 
+def test_a_snapped_sum_is_also_offered_as_one_term_per_feature():
+    network = NAU(3, 1)
+    with torch.no_grad():
+        network.weight.copy_(torch.tensor([[1.0, -1.0, 1.0]]))
+    structures = network_structures("nau", network, columns=[0, 1, 2], constant=2)
+    single = lambda *i: make_term([make_factor([(j, 1) for j in i])])  # noqa: E731
+    assert structures == [
+        make_structure([make_term([make_factor([(0, 1), (1, -1), (2, 1)])])]),
+        make_structure([single(0), single(1)]),
+        make_structure([make_term([make_factor([(0, 1), (1, -1)])])]),
+    ]
+
+
+def test_a_linear_formula_with_unequal_coefficients_is_found_by_a_single_nau():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0.5, 4, size=(300, 3))
+    y = X[:, 0] - 2 * X[:, 1] + 3
+    result = find_formula(X, y, feature_names=["a", "b", "c"], settings=FAST, random_state=0)
+    a, b = sympy.symbols("a b", real=True)
+    assert result.exact, result.message
+    assert sympy.simplify(result.formula - (a - 2 * b + 3)) == 0
+    assert result.candidates.loc[result.chosen, "architecture"] == "NAU"
+    assert "NAU->NMU[2] on y" not in result.jobs  # found in the first group
+
+
 def test_reciprocals_are_offered_only_for_inputs_bounded_away_from_zero():
     X = np.column_stack([np.linspace(1, 2, 50), np.linspace(-1, 1, 50)])
     table = build_feature_table(X, feature_symbols(["a", "b"]), np.arange(50))
