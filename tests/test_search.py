@@ -20,6 +20,7 @@ from nalu_sr.search.candidates import (
     pareto_scores,
 )
 from nalu_sr.search.engine import copy_chunks, run_job
+from nalu_sr.search.noise import STRUCTURE_R2, residual_is_noise, residual_structure
 from nalu_sr.search.space import build_feature_table, default_architectures
 from nalu_sr.snapping import discrete_alternatives, network_structures
 from nalu_sr.structure import make_factor, make_structure, make_term
@@ -84,9 +85,13 @@ def test_a_snapped_sum_is_also_offered_as_one_term_per_feature():
     single = lambda *i: make_term([make_factor([(j, 1) for j in i])])  # noqa: E731
     assert structures == [
         make_structure([make_term([make_factor([(0, 1), (1, -1), (2, 1)])])]),
-        make_structure([single(0), single(1)]),
         make_structure([make_term([make_factor([(0, 1), (1, -1)])])]),
+        make_structure([single(0), single(1)]),
     ]
+    wide = NAU(12, 1)
+    with torch.no_grad():
+        wide.weight.fill_(1.0)
+    assert len(network_structures("nau", wide, columns=list(range(12)))) == 1
 
 
 def test_a_linear_formula_with_unequal_coefficients_is_found_by_a_single_nau():
@@ -205,6 +210,19 @@ def test_noisy_data_counts_a_formula_exact_only_if_its_error_does_not_grow_outsi
     grows = _candidate(x**2, 3, 0.0105, 0.05, rmse=np.array([0.1, 0.1, 0.6]))
     mark_exact([holds, grows], 1e-6)
     assert holds.exact and not grows.exact
+
+
+def test_a_linear_fit_of_a_product_of_wide_sums_is_not_taken_for_noise():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 2, size=(1000, 100))
+    y = X[:, 20:45].sum(axis=1) * X[:, 33:58].sum(axis=1)
+    design = np.column_stack([np.ones(len(X)), X])
+    fitted = design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    residual = y - fitted
+    assert residual_structure(X, residual) <= STRUCTURE_R2  # no linear model of X sees it
+    assert not residual_is_noise(X, residual, fitted)  # the square of the fit does
+    noise = rng.normal(0, 1, len(X))
+    assert residual_is_noise(X, noise, y + noise)
 
 
 def test_pareto_score_rewards_a_large_drop_in_loss_per_node():

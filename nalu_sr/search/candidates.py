@@ -47,6 +47,7 @@ class Candidate:
     relative_rmse: np.ndarray
     max_relative_error: np.ndarray
     probe_residual: np.ndarray | None = None
+    probe_prediction: np.ndarray | None = None
     exact: bool = False
 
     @property
@@ -223,8 +224,8 @@ def build_candidate(
 ) -> Candidate:
     """The formula of a scored structure with exact constants, and its errors.
 
-    ``probe_rows`` (a sample of the fitted rows) keep the residual there, for telling noise
-    from misfit in :func:`mark_exact`.
+    ``probe_rows`` (a sample of the fitted rows) keep the residual and the prediction there,
+    for telling noise from misfit in :func:`mark_exact`.
     """
     design = design_matrix(structure, table.values)
     fit_rows = labels == TRAIN
@@ -245,6 +246,7 @@ def build_candidate(
         relative_rmse=relative,
         max_relative_error=worst,
         probe_residual=None if probe_rows is None else y[probe_rows] - prediction[probe_rows],
+        probe_prediction=None if probe_rows is None else prediction[probe_rows],
     )
 
 
@@ -274,7 +276,7 @@ def mark_exact(
         elif noisy:
             c.exact = bool(c.rmse[EXTRAPOLATION] <= 1.5 * c.rmse[VALIDATION] and val <= 0.05)
             if c.exact and probe_inputs is not None and c.probe_residual is not None:
-                c.exact = residual_is_noise(probe_inputs, c.probe_residual)
+                c.exact = residual_is_noise(probe_inputs, c.probe_residual, c.probe_prediction)
         else:
             c.exact = bool(
                 extra <= tolerance and c.max_relative_error[EXTRAPOLATION] <= 1e3 * tolerance

@@ -13,13 +13,19 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 STRUCTURE_R2 = 0.05
 
 
-def residual_structure(inputs: np.ndarray, residual: np.ndarray) -> float:
-    """How much of ``residual`` the inputs predict: best cross-validated R^2 of two models.
+def residual_structure(
+    inputs: np.ndarray, residual: np.ndarray, fitted: np.ndarray | None = None
+) -> float:
+    """How much of ``residual`` the inputs predict: best cross-validated R^2 of a few models.
 
     A ridge regression on the inputs (and their squares and products, for a few inputs) sees
     smooth trends; a nearest-neighbour regression sees any local structure in low dimensions.
-    The residual of the true formula on noisy data is noise, which neither can predict
-    (R^2 at or below 0); a wrong formula leaves a residual that is a function of the inputs.
+    Given the formula's ``fitted`` values, a ridge regression on their square and cube (Ramsey's
+    RESET test) sees curvature the formula missed in any dimension: a linear fit of ``a*b``
+    over 100 inputs leaves a residual no linear model of the inputs predicts, but one that
+    follows the square of the fit. The residual of the true formula on noisy data is noise,
+    which none of them can predict (R^2 at or below 0); a wrong formula leaves a residual that
+    is a function of the inputs.
     """
     n, d = inputs.shape
     if n < 20 or not np.all(np.isfinite(residual)) or np.ptp(residual) == 0:
@@ -31,14 +37,23 @@ def residual_structure(inputs: np.ndarray, residual: np.ndarray) -> float:
         if d <= 6
         else make_pipeline(StandardScaler(), RidgeCV(alphas=alphas))
     )
-    models = [ridge]
+    models = [(ridge, inputs)]
     if d <= 6:
         neighbours = min(10, n // 5)
-        models.append(make_pipeline(StandardScaler(), KNeighborsRegressor(neighbours)))
-    scores = [cross_val_score(m, inputs, residual, cv=folds, scoring="r2").mean() for m in models]
+        models.append((make_pipeline(StandardScaler(), KNeighborsRegressor(neighbours)), inputs))
+    if fitted is not None and np.all(np.isfinite(fitted)) and np.ptp(fitted) > 0:
+        z = (fitted - fitted.mean()) / fitted.std()
+        powers = np.column_stack([z, z**2, z**3])
+        models.append((make_pipeline(StandardScaler(), RidgeCV(alphas=alphas)), powers))
+    scores = [
+        cross_val_score(model, X, residual, cv=folds, scoring="r2").mean() for model, X in models
+    ]
     return float(max(scores))
 
 
-def residual_is_noise(inputs: np.ndarray, residual: np.ndarray) -> bool:
-    """Whether nothing in ``inputs`` predicts ``residual`` (see :func:`residual_structure`)."""
-    return residual_structure(inputs, residual) <= STRUCTURE_R2
+def residual_is_noise(
+    inputs: np.ndarray, residual: np.ndarray, fitted: np.ndarray | None = None
+) -> bool:
+    """Whether nothing in ``inputs`` (or the ``fitted`` values) predicts ``residual`` (see
+    :func:`residual_structure`)."""
+    return residual_structure(inputs, residual, fitted) <= STRUCTURE_R2
