@@ -362,11 +362,14 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
 def _simplify_cached(expr: sympy.Expr) -> sympy.Expr:
     best, best_size = expr, complexity(expr)
     terms = _expanded_terms_bound(expr)
-    # Multivariate factoring grows steeply with the number of symbols as well as with size.
+    # Multivariate factoring grows steeply with the number of symbols as well as with size,
+    # and a sum of terms in one distinct symbol each has nothing to factor but a number,
+    # which factor_terms takes out cheaply.
     small = (
         terms <= _MAX_FACTOR_TERMS
         and best_size <= _MAX_FACTOR_NODES
         and len(expr.free_symbols) <= _MAX_FACTOR_SYMBOLS
+        and not _separate_symbols(expr)
     )
     rewrites = []
     if small:
@@ -387,6 +390,19 @@ def _simplify_cached(expr: sympy.Expr) -> sympy.Expr:
         if size < best_size and (not has_floats or _agree_numerically(expr, candidate)):
             best, best_size = candidate, size
     return best
+
+
+def _separate_symbols(expr: sympy.Expr) -> bool:
+    """Whether ``expr`` is a sum whose terms each hold one symbol, no two the same one."""
+    if not expr.is_Add:
+        return False
+    seen: set[sympy.Symbol] = set()
+    for term in expr.args:
+        symbols = term.free_symbols
+        if len(symbols) > 1 or symbols & seen:
+            return False
+        seen |= symbols
+    return True
 
 
 def _expanded_terms_bound(expr: sympy.Basic) -> int:

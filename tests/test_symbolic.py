@@ -248,3 +248,15 @@ def test_structure_to_expr_reports_mismatched_inputs():
         structure_to_expr(_nau_difference(), [1], [X, Y])
     with pytest.raises(ValueError, match="feature index 1"):
         structure_to_expr(_nau_difference(), [0, 1], [X])
+
+
+def test_a_sum_of_separate_symbols_is_shortened_without_factoring(monkeypatch):
+    p, q, r = sympy.symbols("p_sep q_sep r_sep")
+
+    def no_factor(expr, *args, **kwargs):
+        raise AssertionError(f"factor called on {expr}")
+
+    monkeypatch.setattr(sympy, "factor", no_factor)
+    assert str(simplify_formula(p / 3 + q / 3 + r / 3)) == "(p_sep + q_sep + r_sep)/3"
+    with pytest.raises(AssertionError, match="factor called"):
+        simplify_formula(p**2 + 2 * p + 1)  # one symbol in two terms: worth factoring
