@@ -56,8 +56,9 @@ WARM_UP_ENTRY = "nac_subtract"
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "formula_recovery"
 
-DEFAULT_ALTERNATIVES = TrainingSettings().alternatives
-DEFAULT_RESTARTS = TrainingSettings().restarts
+#: The search's own defaults, which ``--alternatives`` and ``--restarts`` start from.
+DEFAULT_ALTERNATIVES = TrainingSettings.alternatives
+DEFAULT_RESTARTS = TrainingSettings.restarts
 
 _NOT_FINITE = (sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
 
@@ -236,8 +237,7 @@ def run_entry(
     seed: int,
     n_jobs: int,
     data_seed: int = DEFAULT_SEED,
-    alternatives: int = DEFAULT_ALTERNATIVES,
-    restarts: int = DEFAULT_RESTARTS,
+    settings: TrainingSettings | None = None,
 ) -> Run:
     """Search one entry and check the result; an exception becomes a failed run."""
     entry = SUITE[name]
@@ -253,7 +253,7 @@ def run_entry(
             max_time=max_time,
             n_jobs=n_jobs,
             random_state=seed,
-            settings=TrainingSettings(alternatives=alternatives, restarts=restarts),
+            settings=settings,
         )
         run.wall_seconds = time.perf_counter() - started
         run.seconds = float(result.seconds)
@@ -472,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.warm_up:
         warm = run_entry(WARM_UP_ENTRY, 0.0, max_time=args.max_time, seed=0, n_jobs=args.n_jobs)
         print(f"warm-up on {WARM_UP_ENTRY}: {warm.wall_seconds:.1f} s", file=sys.stderr)
+    settings = TrainingSettings(alternatives=args.alternatives, restarts=args.restarts)
     runs: list[Run] = []
     total = len(noises) * len(entries)
     for noise in noises:
@@ -483,8 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=args.seed,
                 n_jobs=args.n_jobs,
                 data_seed=args.data_seed,
-                alternatives=args.alternatives,
-                restarts=args.restarts,
+                settings=settings,
             )
             runs.append(run)
             status = run.error or f"{run.found} ({'recovered' if run.recovered else 'missed'})"
