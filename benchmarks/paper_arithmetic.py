@@ -34,7 +34,7 @@ from nalu_sr.datasets.arithmetic import (
     success_threshold,
 )
 from nalu_sr.regularization import AnnealedRegularization
-from nalu_sr.training import Ensemble, train
+from nalu_sr.training import Ensemble, second_moment, train
 from nalu_sr.units import NAC, NALU, NAU, NMU, ArithmeticUnit, NACMul
 
 HIDDEN_SIZE = 2
@@ -47,11 +47,16 @@ class ModelSetting:
     ``phases`` are ``(last_step, lr)`` pairs: Adam runs at each ``lr`` up to its ``last_step``
     (``None``: to the end), restarting its moments at each change. ``schedule=None`` trains
     without the sparsity penalty, as the paper's NAC+, NAC•, NALU and Linear baselines were.
+    ``train_samples``: a fixed training set of that many samples per copy, used whole at every
+    step, instead of a fresh batch per step. ``whiten``: Adam steps on the first layer in the
+    coordinates where its inputs are white (``nalu_sr.training.train``'s ``whiten``).
     """
 
     layers: Callable[[int, int], nn.Module]
     schedule: AnnealedRegularization | None
     phases: tuple[tuple[int | None, float], ...] = ((3_000, 1e-2), (6_000, 3e-3), (None, 1e-3))
+    train_samples: int | None = None
+    whiten: bool = False
 
 
 def _reachable_init(network: nn.Module) -> nn.Module:
@@ -238,6 +243,7 @@ def train_in_phases(
     max_steps: int,
     eval_every: int,
     selection: Selection,
+    whiten: dict[str, Tensor] | None = None,
 ) -> tuple[int, int]:
     """Train through the learning-rate phases; returns the steps taken and copies re-seeded.
 
@@ -257,6 +263,7 @@ def train_in_phases(
             schedule=None if schedule is None else (lambda step, o=offset: schedule(step + o)),
             eval_every=eval_every,
             callback=lambda step, e, mse, o=offset: selection(step + o, e, mse),
+            whiten=whiten,
         )
         done += result.steps
         reseeded += result.reseeded
@@ -298,8 +305,22 @@ def run_model(
     train_streams = [_stream(s, op, 0) for op, s in copies]
     selection = Selection(validation, extrapolation, thresholds, args.log_every)
 
-    def sampler(step: int) -> tuple[Tensor, Tensor]:
-        return _sample(tasks, train_streams, args.batch_size, "interpolation", dtype)
+    train_samples = setting.train_samples if args.train_samples is None else args.train_samples
+    if train_samples:
+        fixed = _sample(tasks, train_streams, train_samples, "interpolation", dtype)
+
+        def sampler(step: int) -> tuple[Tensor, Tensor]:
+            return fixed
+    else:
+
+        def sampler(step: int) -> tuple[Tensor, Tensor]:
+            return _sample(tasks, train_streams, args.batch_size, "interpolation", dtype)
+
+    whiten = None
+    if setting.whiten if args.whiten is None else args.whiten == "yes":
+        streams = [_stream(s, op, 3) for op, s in copies]
+        inputs = fixed[0] if train_samples else _sample(tasks, streams, 4096, "interpolation", dtype)[0]
+        whiten = {"net.0.weight": second_moment(inputs.to(torch.float64))}
 
     input_size = tasks[0].input_size
     ensemble = Ensemble(
@@ -316,7 +337,7 @@ def run_model(
         schedule = AnnealedRegularization(strength, int(begin), int(end)) if strength else None
     start = time.perf_counter()
     steps, reseeded = train_in_phases(
-        ensemble, sampler, phases, schedule, args.max_steps, args.eval_every, selection
+        ensemble, sampler, phases, schedule, args.max_steps, args.eval_every, selection, whiten
     )
     wall = time.perf_counter() - start
     ensemble.load_state_(selection.best_state)
@@ -413,6 +434,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=10, help="seeds per cell")
     parser.add_argument("--max-steps", type=int, default=30_000)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--train-samples",
+        type=int,
+        default=None,
+        help="a fixed training set of this many samples per copy, used whole every step "
+        "(0: a fresh batch of --batch-size per step; default: per model)",
+    )
+    parser.add_argument(
+        "--whiten",
+        choices=["yes", "no"],
+        default=None,
+        help="Adam on the first layer in whitened-input coordinates (default: per model)",
+    )
     parser.add_argument(
         "--lr", type=float, default=None, help="one Adam lr throughout (default: per-model phases)"
     )

@@ -10,7 +10,7 @@ every copy exactly as if it were alone; a copy whose loss turns NaN or Inf is re
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -201,6 +201,82 @@ class TrainingResult:
     history: list[tuple[int, Tensor]] = field(default_factory=list)
 
 
+def second_moment(x: Tensor) -> Tensor:
+    """``E[x x^T]`` over the rows of ``x``: ``(in, in)`` from ``(B, in)``, per copy from ``(R, B, in)``.
+
+    The matrix :func:`train` takes in ``whiten`` for a weight that multiplies these inputs.
+    """
+    return x.transpose(-1, -2) @ x / x.shape[-2]
+
+
+def _symmetric_roots(moment: Tensor) -> tuple[Tensor, Tensor]:
+    """``C^(1/2)`` and ``C^(-1/2)`` of a second-moment matrix (eigenvalues floored at 1e-8 of
+    the largest, so repeated or constant columns do not make the inverse blow up)."""
+    values, vectors = torch.linalg.eigh(moment)
+    values = values.clamp_min(values.amax(dim=-1, keepdim=True) * 1e-8)
+    transposed = vectors.transpose(-1, -2)
+    return (
+        vectors @ torch.diag_embed(values.sqrt()) @ transposed,
+        vectors @ torch.diag_embed(values.rsqrt()) @ transposed,
+    )
+
+
+class _Optimizer:
+    """Adam over the ensemble's parameters, some of them in whitened coordinates.
+
+    A weight ``W`` listed in ``whiten`` with the second moment ``C`` of its inputs is trained as
+    ``V = W C^(1/2)``: Adam sees the gradient ``dL/dW C^(-1/2)`` and its step on ``V`` reaches ``W``
+    as ``V C^(-1/2)``. The network computes the same function; only the optimiser's geometry
+    changes, to the one it would have if the inputs were white. When inputs share a large mean
+    (all positive, as on U[1, 2]) every first-layer row has one direction, moving all its weights
+    together, that is orders of magnitude stiffer than the rest; Adam's per-weight scaling cannot
+    see a direction spread over all weights, so without this its steps along the others are
+    drowned by the jitter along that one.
+    """
+
+    def __init__(
+        self, params: Mapping[str, Tensor], whiten: Mapping[str, Tensor], lr: float
+    ) -> None:
+        unknown = sorted(set(whiten) - set(params))
+        if unknown:
+            raise ValueError(f"whiten names no parameter {unknown}; known: {sorted(params)}.")
+        self.params = params
+        self.roots = {}
+        self.shadows = {}
+        for name, moment in whiten.items():
+            weight = params[name]
+            moment = torch.as_tensor(moment, dtype=torch.float64)
+            if moment.shape[-1] != weight.shape[-1] or moment.shape[-2] != weight.shape[-1]:
+                raise ValueError(
+                    f"whiten[{name!r}] has shape {tuple(moment.shape)}; the weight reads "
+                    f"{weight.shape[-1]} inputs, so it must be ({weight.shape[-1]}, "
+                    f"{weight.shape[-1]}) or one such matrix per copy."
+                )
+            root, inverse = (r.to(weight.dtype) for r in _symmetric_roots(moment))
+            self.roots[name] = (root, inverse)
+            self.shadows[name] = (weight.detach() @ root).requires_grad_(True)
+        plain = [p for n, p in params.items() if n not in whiten]
+        self.adam = torch.optim.Adam([*plain, *self.shadows.values()], lr=lr)
+
+    def zero_grad(self) -> None:
+        for value in self.params.values():
+            value.grad = None if value.grad is None else value.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for name, shadow in self.shadows.items():
+            shadow.grad = self.params[name].grad @ self.roots[name][1]
+        self.adam.step()
+        for name, shadow in self.shadows.items():
+            self.params[name].copy_(shadow @ self.roots[name][1])
+
+    @torch.no_grad()
+    def sync(self) -> None:
+        """Follow changes made to the weights outside :meth:`step` (clamping, re-seeding)."""
+        for name, shadow in self.shadows.items():
+            shadow.copy_(self.params[name] @ self.roots[name][0])
+
+
 def _reset_adam_state(optimizer: torch.optim.Optimizer, index: Tensor) -> None:
     for state in optimizer.state.values():
         for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
@@ -248,6 +324,7 @@ def train(
     callback: Callback | None = None,
     random_state: int = 0,
     loss: Callable[[Tensor, Tensor], Tensor] = per_copy_mse,
+    whiten: Mapping[str, Tensor] | None = None,
 ) -> TrainingResult:
     """Train every copy of ``ensemble`` with Adam on MSE plus the annealed sparsity penalty.
 
@@ -275,6 +352,11 @@ def train(
         Seed of the minibatch order (shared by all copies, so a copy trains identically alone).
     loss : callable
         ``loss(outputs (R, B, out), targets) -> (R,)``; :func:`per_copy_mse` by default.
+    whiten : dict, optional
+        ``{parameter name: E[x x^T]}`` (see :func:`second_moment`) for weights whose inputs
+        ``x`` share a large mean: Adam then steps in the coordinates where those inputs are
+        white (the function and the weights' bounds are unchanged). Names as in
+        ``ensemble.params``, e.g. ``"net.0.weight"``.
 
     Returns
     -------
@@ -283,7 +365,7 @@ def train(
     if steps < 0:
         raise ValueError(f"steps must be non-negative, got {steps}.")
     sample = _as_sampler(data, batch_size, random_state, ensemble.dtype)
-    optimizer = torch.optim.Adam(ensemble.params.values(), lr=lr)
+    optimizer = _Optimizer(ensemble.params, whiten or {}, lr)
     result = TrainingResult(steps=0, mse=torch.full((len(ensemble),), float("inf")))
     attempts = [0] * len(ensemble)
     for step in range(1, steps + 1):
@@ -293,7 +375,7 @@ def train(
         mse = loss(prediction, y)
         objective = mse + strength * penalty if strength > 0 else mse
         finite = torch.isfinite(objective).detach()
-        optimizer.zero_grad(set_to_none=False)
+        optimizer.zero_grad()
         torch.where(finite, objective, torch.zeros_like(objective)).sum().backward()
         optimizer.step()
         ensemble.clamp_()
@@ -303,8 +385,9 @@ def train(
             for index in torch.nonzero(bad).flatten().tolist():
                 attempts[index] += 1
                 ensemble.reseed_(index, reseed(ensemble.seeds[index], attempts[index]))
-            _reset_adam_state(optimizer, bad)
+            _reset_adam_state(optimizer.adam, bad)
             result.reseeded += int(bad.sum())
+        optimizer.sync()
         result.steps = step
         result.mse = mse.detach()
         if step % eval_every == 0 or step == steps:
