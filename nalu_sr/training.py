@@ -202,9 +202,8 @@ class TrainingResult:
 
 
 def second_moment(x: Tensor) -> Tensor:
-    """``E[x x^T]`` over the rows of ``x``: ``(in, in)`` from ``(B, in)``, per copy from ``(R, B, in)``.
-
-    The matrix :func:`train` takes in ``whiten`` for a weight that multiplies these inputs.
+    """``E[x x^T]`` over the rows of ``x``: ``(in, in)`` from ``(B, in)``, or one per copy from
+    ``(R, B, in)``: what :func:`train` takes in ``whiten`` for a weight reading these inputs.
     """
     return x.transpose(-1, -2) @ x / x.shape[-2]
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from nalu_sr.regularization import AnnealedRegularization
-from nalu_sr.training import Ensemble, train
+from nalu_sr.training import Ensemble, second_moment, train
 from nalu_sr.units import NAU, NMU
 
 SEEDS = [3, 11, 42]
@@ -111,3 +111,67 @@ def test_a_copy_whose_loss_turns_infinite_is_reseeded_and_training_goes_on():
     for name, value in clean.params.items():
         torch.testing.assert_close(poisoned.params[name][0::2], value[0::2])
         assert not torch.equal(poisoned.params[name][1], value[1])
+
+
+def _offset_difference(n: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """``y = x0 - x1`` on inputs that share a mean ten times their spread."""
+    X = torch.rand(n, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 10
+    return X, X[:, 0] - X[:, 1]
+
+
+def test_whitening_with_white_inputs_is_plain_adam():
+    X, y = _table()
+    plain, whitened = (Ensemble(_units_network, SEEDS) for _ in range(2))
+    _train(plain, (X, y))
+    schedule = AnnealedRegularization(strength=0.1, start=20, end=60)
+    train(
+        whitened,
+        (X, y),
+        steps=80,
+        lr=1e-2,
+        schedule=schedule,
+        batch_size=32,
+        eval_every=40,
+        whiten={"net.0.weight": torch.eye(4, dtype=torch.float64)},
+    )
+    for name, value in plain.params.items():
+        torch.testing.assert_close(whitened.params[name], value, rtol=0, atol=1e-12)
+
+
+def test_whitened_adam_leaves_the_plateau_that_a_common_input_mean_makes():
+    X, y = _offset_difference()
+    mse = {}
+    for whiten in (None, {"net.weight": second_moment(X)}):
+        ensemble = Ensemble(lambda: NAU(3, 1), seeds=range(4))
+        result = train(ensemble, (X, y), steps=300, lr=1e-2, whiten=whiten)
+        mse[whiten is not None] = result.mse
+        # Same function class and bounds: the clamp still holds every weight in [-1, 1].
+        assert ensemble.params["net.weight"].abs().max() <= 1
+    assert (mse[False] > 1e-2).all()  # plain Adam is still on the plateau
+    assert (mse[True] < 1e-4).sum() >= 3
+    weights = ensemble.params["net.weight"][mse[True] < 1e-4, 0]
+    torch.testing.assert_close(
+        weights.round(), torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64).expand_as(weights)
+    )
+
+
+def test_whitening_takes_one_matrix_per_copy():
+    X, y = _offset_difference()
+    moments = second_moment(X).expand(4, 3, 3)
+    shared, per_copy = (Ensemble(lambda: NAU(3, 1), seeds=range(4)) for _ in range(2))
+    train(shared, (X, y), steps=50, lr=1e-2, whiten={"net.weight": second_moment(X)})
+    train(per_copy, (X, y), steps=50, lr=1e-2, whiten={"net.weight": moments})
+    torch.testing.assert_close(per_copy.params["net.weight"], shared.params["net.weight"])
+
+
+@pytest.mark.parametrize(
+    ("whiten", "message"),
+    [
+        ({"net.bias": torch.eye(3)}, "whiten names no parameter"),
+        ({"net.weight": torch.eye(2)}, "must be \\(3, 3\\)"),
+    ],
+)
+def test_whitening_rejects_an_unknown_weight_or_a_wrong_matrix(whiten, message):
+    X, y = _offset_difference()
+    with pytest.raises(ValueError, match=message):
+        train(Ensemble(lambda: NAU(3, 1), seeds=[0]), (X, y), steps=1, whiten=whiten)
