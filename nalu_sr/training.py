@@ -209,8 +209,14 @@ def second_moment(x: Tensor) -> Tensor:
 
 
 def _symmetric_roots(moment: Tensor) -> tuple[Tensor, Tensor]:
-    """``C^(1/2)`` and ``C^(-1/2)`` of a second-moment matrix (eigenvalues floored at 1e-8 of
-    the largest, so repeated or constant columns do not make the inverse blow up)."""
+    """``C^(1/2)`` and ``C^(-1/2)`` of a second-moment matrix divided by its mean diagonal.
+
+    The division keeps only the matrix's shape: inputs of any common scale get the same steps,
+    and uncorrelated inputs of equal scale get plain Adam's. Eigenvalues are floored at 1e-8 of
+    the largest, so repeated or constant columns do not make the inverse blow up.
+    """
+    diagonal = moment.diagonal(dim1=-2, dim2=-1).mean(dim=-1)
+    moment = moment / diagonal.clamp_min(torch.finfo(moment.dtype).tiny)[..., None, None]
     values, vectors = torch.linalg.eigh(moment)
     values = values.clamp_min(values.amax(dim=-1, keepdim=True) * 1e-8)
     transposed = vectors.transpose(-1, -2)
@@ -224,13 +230,13 @@ class _Optimizer:
     """Adam over the ensemble's parameters, some of them in whitened coordinates.
 
     A weight ``W`` listed in ``whiten`` with the second moment ``C`` of its inputs is trained as
-    ``V = W C^(1/2)``: Adam sees the gradient ``dL/dW C^(-1/2)`` and its step on ``V`` reaches ``W``
-    as ``V C^(-1/2)``. The network computes the same function; only the optimiser's geometry
-    changes, to the one it would have if the inputs were white. When inputs share a large mean
-    (all positive, as on U[1, 2]) every first-layer row has one direction, moving all its weights
-    together, that is orders of magnitude stiffer than the rest; Adam's per-weight scaling cannot
-    see a direction spread over all weights, so without this its steps along the others are
-    drowned by the jitter along that one.
+    ``V = W C^(1/2)``: Adam sees the gradient ``dL/dW C^(-1/2)`` and its step on ``V`` reaches
+    ``W`` as ``V C^(-1/2)`` (``C`` scaled to a mean diagonal of 1). The network computes the same
+    function; only the optimiser's geometry changes, to the one it would have if the inputs were
+    uncorrelated. When inputs share a large mean (all positive, as on U[1, 2]) every first-layer
+    row has one direction, moving all its weights together, that is orders of magnitude stiffer
+    than the rest; Adam's per-weight scaling cannot see a direction spread over all weights, so
+    without this its steps along the others are drowned by the jitter along that one.
     """
 
     def __init__(
