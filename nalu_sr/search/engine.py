@@ -12,7 +12,7 @@ import torch
 from ..regularization import AnnealedRegularization
 from ..snapping import network_structures
 from ..structure import Structure
-from ..training import Ensemble, second_moment, train
+from ..training import Ensemble, train
 from ..units import NMU
 from .space import Architecture, FeatureTable
 
@@ -41,7 +41,6 @@ class TrainingSettings:
     ramp: tuple[float, float] = (0.2, 0.6)
     batch_size: int | None = None
     alternatives: int = 16
-    whiten: bool = False
 
     def schedule(self) -> AnnealedRegularization:
         start, end = (int(f * self.steps) for f in self.ramp)
@@ -128,13 +127,6 @@ def training_scales(
     return np.full_like(rms, column_scale), column_scale**degree
 
 
-def _whitening(architecture: Architecture, X: torch.Tensor) -> dict[str, torch.Tensor] | None:
-    """Whitened training for a first layer that sums its inputs (see ``train``'s ``whiten``)."""
-    if architecture.kind not in ("nau", "nau-nmu"):
-        return None
-    return {"net.0.weight": second_moment(X)}
-
-
 def run_job(
     architecture: Architecture,
     table: FeatureTable,
@@ -176,7 +168,6 @@ def run_job(
             schedule=settings.schedule(),
             eval_every=settings.steps if deadline is None else DEADLINE_CHECK_STEPS,
             callback=None if deadline is None else lambda *_: time.time() > deadline,
-            whiten=_whitening(architecture, X_t) if settings.whiten else None,
         )
     finally:
         torch.set_num_threads(threads)
