@@ -332,8 +332,9 @@ def run_model(
     whiten = None
     if setting.whiten if args.whiten is None else args.whiten == "yes":
         streams = [_stream(s, op, 3) for op, s in copies]
-        inputs = fixed if train_samples else _sample(tasks, streams, 4096, "interpolation", dtype)
-        inputs = inputs[0]
+        inputs, _ = (
+            fixed if train_samples else _sample(tasks, streams, 4096, "interpolation", dtype)
+        )
         whiten = {"net.0.weight": second_moment(inputs.to(torch.float64))}
 
     input_size = tasks[0].input_size

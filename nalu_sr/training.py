@@ -276,17 +276,18 @@ class _Optimizer:
             self.params[name].copy_(shadow @ self.roots[name][1])
 
     @torch.no_grad()
+    def reset_state_(self, index: Tensor) -> None:
+        """Forget Adam's moments for the copies in ``index`` (re-seeded copies start afresh)."""
+        for state in self.adam.state.values():
+            for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                if key in state:
+                    state[key][index] = 0
+
+    @torch.no_grad()
     def sync(self) -> None:
         """Follow changes made to the weights outside :meth:`step` (clamping, re-seeding)."""
         for name, shadow in self.shadows.items():
             shadow.copy_(self.params[name] @ self.roots[name][0])
-
-
-def _reset_adam_state(optimizer: torch.optim.Optimizer, index: Tensor) -> None:
-    for state in optimizer.state.values():
-        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
-            if key in state:
-                state[key][index] = 0
 
 
 def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
@@ -390,7 +391,7 @@ def train(
             for index in torch.nonzero(bad).flatten().tolist():
                 attempts[index] += 1
                 ensemble.reseed_(index, reseed(ensemble.seeds[index], attempts[index]))
-            _reset_adam_state(optimizer.adam, bad)
+            optimizer.reset_state_(bad)
             result.reseeded += int(bad.sum())
         optimizer.sync()
         result.steps = step
