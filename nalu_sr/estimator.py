@@ -52,8 +52,10 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     formula with exact constants where the data allow, and keeps the formulas in
     ``candidates_``. The chosen formula is the simplest one that also holds on the rows with
     the most extreme inputs, which the search never trains on (or on an explicit
-    extrapolation set); when none does, the best trade-off between error and size is chosen
-    and ``exact_`` is false. ``predict`` evaluates the formula: no network is kept.
+    extrapolation set), preferring formulas whose constants the data pin (``exact_``) over
+    ones that hold with estimated constants (noisy data); when none holds, the best trade-off
+    between error and size is chosen and ``exact_`` is false. ``predict`` evaluates the
+    formula: no network is kept.
 
     Parameters
     ----------
@@ -98,11 +100,13 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     formula_ : sympy.Expr
         The chosen formula, over real symbols named after the features.
     exact_ : bool
-        Whether ``formula_`` holds on the held-out extrapolation rows within tolerance.
+        Whether ``formula_`` holds on the held-out extrapolation rows within tolerance and
+        the data pin each of its constants (on noisy data a constant such as ``8.31`` may be
+        an estimate: the formula then holds, ``result_.holds``, but is not exact).
     candidates_ : pandas.DataFrame
         Every distinct formula found, simplest first: ``formula``, ``complexity``,
         ``loss_train``, ``loss_validation``, ``loss_extrapolation`` (relative RMSEs),
-        ``max_error_extrapolation``, ``exact``, ``score``, ``architecture``,
+        ``max_error_extrapolation``, ``holds``, ``exact``, ``score``, ``architecture``,
         ``sympy_format``. Its row labels are the ``index`` of :meth:`predict` and the
         export methods.
     chosen_ : int

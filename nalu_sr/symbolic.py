@@ -287,6 +287,29 @@ def shortest_decimal(value: float, margin: float) -> float:
     return value
 
 
+def exact_form_density(exact: sympy.Expr) -> float:
+    """How many exact numbers at least as simple as ``exact`` lie in a unit interval near it.
+
+    The numbers :func:`rationalize_candidates` proposes with denominators up to that of
+    ``exact`` (``p/q``: the fractions with denominator at most ``q``, so 1 for integers, 10 for
+    fifths; multiples of pi are spaced pi times wider). An interval of width ``w`` around a
+    fitted value holds one of them by coincidence with probability about ``w`` times this.
+
+    Examples
+    --------
+    >>> exact_form_density(sympy.Integer(32))
+    1.0
+    >>> exact_form_density(sympy.Rational(9, 5))
+    10.0
+    """
+    coefficient, constant = sympy.sympify(exact).as_coeff_Mul()
+    if not isinstance(coefficient, sympy.Rational):
+        raise ValueError(f"{exact} is not a rational number or a rational multiple of pi.")
+    denominator = int(coefficient.q)
+    count = sum(int(sympy.totient(k)) for k in range(1, denominator + 1))
+    return count / (1.0 if constant is sympy.S.One else float(constant))
+
+
 def _description_length(exact: sympy.Expr) -> int:
     """Digits needed to write ``exact`` (numerator, denominator if not 1), plus 1 per constant."""
     coefficient, constant = exact.as_coeff_Mul()

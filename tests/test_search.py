@@ -16,6 +16,7 @@ from nalu_sr.search.candidates import (
     choose,
     design_matrix,
     exact_coefficients,
+    is_pinned,
     mark_exact,
     pareto_scores,
 )
@@ -120,8 +121,9 @@ def test_fitted_constants_become_exact_fractions():
     structure = make_structure([make_term([make_factor([(0, 1)])])])
     design = design_matrix(structure, C[:, None])
     fitted, *_ = np.linalg.lstsq(design, y, rcond=None)
-    exact = exact_coefficients(design, fitted, y, np.ones(60, bool), "y", 1e-6)
-    assert exact == [sympy.Integer(32), sympy.Rational(9, 5)]
+    constants = exact_coefficients(design, fitted, y, np.ones(60, bool), "y", 1e-6)
+    assert constants.values == [sympy.Integer(32), sympy.Rational(9, 5)]
+    assert constants.estimated == ()
 
 
 def test_a_physical_constant_stays_a_float():
@@ -129,7 +131,9 @@ def test_a_physical_constant_stays_a_float():
     y = 6.674e-11 * m
     structure = make_structure([make_term([make_factor([(0, 1)])])])
     design = design_matrix(structure, m[:, None])
-    exact = exact_coefficients(design, np.array([0.0, 6.674e-11]), y, np.ones(40, bool), "y", 1e-6)
+    exact = exact_coefficients(
+        design, np.array([0.0, 6.674e-11]), y, np.ones(40, bool), "y", 1e-6
+    ).values
     assert exact[0] == 0
     assert isinstance(exact[1], sympy.Float) and float(exact[1]) == pytest.approx(6.674e-11)
 
@@ -142,8 +146,9 @@ def test_a_noisy_constant_keeps_only_the_digits_the_data_determines():
     design = design_matrix(structure, m[:, None])
     fitted = np.linalg.lstsq(design, y, rcond=None)[0]
     assert fitted[1] != 6.674e-11
-    exact = exact_coefficients(design, fitted, y, np.ones(2000, bool), "y", 1e-6)
-    assert exact[0] == 0 and exact[1] == sympy.Float(6.674e-11)
+    constants = exact_coefficients(design, fitted, y, np.ones(2000, bool), "y", 1e-6)
+    assert constants.values[0] == 0 and constants.values[1] == sympy.Float(6.674e-11)
+    assert constants.estimated == (1,)  # its digits are right, but noise leaves the rest open
 
 
 def test_a_noisy_unit_scale_becomes_the_integer_one():
@@ -153,8 +158,42 @@ def test_a_noisy_unit_scale_becomes_the_integer_one():
     structure = make_structure([make_term([make_factor([(0, 1)])])])
     design = design_matrix(structure, x[:, None])
     fitted = np.linalg.lstsq(design, y, rcond=None)[0]
-    exact = exact_coefficients(design, fitted, y, np.ones(200, bool), "y", 1e-6)
-    assert exact == [0, 1] and all(isinstance(c, sympy.Integer) for c in exact)
+    constants = exact_coefficients(design, fitted, y, np.ones(200, bool), "y", 1e-6)
+    assert constants.values == [0, 1]
+    assert all(isinstance(c, sympy.Integer) for c in constants.values)
+    assert constants.estimated == ()
+
+
+def test_a_noisy_constant_near_a_fraction_with_a_large_denominator_is_an_estimate():
+    # 8.314 at 1% noise is known to about +-0.01: 83/10 lies in that interval, but so would a
+    # fraction with denominator <= 10 for most values there, so the data do not pin it.
+    rng = np.random.default_rng(3)
+    x = rng.uniform(1, 2, 300)
+    y = 8.314 * x * (1 + 0.01 * rng.standard_normal(300))
+    structure = make_structure([make_term([make_factor([(0, 1)])])])
+    design = design_matrix(structure, x[:, None])
+    fitted = np.linalg.lstsq(design, y, rcond=None)[0]
+    constants = exact_coefficients(design, fitted, y, np.ones(300, bool), "y", 1e-6)
+    assert constants.values[0] == 0
+    assert abs(float(constants.values[1]) - 8.314) < 0.03
+    assert constants.estimated == (1,)
+
+
+@pytest.mark.parametrize(
+    ("option", "margin", "pinned"),
+    [
+        (sympy.Integer(0), 10.0, True),  # dropping a term is a structural choice
+        (sympy.Integer(32), 0.03, True),  # 2 * 0.03 * 1 integer per unit = 0.06
+        (sympy.Integer(32), 0.3, False),  # 0.6: most values this uncertain are near an integer
+        (sympy.Rational(9, 5), 0.005, True),  # 2 * 0.005 * 10 fifths per unit = 0.1
+        (sympy.Rational(83, 10), 0.014, False),  # 2 * 0.014 * 32 tenths per unit = 0.9
+        (sympy.pi / 2, 0.05, True),  # 2 * 0.05 * 2 halves per pi
+        (sympy.Float(8.314), 1e-7, True),  # noise-free: determined to 1e-6
+        (sympy.Float(8.314), 1e-3, False),
+    ],
+)
+def test_which_constants_the_data_pin(option, margin, pinned):
+    assert is_pinned(option, float(option), margin, 1e-6) is pinned
 
 
 def test_shortest_decimal_within_a_margin():
@@ -210,6 +249,32 @@ def test_noisy_data_counts_a_formula_exact_only_if_its_error_does_not_grow_outsi
     grows = _candidate(x**2, 3, 0.0105, 0.05, rmse=np.array([0.1, 0.1, 0.6]))
     mark_exact([holds, grows], 1e-6)
     assert holds.exact and not grows.exact
+
+
+def test_a_formula_that_holds_with_an_estimated_constant_is_chosen_but_not_exact():
+    x = sympy.Symbol("x")
+    linear = _candidate(8.31 * x, 3, 0.01, 0.008, rmse=np.array([0.1, 0.1, 0.12]))
+    linear.estimated = (sympy.Float(8.31),)
+    curved = _candidate(x**2, 3, 0.2, 0.3)
+    mark_exact([curved, linear], 1e-6)
+    assert linear.holds and not linear.exact
+    assert not curved.holds
+    table = candidates_table([curved, linear])
+    assert list(table["holds"]) == [False, True] and not table["exact"].any()
+    assert choose(table) == 1
+
+
+def test_noisy_physical_constant_holds_without_being_claimed_exact():
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"T": rng.uniform(1, 3, 400), "V": rng.uniform(1, 2, 400)})
+    y = 8.314 * frame["T"] / frame["V"]
+    y = y * (1 + 0.01 * rng.standard_normal(400))
+    result = find_formula(frame, y, architectures=["NMU"], settings=FAST, random_state=0)
+    T, V = result.symbols
+    assert result.holds and not result.exact
+    coefficient = sympy.Poly(result.formula * V, T).coeffs()[0]
+    assert abs(float(coefficient) - 8.314) < 0.05
+    assert "only approximately" in result.message and "not claimed exact" in result.message
 
 
 def test_a_linear_fit_of_a_product_of_wide_sums_is_not_taken_for_noise():

@@ -29,8 +29,8 @@ EXIT_CODES = (
     "Exit codes: 0 success (fit: an exact formula was found); "
     "1 unexpected internal error; "
     "2 usage or input error (bad option, unreadable CSV, missing column, existing output); "
-    "3 fit: the search ended without an exact formula (the best approximation is still "
-    "printed and written); "
+    "3 fit: the search ended without an exact formula (the best approximation, or a formula "
+    "that holds within the noise with estimated constants, is still printed and written); "
     "130 interrupted with Ctrl-C (fit still prints and writes the best formula so far)."
 )
 

@@ -66,6 +66,7 @@ def candidates_table(model: NaluRegressor, top: int = 10) -> Table:
     table.add_column("size", justify="right")
     for split in ("train", "valid.", "extrap."):
         table.add_column(split, justify="right")
+    table.add_column("holds")
     table.add_column("exact")
     for index, row in rows.iterrows():
         chosen = index == model.chosen_
@@ -76,6 +77,7 @@ def candidates_table(model: NaluRegressor, top: int = 10) -> Table:
             number(row["loss_train"]),
             number(row["loss_validation"]),
             number(row["loss_extrapolation"]),
+            "yes" if row.get("holds", row["exact"]) else "no",
             "yes" if row["exact"] else "no",
             style="bold" if chosen else None,
         )
@@ -127,9 +129,13 @@ def verdict(model: NaluRegressor) -> list[Text]:
                 "infinite and started afresh; the search went on."
             )
         )
-    lines.append(
-        Text.assemble(("Exact: ", "bold"), ("yes", "green") if model.exact_ else ("no", "red"))
-    )
+    if model.exact_:
+        exact = ("yes", "green")
+    elif model.result_.holds:
+        exact = ("no: it holds within the noise, with estimated constants", "yellow")
+    else:
+        exact = ("no", "red")
+    lines.append(Text.assemble(("Exact: ", "bold"), exact))
     lines.append(Text(model.message_))
     return lines
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from ..data import EXTRAPOLATION, SPLIT_NAMES, TRAIN, VALIDATION
 from ..structure import Structure
 from ..symbolic import (
     complexity,
+    exact_form_density,
     rationalize_candidates,
     shortest_decimal,
     simplify_formula,
@@ -25,6 +27,10 @@ NOISE_FREE = 1e-9
 
 #: Above this relative error a formula is an approximation, and its constants stay floats.
 MISFIT = 0.05
+#: Largest chance that a constant's uncertainty interval holds an exact number as simple as
+#: the one chosen by coincidence, for that number to count as pinned by the data.
+COINCIDENCE = 0.2
+
 #: Significant digits of float constants that tell two candidates apart.
 KEY_DIGITS = 10
 
@@ -34,7 +40,9 @@ class Candidate:
     """One formula with its errors on every split.
 
     Errors are relative RMSEs (RMSE over the RMS of the target on that split) in the
-    target's own units, whatever transform the structure was trained on.
+    target's own units, whatever transform the structure was trained on. ``holds``: the
+    formula fits the held-out extrapolation rows within tolerance (the noise, on noisy data);
+    ``exact``: it holds and the data pin every constant (see :func:`mark_exact`).
     """
 
     expr: sympy.Expr
@@ -48,6 +56,9 @@ class Candidate:
     max_relative_error: np.ndarray
     probe_residual: np.ndarray | None = None
     probe_prediction: np.ndarray | None = None
+    #: Constants of ``expr`` that the data do not pin to the value shown (estimates).
+    estimated: tuple[sympy.Expr, ...] = ()
+    holds: bool = False
     exact: bool = False
 
     @property
@@ -134,6 +145,31 @@ def _refit(
     return values
 
 
+class FittedConstants(NamedTuple):
+    """A formula's constants, and which of them the data leaves uncertain."""
+
+    values: list[sympy.Expr]
+    #: Positions of the constants that are estimates: floats known only to within the
+    #: noise, or exact forms that a value this uncertain would hit by coincidence too often.
+    estimated: tuple[int, ...]
+
+
+def is_pinned(option: sympy.Expr, value: float, margin: float, tolerance: float) -> bool:
+    """Whether data that determine a constant to ``value ± margin`` pin it to ``option``.
+
+    0 (a term the data do without) always is. A float is when the margin is within
+    ``tolerance`` of it (noise-free data). An exact form (``9/5``, ``32``, ``pi/2``) is when
+    the interval ``value ± margin`` is narrow enough that an equally simple exact number
+    would fall in it by coincidence with probability at most ``COINCIDENCE``: at 1% noise a
+    fitted 8.309 ± 0.014 also lies next to ``83/10``, and so would most values near it.
+    """
+    if option == 0:
+        return True
+    if isinstance(option, sympy.Float):
+        return margin <= tolerance * abs(value)
+    return 2 * margin * exact_form_density(option) <= COINCIDENCE
+
+
 def exact_coefficients(
     design: np.ndarray,
     coefficients: np.ndarray,
@@ -141,7 +177,7 @@ def exact_coefficients(
     fit_rows: np.ndarray,
     transform: str,
     tolerance: float,
-) -> list[sympy.Expr]:
+) -> FittedConstants:
     """Replace each fitted coefficient by the simplest exact number the data allows.
 
     Coefficients are taken in turn (intercept first). A replacement (0 first, then integers,
@@ -153,7 +189,8 @@ def exact_coefficients(
     Constants with no simple exact form stay floats with the fewest significant digits within
     that margin (6.674e-11 stays, 6.67413e-11 fitted on noisy data becomes 6.674e-11 when the
     fifth digit is within its standard errors), and all constants of a formula whose relative
-    error exceeds ``MISFIT`` stay full floats.
+    error exceeds ``MISFIT`` stay full floats. Constants the data do not pin (see
+    :func:`is_pinned`) are listed in ``estimated``.
     """
     numeric = np.array(coefficients, dtype=float)
     scale = float(np.sqrt(np.mean(y[fit_rows] ** 2))) or 1.0
@@ -167,7 +204,7 @@ def exact_coefficients(
     base = error(numeric)
     if not np.isfinite(base) or base > MISFIT:
         # A formula this far off is an approximation: exact-looking constants would flatter it.
-        return [sympy.Float(float(c)) for c in numeric]
+        return _estimates(numeric)
     allowed = max(tolerance, 1.05 * base)
     magnitude = float(np.max(np.abs(numeric))) if numeric.size else 1.0
     with np.errstate(all="ignore"):
@@ -175,6 +212,7 @@ def exact_coefficients(
         column_rms = np.sqrt(np.mean(rows**2, axis=0))
         rounding = 1e-9 * float(np.sqrt(np.mean(target**2))) / column_rms
     exact: dict[int, sympy.Expr] = {}
+    estimated = []
     for i in range(len(numeric)):
         fixed = {j: float(v) for j, v in exact.items()}
         free = [j for j in range(len(numeric)) if j not in fixed]
@@ -190,8 +228,13 @@ def exact_coefficients(
         options = rationalize_candidates(float(value), rtol=rtol, scale=magnitude)
         if value != 0:
             options = [sympy.Integer(0), *options]
-        # Failing an exact form, the constant keeps only the digits the data determines.
-        options = [o for o in options if not isinstance(o, sympy.Float)]
+        # An exact form is written only where the data pin it; failing one, the constant
+        # keeps only the digits the data determine (58/7 known to +-0.01 is written 8.29).
+        options = [
+            o
+            for o in options
+            if not isinstance(o, sympy.Float) and is_pinned(o, value, margin, tolerance)
+        ]
         decimal = shortest_decimal(value, margin)
         options.append(
             sympy.Integer(int(decimal)) if decimal.is_integer() else sympy.Float(decimal)
@@ -204,10 +247,19 @@ def exact_coefficients(
                 exact[i] = option
                 numeric = trial
                 break
+        if i not in exact or not is_pinned(exact[i], value, margin, tolerance):
+            estimated.append(i)
     final = _refit(rows, target, {j: float(v) for j, v in exact.items()}, numeric)
     if error(final) > allowed:
-        return [sympy.Float(float(c)) for c in coefficients]
-    return [exact.get(i, sympy.Float(float(v))) for i, v in enumerate(final)]
+        return _estimates(coefficients)
+    values = [exact.get(i, sympy.Float(float(v))) for i, v in enumerate(final)]
+    return FittedConstants(values, tuple(estimated))
+
+
+def _estimates(coefficients: np.ndarray) -> FittedConstants:
+    """Every constant a full float, and none of them pinned."""
+    values = [sympy.Float(float(c)) for c in coefficients]
+    return FittedConstants(values, tuple(range(len(values))))
 
 
 def build_candidate(
@@ -229,7 +281,7 @@ def build_candidate(
     """
     design = design_matrix(structure, table.values)
     fit_rows = labels == TRAIN
-    exact = exact_coefficients(design, coefficients, y, fit_rows, transform, tolerance)
+    exact, estimated = exact_coefficients(design, coefficients, y, fit_rows, transform, tolerance)
     expr = structure_to_expr(structure, exact, table.expressions)
     if transform == "1/y":
         expr = simplify_formula(1 / expr) if expr != 0 else sympy.zoo
@@ -247,21 +299,26 @@ def build_candidate(
         max_relative_error=worst,
         probe_residual=None if probe_rows is None else y[probe_rows] - prediction[probe_rows],
         probe_prediction=None if probe_rows is None else prediction[probe_rows],
+        estimated=tuple(exact[i] for i in estimated if exact[i] != 0),
     )
 
 
 def mark_exact(
     candidates: list[Candidate], tolerance: float, probe_inputs: np.ndarray | None = None
 ) -> float:
-    """Flag the candidates that hold on the held-out rows; return the tolerance used.
+    """Flag the candidates that hold on the held-out rows, and those that are exact; return
+    the tolerance used.
 
     Noise-free data (some candidate fits the validation rows to ``NOISE_FREE``): a candidate
-    is exact when its relative RMSE is within ``tolerance`` on validation and extrapolation
+    holds when its relative RMSE is within ``tolerance`` on validation and extrapolation
     rows. Noisy data: the tolerance comes from the residual of the best candidate on the
-    validation rows; a candidate is exact when it matches that residual on validation rows
+    validation rows; a candidate holds when it matches that residual on validation rows
     and its RMSE on the extrapolation rows is no more than 1.5 times its validation RMSE, i.e.
     its error does not grow outside the fitted ranges, as a wrong formula's does, and, given
     ``probe_inputs``, when its residual there is noise that the inputs cannot predict.
+    A candidate is exact when it holds and none of its constants is an estimate: noise
+    leaves ``8.31`` in ``8.31*T*n/V`` uncertain in its third digit, so that formula holds but
+    is not claimed exact, while ``9*C/5 + 32`` on the same data can be.
     """
     finite = [c for c in candidates if np.isfinite(c.relative_rmse[VALIDATION])]
     if not finite:
@@ -272,15 +329,16 @@ def mark_exact(
     for c in candidates:
         val, extra = c.relative_rmse[VALIDATION], c.relative_rmse[EXTRAPOLATION]
         if not (np.isfinite(val) and val <= used) or np.isnan(extra):
-            c.exact = False
+            c.holds = False
         elif noisy:
-            c.exact = bool(c.rmse[EXTRAPOLATION] <= 1.5 * c.rmse[VALIDATION] and val <= 0.05)
-            if c.exact and probe_inputs is not None and c.probe_residual is not None:
-                c.exact = residual_is_noise(probe_inputs, c.probe_residual, c.probe_prediction)
+            c.holds = bool(c.rmse[EXTRAPOLATION] <= 1.5 * c.rmse[VALIDATION] and val <= 0.05)
+            if c.holds and probe_inputs is not None and c.probe_residual is not None:
+                c.holds = residual_is_noise(probe_inputs, c.probe_residual, c.probe_prediction)
         else:
-            c.exact = bool(
+            c.holds = bool(
                 extra <= tolerance and c.max_relative_error[EXTRAPOLATION] <= 1e3 * tolerance
             )
+        c.exact = c.holds and not c.estimated
     return used
 
 
@@ -310,18 +368,26 @@ def candidates_table(candidates: list[Candidate]) -> pd.DataFrame:
         for part, name in enumerate(SPLIT_NAMES):
             row[f"loss_{name}"] = c.relative_rmse[part]
         row["max_error_extrapolation"] = c.max_relative_error[EXTRAPOLATION]
-        row.update(exact=c.exact, score=score, architecture=c.architecture, sympy_format=c.expr)
+        row.update(
+            holds=c.holds,
+            exact=c.exact,
+            score=score,
+            architecture=c.architecture,
+            sympy_format=c.expr,
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def choose(table: pd.DataFrame) -> int | None:
-    """Row of the chosen formula: the simplest exact one, else PySR's ``"best"`` trade-off."""
+    """Row of the chosen formula: the simplest exact one, else the simplest that holds (with
+    estimated constants), else PySR's ``"best"`` trade-off."""
     if table.empty:
         return None
-    exact = table[table["exact"]]
-    if not exact.empty:
-        return int(exact.sort_values(["complexity", "loss_validation"]).index[0])
+    for column in ("exact", "holds"):
+        found = table[table[column]] if column in table else table.iloc[:0]
+        if not found.empty:
+            return int(found.sort_values(["complexity", "loss_validation"]).index[0])
     finite = table[np.isfinite(table["loss_validation"])]
     if finite.empty:
         return None

@@ -53,7 +53,8 @@ class SearchResult:
     formula : sympy.Expr or None
         The chosen formula over symbols named after the columns.
     exact : bool
-        Whether the chosen formula holds on the held-out extrapolation rows within tolerance.
+        Whether the chosen formula holds on the held-out extrapolation rows within tolerance
+        and the data pin each of its constants (see :attr:`holds`).
     candidates : pandas.DataFrame
         One row per distinct formula (see :func:`~nalu_sr.search.candidates.candidates_table`).
     chosen : int or None
@@ -82,6 +83,15 @@ class SearchResult:
     interrupted: bool = False
     timed_out: bool = False
     jobs: list[str] = field(default_factory=list)
+
+    @property
+    def holds(self) -> bool:
+        """Whether the chosen formula holds on the held-out extrapolation rows within
+        tolerance, exact or with constants that are estimates (noisy data)."""
+        if self.chosen is None:
+            return False
+        row = self.candidates.loc[self.chosen]
+        return bool(row["holds"]) if "holds" in row else self.exact
 
     @property
     def extrapolation(self) -> dict:
@@ -410,7 +420,7 @@ def find_formula(
             if done < total and jobs[done][0] == jobs[index][0]:
                 continue  # the group is not complete yet
             mark_exact(list(candidates.values()), tolerance, probe_inputs)
-            if any(c.exact for c in candidates.values()):
+            if any(c.holds for c in candidates.values()):
                 break
             if done < total and time.perf_counter() - started > max_time:
                 result_flags["timed_out"] = True
@@ -449,6 +459,13 @@ def _result(
         message = (
             f"Exact formula found: it holds on the held-out extrapolation rows within "
             f"{used:.1e} relative error."
+        )
+    elif table.loc[chosen, "holds"]:
+        estimated = ", ".join(f"{float(c):.6g}" for c in candidates[chosen].estimated)
+        message = (
+            f"The formula holds on the held-out extrapolation rows within the noise ({used:.1e} "
+            f"relative error), but the data determine its constant{'s' * (',' in estimated)} "
+            f"{estimated} only approximately, so it is not claimed exact."
         )
     else:
         error = table.loc[chosen, "loss_extrapolation"]
