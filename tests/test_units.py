@@ -80,6 +80,53 @@ def test_nmu_weight_gradient_is_equation_6_of_the_draft():
         assert torch.all(unit.weight.grad[others] == 0)
 
 
+def _gated_product_by_autograd(x, weight):
+    w = weight.clamp(0.0, 1.0).unsqueeze(-3)
+    return (x.unsqueeze(-2) * w + 1 - w).prod(dim=-1)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape"),
+    [
+        ((7, 5), (3, 5)),  # one network
+        ((7, 5), (4, 3, 5)),  # stacked copies, shared inputs
+        ((4, 7, 5), (4, 3, 5)),  # stacked copies, inputs per copy (NAU -> NMU)
+        ((2, 4, 7, 5), (3, 5)),  # extra batch dimensions
+    ],
+)
+def test_nmu_gradients_match_autograd_of_the_plain_product(x_shape, w_shape):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(x_shape, dtype=torch.float64, generator=generator)
+    weight = torch.rand(w_shape, dtype=torch.float64, generator=generator)
+    weight[..., 0, 1] = 1.0  # with x = 0 below: a factor that is exactly 0
+    weight[..., 1, 2] = 0.0
+    x[..., 2, 1] = 0.0
+    unit = NMU(5, 3).double()
+    unit.weight = nn.Parameter(weight.clone())
+    x = x.requires_grad_()
+    reference_weight = weight.clone().requires_grad_()
+    z = unit(x)
+    expected = _gated_product_by_autograd(x, reference_weight)
+    assert torch.all(z[..., 2, 0] == 0)
+    torch.testing.assert_close(z, expected, rtol=1e-12, atol=1e-12)
+    upstream = torch.randn(z.shape, dtype=torch.float64, generator=generator)
+    got = torch.autograd.grad(z, (x, unit.weight), upstream)
+    want = torch.autograd.grad(expected, (x, reference_weight), upstream)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_nmu_runs_under_vmap_and_takes_a_single_sample():
+    unit = NMU(5, 3).double()
+    weights = {"weight": torch.rand(4, 3, 5, dtype=torch.float64, requires_grad=True)}
+    x = torch.randn(4, 7, 5, dtype=torch.float64)
+    z = torch.func.vmap(lambda p, xs: torch.func.functional_call(unit, p, (xs,)))(weights, x)
+    torch.testing.assert_close(z, _gated_product_by_autograd(x, weights["weight"]))
+    z.sum().backward()
+    assert weights["weight"].grad.shape == (4, 3, 5)
+    assert unit(torch.ones(5, dtype=torch.float64)).shape == (3,)
+
+
 # Toy problems from the seed documents -----------------------------------------------------------
 
 
