@@ -102,7 +102,10 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     exact_ : bool
         Whether ``formula_`` holds on the held-out extrapolation rows within tolerance and
         the data pin each of its constants (on noisy data a constant such as ``8.31`` may be
-        an estimate: the formula then holds, ``result_.holds``, but is not exact).
+        an estimate: the formula then holds but is not exact).
+    holds_ : bool
+        Whether ``formula_`` holds on the held-out extrapolation rows within tolerance (the
+        noise level, on noisy data), exact or with estimated constants.
     candidates_ : pandas.DataFrame
         Every distinct formula found, simplest first: ``formula``, ``complexity``,
         ``loss_train``, ``loss_validation``, ``loss_extrapolation`` (relative RMSEs),
@@ -339,6 +342,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         self.result_ = result
         self.formula_ = result.formula
         self.exact_ = bool(result.exact)
+        self.holds_ = bool(result.holds)
         self.candidates_ = result.candidates
         self.chosen_ = int(result.chosen)
         self.extrapolation_ = result.extrapolation

@@ -94,6 +94,21 @@ def test_fit_without_exact_formula_exits_3_and_still_writes(tmp_path):
     assert result.stdout.strip() == str(NaluRegressor.load(output).formula_)
 
 
+def test_a_formula_with_an_estimated_constant_is_reported_as_holding_not_exact(tmp_path):
+    rng = np.random.default_rng(4)
+    T, V = rng.uniform(1, 3, 400), rng.uniform(1, 2, 400)
+    P = 8.314 * T / V * (1 + 0.01 * rng.standard_normal(400))
+    data = tmp_path / "gas.csv"
+    pd.DataFrame({"T": T, "V": V, "P": P}).to_csv(data, index=False)
+    output = tmp_path / "model.json"
+    result = run("fit", data, "-t", "P", *PRODUCT, "-o", output)
+    assert result.exit_code == 3
+    assert "Exact: no: it holds within the noise, with estimated constants" in result.stdout
+    model = NaluRegressor.load(output)
+    assert model.holds_ and not model.exact_
+    assert model.candidates_.loc[model.chosen_, "holds"]
+
+
 def test_interrupted_fit_prints_and_writes_the_best_so_far_and_exits_130(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         return dataclasses.replace(find_formula(*args, **kwargs), interrupted=True)

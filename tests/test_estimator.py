@@ -75,7 +75,7 @@ def test_dataframe_columns_become_the_formula_symbols(ohms_model, ohms):
     X, y = ohms
     current, resistance = feature_symbols(["I", "R"])
     assert ohms_model.formula_ == current * resistance
-    assert ohms_model.exact_ is True
+    assert ohms_model.exact_ is True and ohms_model.holds_ is True
     assert list(ohms_model.feature_names_in_) == ["I", "R"]
     assert ohms_model.n_features_in_ == 2
     assert ohms_model.target_name_ == "V"

@@ -229,7 +229,7 @@ def exact_coefficients(
         if value != 0:
             options = [sympy.Integer(0), *options]
         # An exact form is written only where the data pin it; failing one, the constant
-        # keeps only the digits the data determine (58/7 known to +-0.01 is written 8.29).
+        # keeps only the digits the data determine (8.309 known to +-0.014 is written 8.3).
         options = [
             o
             for o in options
