@@ -22,7 +22,14 @@ from nalu_sr.search.candidates import (
 )
 from nalu_sr.search.engine import copy_chunks, run_job
 from nalu_sr.search.noise import STRUCTURE_R2, residual_is_noise, residual_structure
-from nalu_sr.search.space import build_feature_table, default_architectures
+from nalu_sr.search.runner import _stages
+from nalu_sr.search.space import (
+    STIFFNESS,
+    build_feature_table,
+    default_architectures,
+    stiffness,
+    with_whitened_variants,
+)
 from nalu_sr.snapping import discrete_alternatives, network_structures
 from nalu_sr.structure import make_factor, make_structure, make_term
 from nalu_sr.symbolic import feature_symbols, shortest_decimal
@@ -352,3 +359,60 @@ def test_chunks_of_copies_cover_every_copy_once_whatever_the_architecture():
         assert [i for chunk in slices for i in copies[chunk]] == copies, name
     # Products over 40 columns are split; sums, whose steps cost little, are not.
     assert len(chunks["NMU->NAU[2]"]) > 1 and len(chunks["NAU"]) == 1
+
+
+def _wide_product_of_sums(d: int = 24, rows: int = 700):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 2, size=(rows, d))
+    y = X[:, :12].sum(axis=1) * X[:, 6:18].sum(axis=1)
+    table = build_feature_table(X, feature_symbols([f"x{i}" for i in range(d)]), np.arange(rows))
+    return table, y
+
+
+def test_many_inputs_with_a_common_mean_get_a_whitened_product_of_sums():
+    table, _ = _wide_product_of_sums()
+    inputs = table.values[:, table.inputs]
+    assert stiffness(inputs) >= STIFFNESS  # about 23 for 24 inputs in [1, 2]
+    assert stiffness(inputs - inputs.mean(axis=0)) < 2  # centred: no common direction
+    architectures = with_whitened_variants(default_architectures(table), table, np.arange(700))
+    names = [a.name for a in architectures]
+    assert names.index("NAU->NMU[2] whitened") == names.index("NAU->NMU[2]") + 1
+    whitened = architectures[names.index("NAU->NMU[2] whitened")]
+    assert whitened.whitened and whitened.kind == "nau-nmu"
+    assert table.constant not in whitened.columns
+    X = np.random.default_rng(1).uniform(1, 2, size=(50, 3))
+    few = build_feature_table(X, feature_symbols("abc"), np.arange(50))
+    variants = with_whitened_variants(default_architectures(few), few, np.arange(50))
+    assert not any(a.whitened for a in variants)  # three inputs: about 3, not stiff
+
+
+def test_a_whitened_variant_runs_alone_just_before_its_width_and_only_on_y():
+    table, _ = _wide_product_of_sums()
+    architectures = with_whitened_variants(default_architectures(table), table, np.arange(700))
+    stages = _stages(architectures, ["y", "1/y"])
+    names = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]
+    whitened = [i for i, stage in enumerate(names) if "NAU->NMU[2] whitened on y" in stage]
+    assert len(whitened) == 1 and names[whitened[0]] == ["NAU->NMU[2] whitened on y"]
+    assert "NAU->NMU[2] on y" in names[whitened[0] + 1]
+    assert not any("whitened on 1/y" in job for stage in names for job in stage)
+
+
+def test_a_whitened_job_separates_two_wide_overlapping_sums():
+    table, y = _wide_product_of_sums()
+    architecture = next(
+        a
+        for a in with_whitened_variants(default_architectures(table), table, np.arange(700))
+        if a.whitened
+    )
+    job = run_job(architecture, table, y, transform="y", settings=TrainingSettings(), seed=0)
+    truth = make_structure(
+        [
+            make_term(
+                [
+                    make_factor([(i, 1) for i in range(12)]),
+                    make_factor([(i, 1) for i in range(6, 18)]),
+                ]
+            )
+        ]
+    )
+    assert truth in job.structures

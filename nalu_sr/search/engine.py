@@ -12,7 +12,7 @@ import torch
 from ..regularization import AnnealedRegularization
 from ..snapping import network_structures
 from ..structure import Structure
-from ..training import Ensemble, train
+from ..training import Ensemble, second_moment, train
 from ..units import NMU
 from .space import Architecture, FeatureTable
 
@@ -41,10 +41,25 @@ class TrainingSettings:
     ramp: tuple[float, float] = (0.2, 0.6)
     batch_size: int | None = None
     alternatives: int = 16
+    #: Whitened variants (``Architecture.whitened``): copies, all at the grid's centre, steps,
+    #: learning rate, penalty ramp (fractions of the steps) and training rows. They stop early
+    #: once a copy fits the target to ``whitened_fit`` (relative MSE) after the ramp.
+    whitened_copies: int = 4
+    whitened_steps: int = 14_000
+    whitened_lr: float = 0.01
+    whitened_ramp: tuple[float, float] = (1 / 7, 3 / 7)
+    whitened_rows: int = 1024
+    whitened_fit: float = 1e-8
 
-    def schedule(self) -> AnnealedRegularization:
-        start, end = (int(f * self.steps) for f in self.ramp)
+    def schedule(self, whitened: bool = False) -> AnnealedRegularization:
+        steps = self.whitened_steps if whitened else self.steps
+        ramp = self.whitened_ramp if whitened else self.ramp
+        start, end = (int(f * steps) for f in ramp)
         return AnnealedRegularization(strength=self.penalty, start=start, end=end)
+
+    def copies(self, architecture: Architecture) -> int:
+        """Trained copies of ``architecture``: the whole scale grid, or the whitened few."""
+        return self.whitened_copies if architecture.whitened else len(self.scales())
 
     def scales(self) -> np.ndarray:
         exponents = np.arange(-self.scale_steps, self.scale_steps + 1)
@@ -79,7 +94,9 @@ DEADLINE_CHECK_STEPS = 50
 
 def copy_chunks(architecture: Architecture, settings: TrainingSettings) -> list[slice]:
     """The copies of one job, in chunks trained separately (the same ones for any ``n_jobs``)."""
-    copies = len(settings.scales())
+    copies = settings.copies(architecture)
+    if architecture.whitened:
+        return [slice(0, copies)]
     network = architecture.network_factory()()
     weights = sum(m.weight.numel() for m in network.modules() if isinstance(m, NMU))
     n_chunks = max(1, min(copies, math.ceil(copies * weights / NMU_WEIGHTS_PER_CHUNK)))
@@ -149,11 +166,25 @@ def run_job(
     inputs = table.values[:, columns]
     y = target
     column_scale, centre = training_scales(architecture, inputs, y)
-    grid = settings.scales()
+    whitened = architecture.whitened
+    grid = np.ones(settings.whitened_copies) if whitened else settings.scales()
     seeds = np.random.SeedSequence(seed).generate_state(len(grid)).tolist()[copies]
     scales = centre * grid[copies]
     X_t = torch.as_tensor(inputs / column_scale, dtype=torch.float64)
     Y_t = torch.as_tensor(y[None, :, None] / scales[:, None, None], dtype=torch.float64)
+    steps = settings.whitened_steps if whitened else settings.steps
+    schedule = settings.schedule(whitened)
+    fitted = settings.whitened_fit * Y_t.pow(2).mean(dim=(1, 2))
+
+    late = []
+
+    def stop(step: int, ensemble: Ensemble, mse: torch.Tensor) -> bool:
+        if deadline is not None and time.time() > deadline:
+            late.append(step)
+            return True
+        # A whitened copy that fits once the penalty is in full has found its structure.
+        return whitened and step >= schedule.end and bool((mse <= fitted).any())
+
     # The tensors are small: one thread avoids spin-waiting, and parallelism comes from
     # running independent architectures side by side.
     threads = torch.get_num_threads()
@@ -163,16 +194,17 @@ def run_job(
         result = train(
             ensemble,
             lambda step: (X_t, Y_t),
-            steps=settings.steps,
-            lr=settings.lr,
-            schedule=settings.schedule(),
-            eval_every=settings.steps if deadline is None else DEADLINE_CHECK_STEPS,
-            callback=None if deadline is None else lambda *_: time.time() > deadline,
+            steps=steps,
+            lr=settings.whitened_lr if whitened else settings.lr,
+            schedule=schedule,
+            eval_every=steps if deadline is None and not whitened else DEADLINE_CHECK_STEPS,
+            callback=stop,
+            whiten={"net.0.weight": second_moment(X_t)} if whitened else None,
         )
     finally:
         torch.set_num_threads(threads)
     job = JobResult(architecture.name, transform, reseeded=result.reseeded)
-    if result.stopped_early:
+    if late and result.stopped_early:
         job.timed_out = True
         job.seconds = time.perf_counter() - started
         return job

@@ -25,7 +25,13 @@ from .candidates import (
     mark_exact,
 )
 from .engine import JobResult, TrainingSettings, copy_chunks, merge_chunks, run_job
-from .space import Architecture, FeatureTable, build_feature_table, default_architectures
+from .space import (
+    Architecture,
+    FeatureTable,
+    build_feature_table,
+    default_architectures,
+    with_whitened_variants,
+)
 
 #: Fewest rows a search accepts: enough to hold out, validate and fit a few constants.
 MIN_SAMPLES = 10
@@ -152,14 +158,17 @@ def _stages(
     The search stops after the first group that yields an exact formula, so a group's order
     is the order of preference: small stacks before wide ones, the plain target before its
     reciprocal, NALUs last. A product of inputs and reciprocals is also the reciprocal of one,
-    so products are not trained again on ``1/y``.
+    so products are not trained again on ``1/y``. A whitened variant forms a group of its own
+    just before the stacks of its width: it exists only where the plain one is expected to
+    stall, and a product of sums is not the reciprocal of one, so it is not tried on ``1/y``.
     """
-    groups: dict[tuple[int, int], list[tuple[Architecture, str]]] = {}
+    groups: dict[tuple[float, int], list[tuple[Architecture, str]]] = {}
     for transform in transforms:
         for arch in architectures:
-            if transform != "y" and arch.kind == "nmu":
+            if transform != "y" and (arch.kind == "nmu" or arch.whitened):
                 continue
             level = 100 + arch.hidden if arch.kind.startswith("nalu") else arch.hidden
+            level -= 0.5 if arch.whitened else 0
             reciprocal = transform != "y" or arch.name.endswith("[1/x]")
             groups.setdefault((level, int(reciprocal)), []).append((arch, transform))
     return [groups[k] for k in sorted(groups)]
@@ -324,7 +333,9 @@ def find_formula(
     symbols = feature_symbols(feature_names)
     table = build_feature_table(X_all, symbols, np.flatnonzero(labels != EXTRAPOLATION))
     transforms = _transforms(y, np.flatnonzero(labels != EXTRAPOLATION))
-    available = default_architectures(table, max_power=max_power)
+    available = with_whitened_variants(
+        default_architectures(table, max_power=max_power), table, np.flatnonzero(labels == TRAIN)
+    )
     if architectures is not None:
         unknown = sorted(set(architectures) - {a.name for a in available})
         if unknown:
@@ -342,6 +353,10 @@ def find_formula(
     )
     probe_inputs = X_all[probe_rows]
     train_rows = _training_rows(labels, max_train_rows, random_state)
+    # Whitened variants follow a slow direction that a few hundred rows leave ill-determined.
+    whitened_rows = _training_rows(
+        labels, max(max_train_rows, settings.whitened_rows), random_state
+    )
     candidates: dict[str, Candidate] = {}
 
     def keep(candidate: Candidate) -> None:
@@ -369,7 +384,10 @@ def find_formula(
     jobs_run: list[str] = []
     # Training needs only the training rows; sending the whole table to every worker would
     # copy it once per job.
-    train_table = replace(table, values=table.values[train_rows])
+    training = {
+        whitened: (replace(table, values=table.values[rows]), y[rows])
+        for whitened, rows in ((False, train_rows), (True, whitened_rows))
+    }
     jobs = [
         (number, arch, t, int(s.generate_state(1)[0]))
         for number, stage in enumerate(stages)
@@ -385,8 +403,8 @@ def find_formula(
         (
             delayed(run_job)(
                 jobs[index][1],
-                train_table,
-                apply_transform(y[train_rows], jobs[index][2]),
+                training[jobs[index][1].whitened][0],
+                apply_transform(training[jobs[index][1].whitened][1], jobs[index][2]),
                 transform=jobs[index][2],
                 settings=settings,
                 seed=jobs[index][3],
@@ -405,7 +423,7 @@ def find_formula(
                 result_flags["timed_out"] = True
                 break
             pieces.append(piece)
-            if chunk.stop is not None and chunk.stop < len(settings.scales()):
+            if chunk.stop is not None and chunk.stop < settings.copies(jobs[index][1]):
                 continue  # more chunks of this job to come
             job, pieces = merge_chunks(pieces), []
             done = index + 1

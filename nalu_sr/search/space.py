@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy
@@ -14,6 +14,10 @@ from ..units import NALU, NAU, NMU
 #: An input is offered as a reciprocal only if it keeps one sign and its smallest magnitude is at
 #: least this share of its largest (the NMRU idea needs inputs bounded away from zero).
 RECIPROCAL_MIN_RATIO = 1e-2
+
+#: A product of sums whose inputs' second moment has a largest eigenvalue at least this many
+#: times its mean one is also trained in whitened coordinates (see ``Architecture.whitened``).
+STIFFNESS = 20.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class Architecture:
     common_scale : bool
         Whether all columns must share one scale for training (sums need it; pure products
         can scale each column on its own).
+    whitened : bool
+        Whether the first layer is trained with Adam in the coordinates where its inputs are
+        white, longer and on more rows (see :func:`with_whitened_variants`).
     """
 
     name: str
@@ -98,6 +105,7 @@ class Architecture:
     columns: tuple[int, ...]
     hidden: int = 0
     common_scale: bool = True
+    whitened: bool = False
 
     def network_factory(self) -> Callable[[], nn.Module]:
         n_in, hidden, kind = len(self.columns), self.hidden, self.kind
@@ -173,3 +181,41 @@ def default_architectures(
         architectures.append(Architecture("NALU", "nalu", positive))
         architectures.append(Architecture("NALU->NALU[2]", "nalu-nalu", positive, 2))
     return architectures
+
+
+def stiffness(values: np.ndarray) -> float:
+    """Largest eigenvalue of the second moment ``E[x x^T]`` of ``values``' rows over the mean one.
+
+    Many inputs that share a mean (all in [1, 2], say) give one direction, every weight of a
+    row moving together, this many times stiffer than an average one; Adam's per-weight step
+    sizes cannot see a direction spread over all weights.
+    """
+    moment = values.T @ values / max(len(values), 1)
+    eigenvalues = np.linalg.eigvalsh(moment)
+    mean = float(eigenvalues.mean())
+    return float(eigenvalues[-1]) / mean if mean > 0 else 1.0
+
+
+def with_whitened_variants(
+    architectures: Sequence[Architecture], table: FeatureTable, rows: np.ndarray
+) -> list[Architecture]:
+    """``architectures`` with a whitened variant after each product of sums whose inputs are
+    stiff (:func:`stiffness` at least ``STIFFNESS``) on the feature-table ``rows``.
+
+    There, a product of sums over many inputs, such as ``(x1 + ... + x25) * (x13 + ... + x37)``
+    with every input in [1, 2], stalls with two near-equal sums: the way out is a slow direction
+    that plain Adam does not follow within the usual training. Trained in whitened coordinates
+    it does, in about 1e4 steps. The variant reads the inputs without the constant column:
+    next to inputs with a common mean, the constant makes a direction so soft that whitened
+    steps along it throw the weights against their bounds (measured: no copy fitted).
+    """
+    result = []
+    for architecture in architectures:
+        result.append(architecture)
+        if architecture.kind != "nau-nmu" or architecture.whitened:
+            continue
+        columns = tuple(c for c in architecture.columns if c != table.constant)
+        if stiffness(table.values[np.ix_(rows, columns)]) >= STIFFNESS:
+            name = f"{architecture.name} whitened"
+            result.append(replace(architecture, name=name, columns=columns, whitened=True))
+    return result
