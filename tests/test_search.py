@@ -22,7 +22,7 @@ from nalu_sr.search.candidates import (
 )
 from nalu_sr.search.engine import copy_chunks, run_job
 from nalu_sr.search.noise import STRUCTURE_R2, residual_is_noise, residual_structure
-from nalu_sr.search.runner import _stages
+from nalu_sr.search.runner import _estimated, _stages
 from nalu_sr.search.space import (
     STIFFNESS,
     build_feature_table,
@@ -269,6 +269,16 @@ def test_a_formula_that_holds_with_an_estimated_constant_is_chosen_but_not_exact
     table = candidates_table([curved, linear])
     assert list(table["holds"]) == [False, True] and not table["exact"].any()
     assert choose(table) == 1
+
+
+def test_the_message_names_estimated_constants_only_as_the_formula_shows_them():
+    x = sympy.Symbol("x")
+    named = _candidate(sympy.Float(8.3) * x, 3, 0.01, 0.01)
+    named.estimated = (sympy.Float(8.3),)
+    assert _estimated(named) == "its constant 8.3"
+    merged = _candidate(sympy.Integer(100), 1, 0.01, 0.01)  # 50 + 50*1, simplified
+    merged.estimated = (sympy.Integer(50), sympy.Integer(50))
+    assert _estimated(merged) == "its constants"
 
 
 def test_noisy_physical_constant_holds_without_being_claimed_exact():

@@ -479,11 +479,10 @@ def _result(
             f"{used:.1e} relative error."
         )
     elif table.loc[chosen, "holds"]:
-        estimated = ", ".join(f"{float(c):.6g}" for c in candidates[chosen].estimated)
         message = (
             f"The formula holds on the held-out extrapolation rows within the noise ({used:.1e} "
-            f"relative error), but the data determine its constant{'s' * (',' in estimated)} "
-            f"{estimated} only approximately, so it is not claimed exact."
+            f"relative error), but the data determine {_estimated(candidates[chosen])} only "
+            "approximately, so it is not claimed exact."
         )
     else:
         error = table.loc[chosen, "loss_extrapolation"]
@@ -514,3 +513,16 @@ def _result(
         message=message,
         **extra,
     )
+
+
+def _estimated(candidate: Candidate) -> str:
+    """``"its constant 8.3"``, naming the estimated constants as the formula shows them.
+
+    Simplification can merge constants (``50 + 50*1`` is ``100``); then none is named.
+    """
+    shown = {abs(float(n)) for n in candidate.expr.atoms(sympy.Number)}
+    values = [abs(float(c)) for c in candidate.estimated]
+    if not values or not all(any(np.isclose(v, n, rtol=1e-9) for n in shown) for v in values):
+        return "its constants"
+    listed = ", ".join(f"{v:.6g}" for v in values)
+    return f"its constant{'s' if len(values) > 1 else ''} {listed}"
