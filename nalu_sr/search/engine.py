@@ -57,9 +57,13 @@ class TrainingSettings:
         start, end = (int(f * steps) for f in ramp)
         return AnnealedRegularization(strength=self.penalty, start=start, end=end)
 
+    def grid(self, architecture: Architecture) -> np.ndarray:
+        """Target scale of each trained copy of ``architecture``, relative to the centre: the
+        whole grid, or the whitened variant's few copies all at the centre."""
+        return np.ones(self.whitened_copies) if architecture.whitened else self.scales()
+
     def copies(self, architecture: Architecture) -> int:
-        """Trained copies of ``architecture``: the whole scale grid, or the whitened few."""
-        return self.whitened_copies if architecture.whitened else len(self.scales())
+        return len(self.grid(architecture))
 
     def scales(self) -> np.ndarray:
         exponents = np.arange(-self.scale_steps, self.scale_steps + 1)
@@ -95,8 +99,6 @@ DEADLINE_CHECK_STEPS = 50
 def copy_chunks(architecture: Architecture, settings: TrainingSettings) -> list[slice]:
     """The copies of one job, in chunks trained separately (the same ones for any ``n_jobs``)."""
     copies = settings.copies(architecture)
-    if architecture.whitened:
-        return [slice(0, copies)]
     network = architecture.network_factory()()
     weights = sum(m.weight.numel() for m in network.modules() if isinstance(m, NMU))
     n_chunks = max(1, min(copies, math.ceil(copies * weights / NMU_WEIGHTS_PER_CHUNK)))
@@ -167,7 +169,7 @@ def run_job(
     y = target
     column_scale, centre = training_scales(architecture, inputs, y)
     whitened = architecture.whitened
-    grid = np.ones(settings.whitened_copies) if whitened else settings.scales()
+    grid = settings.grid(architecture)
     seeds = np.random.SeedSequence(seed).generate_state(len(grid)).tolist()[copies]
     scales = centre * grid[copies]
     X_t = torch.as_tensor(inputs / column_scale, dtype=torch.float64)

@@ -352,11 +352,8 @@ def find_formula(
         )
     )
     probe_inputs = X_all[probe_rows]
-    train_rows = _training_rows(labels, max_train_rows, random_state)
     # Whitened variants follow a slow direction that a few hundred rows leave ill-determined.
-    whitened_rows = _training_rows(
-        labels, max(max_train_rows, settings.whitened_rows), random_state
-    )
+    row_limits = {False: max_train_rows, True: max(max_train_rows, settings.whitened_rows)}
     candidates: dict[str, Candidate] = {}
 
     def keep(candidate: Candidate) -> None:
@@ -384,10 +381,10 @@ def find_formula(
     jobs_run: list[str] = []
     # Training needs only the training rows; sending the whole table to every worker would
     # copy it once per job.
-    training = {
-        whitened: (replace(table, values=table.values[rows]), y[rows])
-        for whitened, rows in ((False, train_rows), (True, whitened_rows))
-    }
+    training = {}
+    for whitened in {arch.whitened for stage in stages for arch, _ in stage}:
+        rows = _training_rows(labels, row_limits[whitened], random_state)
+        training[whitened] = (replace(table, values=table.values[rows]), y[rows])
     jobs = [
         (number, arch, t, int(s.generate_state(1)[0]))
         for number, stage in enumerate(stages)

@@ -7,8 +7,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy
+import torch
 from torch import nn
 
+from ..training import second_moment
 from ..units import NALU, NAU, NMU
 
 #: An input is offered as a reciprocal only if it keeps one sign and its smallest magnitude is at
@@ -190,8 +192,7 @@ def stiffness(values: np.ndarray) -> float:
     row moving together, this many times stiffer than an average one; Adam's per-weight step
     sizes cannot see a direction spread over all weights.
     """
-    moment = values.T @ values / max(len(values), 1)
-    eigenvalues = np.linalg.eigvalsh(moment)
+    eigenvalues = np.linalg.eigvalsh(second_moment(torch.as_tensor(values)).numpy())
     mean = float(eigenvalues.mean())
     return float(eigenvalues[-1]) / mean if mean > 0 else 1.0
 
