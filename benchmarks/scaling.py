@@ -106,8 +106,13 @@ def _max_rss_mb(who: int) -> float:
 
 
 def _load_search() -> int:
+    import torch
+
     import nalu_sr.search.runner  # noqa: F401  (torch, SymPy and the engine)
 
+    # torch loads its compiler stack (about 1 s) when a process builds its first optimizer;
+    # a long-lived session pays that once per process, like the imports.
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     return os.getpid()
 
 

@@ -73,3 +73,16 @@ def test_two_processes_write_the_same_model_file_and_print_the_same_report(data,
     ]
     # Only the wall time of the search may differ.
     assert all(a.strip().startswith(b'"seconds": ') for a, _ in different), different
+
+
+def test_a_job_trained_in_chunks_gives_the_same_candidates_for_any_n_jobs():
+    # A product over 36 columns is trained in several chunks of copies, each promoting its
+    # share of formulas as it arrives: the same ones whichever worker trained it.
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.uniform(-2, 2, size=(300, 36)), columns=[f"x{i}" for i in range(36)])
+    y = X.x0 * X.x1 + X.x2
+    search = dict(SEARCH, architectures=["NMU->NAU[2]"], steps=100)
+    one = NaluRegressor(**search, n_jobs=1, random_state=7).fit(X, y)
+    two = NaluRegressor(**search, n_jobs=2, random_state=7).fit(X, y)
+    assert one.formula_ == two.formula_
+    pd.testing.assert_frame_equal(one.candidates_, two.candidates_, check_exact=True)

@@ -22,7 +22,7 @@ from nalu_sr.search.candidates import (
 )
 from nalu_sr.search.engine import copy_chunks, run_job
 from nalu_sr.search.noise import STRUCTURE_R2, residual_is_noise, residual_structure
-from nalu_sr.search.runner import _estimated, _stages
+from nalu_sr.search.runner import PROMOTED, _estimated, _promoted, _stages
 from nalu_sr.search.space import (
     STIFFNESS,
     build_feature_table,
@@ -369,6 +369,11 @@ def test_chunks_of_copies_cover_every_copy_once_whatever_the_architecture():
         assert [i for chunk in slices for i in copies[chunk]] == copies, name
     # Products over 40 columns are split; sums, whose steps cost little, are not.
     assert len(chunks["NMU->NAU[2]"]) > 1 and len(chunks["NAU"]) == 1
+    # Each chunk promotes its share of a job's formulas, at least one.
+    assert _promoted(slice(0, len(copies)), len(copies)) == PROMOTED
+    for slices in chunks.values():
+        shares = [_promoted(chunk, len(copies)) for chunk in slices]
+        assert min(shares) >= 1 and PROMOTED <= sum(shares) < PROMOTED + len(slices)
 
 
 def _wide_product_of_sums(d: int = 24, rows: int = 700):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,7 +40,8 @@ MIN_SAMPLES = 10
 #: Fitted rows on which each formula's residual is checked for structure (noisy data).
 PROBE_ROWS = 1000
 
-#: Structures per architecture and transform promoted to full (symbolic) candidates.
+#: Structures per architecture and transform promoted to full (symbolic) candidates. A job
+#: trained in chunks promotes a share from each chunk as it arrives (see :func:`_promoted`).
 PROMOTED = 12
 
 #: Below this many candidate-rows, ``scoring_backend="auto"`` scores with NumPy: Numba's
@@ -181,6 +183,16 @@ def _training_rows(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
     return rows
 
 
+def _promoted(chunk: slice, copies: int) -> int:
+    """Structures promoted from the chunk ``chunk`` of a job's ``copies`` copies.
+
+    Each chunk's share of :data:`PROMOTED`, rounded up, so every chunk's best structure is
+    among them. Promoting from each chunk as it arrives lets its formulas be built while the
+    job's other chunks train, instead of all of them after the job's last chunk.
+    """
+    return math.ceil(PROMOTED * (chunk.stop - chunk.start) / copies)
+
+
 def _score_job(
     job: JobResult,
     table: FeatureTable,
@@ -190,8 +202,10 @@ def _score_job(
     backend: str,
     seen: set[tuple[str, Structure]],
     probe_rows: np.ndarray,
+    promoted: int = PROMOTED,
 ) -> list[Candidate]:
-    """Fit every new structure of ``job`` at once, then promote the best to formulas."""
+    """Fit every new structure of ``job`` (or of one chunk of it) at once, then promote the
+    ``promoted`` best to formulas."""
     fresh = [s for s in job.structures if (job.transform, s) not in seen]
     seen.update((job.transform, s) for s in fresh)
     if not fresh:
@@ -207,13 +221,13 @@ def _score_job(
         labels[finite_rows],
         backend=backend,
     )
-    order = np.argsort(scores.relative_rmse[:, VALIDATION], kind="stable")[:PROMOTED]
-    promoted = []
+    order = np.argsort(scores.relative_rmse[:, VALIDATION], kind="stable")[:promoted]
+    candidates = []
     for i in order:
         if not np.isfinite(scores.relative_rmse[i, VALIDATION]):
             continue
         n = len(fresh[i]) + 1
-        promoted.append(
+        candidates.append(
             build_candidate(
                 fresh[i],
                 scores.coefficients[i, :n],
@@ -226,7 +240,7 @@ def _score_job(
                 probe_rows=probe_rows,
             )
         )
-    return promoted
+    return candidates
 
 
 def _run_jobs(tasks: Iterable, n_jobs: int | None) -> Iterator[JobResult]:
@@ -420,16 +434,25 @@ def find_formula(
                 result_flags["timed_out"] = True
                 break
             pieces.append(piece)
-            if chunk.stop is not None and chunk.stop < settings.copies(jobs[index][1]):
+            copies = settings.copies(jobs[index][1])
+            for candidate in _score_job(
+                piece,
+                table,
+                y,
+                labels,
+                tolerance,
+                scoring_backend,
+                seen,
+                probe_rows,
+                promoted=_promoted(chunk, copies),
+            ):
+                keep(candidate)
+            if chunk.stop < copies:
                 continue  # more chunks of this job to come
             job, pieces = merge_chunks(pieces), []
             done = index + 1
             jobs_run.append(f"{job.architecture} on {job.transform}")
             result_flags["reseeded"] += job.reseeded
-            for candidate in _score_job(
-                job, table, y, labels, tolerance, scoring_backend, seen, probe_rows
-            ):
-                keep(candidate)
             if progress is not None:
                 progress(done, total, f"{job.architecture} on {job.transform}")
             if done < total and jobs[done][0] == jobs[index][0]:
