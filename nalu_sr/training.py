@@ -291,6 +291,8 @@ class _Optimizer:
 
 
 def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
+    if shape == target:
+        return True  # the usual case, checked on every step: skip torch's general rule
     try:
         return torch.broadcast_shapes(shape, target) == target
     except RuntimeError:
