@@ -46,7 +46,10 @@ def outer_band_scores(X: np.ndarray) -> np.ndarray:
     n = X.shape[0]
     if n < 2:
         return np.zeros(n)
-    ranks = np.argsort(np.argsort(X, axis=0, kind="stable"), axis=0, kind="stable")
+    order = np.argsort(X, axis=0, kind="stable")
+    # The rank of each value: the inverse of the sorting permutation, scattered in O(n).
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(n)[:, None], axis=0)
     quantiles = ranks / (n - 1)
     return np.abs(quantiles - 0.5).max(axis=1)
 

@@ -16,8 +16,10 @@ from nalu_sr.scoring import (
     PackedCandidates,
     available_backends,
     evaluate,
+    group_rows,
     pack,
     score,
+    score_rows,
     torch_backend,
     unpack,
 )
@@ -142,6 +144,15 @@ def test_numpy_and_numba_agree_on_random_candidates(problem):
     assert_same_scores(a, b, rtol=1e-12)
     # the zeros in the inputs make some reciprocal-reading candidates infinite
     assert np.isinf(a.rmse).any() and np.isfinite(a.rmse).any()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_table_grouped_once_scores_like_the_table_itself(problem, backend):
+    structures, features, y, split = problem
+    rows = group_rows(features, y, split)
+    for part in (structures[:4], structures[4:]):
+        direct = score(pack(part), features, y, split, backend=backend)
+        assert_same_scores(score_rows(pack(part), rows, backend=backend), direct, rtol=0)
 
 
 def test_auto_backend_is_numba_when_installed(problem):

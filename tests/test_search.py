@@ -55,6 +55,13 @@ def test_outer_band_score_is_largest_for_an_extreme_row():
     assert np.argmax(outer_band_scores(X)) in (0, 10)
 
 
+def test_outer_band_scores_rank_ties_in_row_order():
+    X = np.array([[3.0, 1.0], [1.0, 1.0], [2.0, 1.0], [1.0, 1.0], [5.0, 1.0]])
+    # Quantiles of column 0: 3/4, 0, 2/4, 1/4, 1; column 1 (all tied): 0, 1/4, ..., 1.
+    expected = np.abs(np.array([[3, 0], [0, 1], [2, 2], [1, 3], [4, 4]]) / 4 - 0.5).max(axis=1)
+    np.testing.assert_array_equal(outer_band_scores(X), expected)
+
+
 def test_explicit_extrapolation_rows_are_appended_and_nothing_is_held_out():
     X = np.arange(40.0).reshape(20, 2)
     X_all, split = split_rows(X, X_extrapolation=np.ones((5, 2)), validation_fraction=0.0)

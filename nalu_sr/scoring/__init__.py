@@ -8,9 +8,9 @@ and ``"torch"`` (the snapped networks as dense layers). Numba is imported on fir
 """
 
 from .backends import available_backends
-from .evaluate import score
+from .evaluate import score, score_rows
 from .packing import PackedCandidates, pack, unpack
-from .rows import EXTRAPOLATION, SPLITS, TRAIN, VALIDATION
+from .rows import EXTRAPOLATION, SPLITS, TRAIN, VALIDATION, SplitRows, group_rows
 from .scores import Scores
 
 __all__ = [
@@ -20,8 +20,11 @@ __all__ = [
     "VALIDATION",
     "PackedCandidates",
     "Scores",
+    "SplitRows",
     "available_backends",
+    "group_rows",
     "pack",
     "score",
+    "score_rows",
     "unpack",
 ]

@@ -6,7 +6,7 @@ import numpy as np
 
 from .backends import load_backend
 from .packing import PackedCandidates
-from .rows import TRAIN, split_rows
+from .rows import TRAIN, SplitRows, group_rows
 from .scores import Scores, scores_from_sums
 
 
@@ -69,8 +69,29 @@ def score(
     >>> np.round(result.coefficients, 10).tolist()
     [[3.0, 2.0]]
     """
+    return score_rows(
+        packed,
+        group_rows(features, y, split),
+        coefficients=coefficients,
+        fit_intercept=fit_intercept,
+        backend=backend,
+    )
+
+
+def score_rows(
+    packed: PackedCandidates,
+    rows: SplitRows,
+    *,
+    coefficients: np.ndarray | None = None,
+    fit_intercept: bool | np.ndarray = True,
+    backend: str = "auto",
+) -> Scores:
+    """:func:`score` on a row table already regrouped by :func:`~nalu_sr.scoring.rows.group_rows`.
+
+    Regrouping copies the whole table; a caller that scores many packs against one large
+    table regroups it once and calls this.
+    """
     name, module = load_backend(backend)
-    rows = split_rows(features, y, split)
     needed = packed.n_features_required
     if needed > rows.features.shape[0]:
         raise ValueError(

@@ -50,7 +50,7 @@ class SplitRows:
         return self.features[:, lo:hi], self.y[lo:hi]
 
 
-def split_rows(features: np.ndarray, y: np.ndarray, split: np.ndarray) -> SplitRows:
+def group_rows(features: np.ndarray, y: np.ndarray, split: np.ndarray) -> SplitRows:
     """Check the row table and regroup it by split.
 
     Parameters
