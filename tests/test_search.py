@@ -27,7 +27,9 @@ from nalu_sr.search.space import (
     STIFFNESS,
     build_feature_table,
     default_architectures,
+    scale_group_scales,
     stiffness,
+    with_scale_group_variants,
     with_whitened_variants,
 )
 from nalu_sr.snapping import discrete_alternatives, network_structures
@@ -430,6 +432,57 @@ def test_a_whitened_variant_runs_alone_just_before_its_width_and_only_on_y():
     assert len(whitened) == 1 and names[whitened[0]] == ["NAU->NMU[2] whitened on y"]
     assert "NAU->NMU[2] on y" in names[whitened[0] + 1]
     assert not any("whitened on 1/y" in job for stage in names for job in stage)
+
+
+def _temperature_difference_times_k(rows: int = 400):
+    rng = np.random.default_rng(0)
+    T1, T2, k = rng.uniform(290, 310, rows), rng.uniform(290, 310, rows), rng.uniform(1, 2, rows)
+    table = build_feature_table(
+        np.column_stack([T1, T2, k]), feature_symbols(["T1", "T2", "k"]), np.arange(rows)
+    )
+    return table, k * (T1 - T2)
+
+
+def test_columns_of_different_sizes_get_a_variant_that_scales_each_group_on_its_own():
+    table, _ = _temperature_difference_times_k()
+    rows = np.arange(400)
+    # T1, T2 near 300 share a power of ten; k and the constant column another.
+    columns = [*table.inputs, table.constant]
+    assert scale_group_scales(table.values[np.ix_(rows, columns)]).tolist() == [100, 100, 1, 1]
+    architectures = with_scale_group_variants(default_architectures(table), table, rows)
+    names = [a.name for a in architectures]
+    variant = architectures[names.index("NAU->NMU[2] by scale")]
+    assert names.index("NAU->NMU[2] by scale") == names.index("NAU->NMU[2]") + 1
+    assert variant.centres == (1.0, 100.0, 10000.0)  # products of two group scales
+    assert TrainingSettings().copies(variant) == 3 * len(TrainingSettings().scales())
+    stages = _stages(architectures, ["y", "1/y"])
+    jobs = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]
+    at = next(i for i, stage in enumerate(jobs) if "NAU->NMU[2] by scale on y" in stage)
+    # After every stack of its width, before the next width.
+    assert "NAU->NMU[2] on y" in sum(jobs[:at], []) and "NAU->NMU[3] on y" in jobs[at + 1]
+    assert jobs[at] == ["NAU->NMU[2] by scale on y"]
+    assert not any("by scale on 1/y" in job for stage in jobs for job in stage)
+    # Columns of one size: nothing to add.
+    X = np.random.default_rng(1).uniform(1, 5, size=(50, 3))
+    same = build_feature_table(X, feature_symbols("abc"), np.arange(50))
+    assert not any(a.scale_groups for a in with_scale_group_variants(
+        default_architectures(same), same, np.arange(50)
+    ))  # fmt: skip
+
+
+def test_a_product_with_a_difference_of_large_offset_inputs_is_found_by_scale_groups():
+    # With one scale for all columns, (T1 - T2)/100 is about 0.1 next to T/100 near 3, and
+    # k/100 near 0.015: no NAU->NMU copy finds it. Scaled by group, it is a plain product.
+    rng = np.random.default_rng(0)
+    T1, T2, k = rng.uniform(290, 310, 500), rng.uniform(290, 310, 500), rng.uniform(1, 2, 500)
+    X = np.column_stack([T1, T2, k])
+    result = find_formula(
+        X, 2.5 * k * (T1 - T2), feature_names=["T1", "T2", "k"],
+        architectures=["NAU->NMU[2] by scale"], random_state=0,
+    )  # fmt: skip
+    T1_, T2_, k_ = result.symbols
+    assert result.exact
+    assert sympy.simplify(result.formula - sympy.Rational(5, 2) * k_ * (T1_ - T2_)) == 0
 
 
 def test_a_whitened_job_separates_two_wide_overlapping_sums():

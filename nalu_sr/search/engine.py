@@ -59,8 +59,13 @@ class TrainingSettings:
 
     def grid(self, architecture: Architecture) -> np.ndarray:
         """Target scale of each trained copy of ``architecture``, relative to the centre: the
-        whole grid, or the whitened variant's few copies all at the centre."""
-        return np.ones(self.whitened_copies) if architecture.whitened else self.scales()
+        whole grid, the whitened variant's few copies all at the centre, or the whole grid
+        around each of a scale-group variant's centres."""
+        if architecture.whitened:
+            return np.ones(self.whitened_copies)
+        if architecture.scale_groups:
+            return np.concatenate([centre * self.scales() for centre in architecture.centres])
+        return self.scales()
 
     def copies(self, architecture: Architecture) -> int:
         return len(self.grid(architecture))
@@ -136,6 +141,8 @@ def training_scales(
     columns; it is a power of ten, so moderate data is trained as it is and a formula with
     unit coefficients is matched at the grid's centre.
     """
+    if architecture.scale_groups:
+        return np.asarray(architecture.column_scales), 1.0  # the centres are in the grid
     rms = np.sqrt(np.mean(inputs**2, axis=0))
     rms = np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
     target_rms = float(np.sqrt(np.mean(target**2))) or 1.0

@@ -32,6 +32,7 @@ from .space import (
     FeatureTable,
     build_feature_table,
     default_architectures,
+    with_scale_group_variants,
     with_whitened_variants,
 )
 
@@ -164,14 +165,17 @@ def _stages(
     so products are not trained again on ``1/y``. A whitened variant forms a group of its own
     just before the stacks of its width: it exists only where the plain one is expected to
     stall, and a product of sums is not the reciprocal of one, so it is not tried on ``1/y``.
+    A scale-group variant (columns of different sizes) forms a group just after the stacks of
+    its width, on ``y`` only: it is tried when they found nothing.
     """
     groups: dict[tuple[float, int], list[tuple[Architecture, str]]] = {}
     for transform in transforms:
         for arch in architectures:
-            if transform != "y" and (arch.kind == "nmu" or arch.whitened):
+            if transform != "y" and (arch.kind == "nmu" or arch.whitened or arch.scale_groups):
                 continue
             level = 100 + arch.hidden if arch.kind.startswith("nalu") else arch.hidden
             level -= 0.5 if arch.whitened else 0
+            level += 0.5 if arch.scale_groups else 0
             reciprocal = transform != "y" or arch.name.endswith("[1/x]")
             groups.setdefault((level, int(reciprocal)), []).append((arch, transform))
     return [groups[k] for k in sorted(groups)]
@@ -350,9 +354,10 @@ def find_formula(
     symbols = feature_symbols(feature_names)
     table = build_feature_table(X_all, symbols, np.flatnonzero(labels != EXTRAPOLATION))
     transforms = _transforms(y, np.flatnonzero(labels != EXTRAPOLATION))
-    available = with_whitened_variants(
-        default_architectures(table, max_power=max_power), table, np.flatnonzero(labels == TRAIN)
-    )
+    train_rows = np.flatnonzero(labels == TRAIN)
+    available = default_architectures(table, max_power=max_power)
+    available = with_whitened_variants(available, table, train_rows)
+    available = with_scale_group_variants(available, table, train_rows)
     if architectures is not None:
         unknown = sorted(set(architectures) - {a.name for a in available})
         if unknown:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -20,6 +21,13 @@ RECIPROCAL_MIN_RATIO = 1e-2
 #: A product of sums whose inputs' second moment has a largest eigenvalue at least this many
 #: times its mean one is also trained in whitened coordinates (see ``Architecture.whitened``).
 STIFFNESS = 20.0
+
+#: Columns whose typical sizes (RMS) differ by more than this factor fall into separate scale
+#: groups (see :func:`with_scale_group_variants`).
+SCALE_GAP = 10.0
+
+#: Most target scales a scale-group variant trains at (one per product of its groups' scales).
+MAX_SCALE_CENTRES = 6
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,11 @@ class Architecture:
     whitened : bool
         Whether the first layer is trained with Adam in the coordinates where its inputs are
         white, longer and on more rows (see :func:`with_whitened_variants`).
+    column_scales : tuple of float
+        Fixed training scale of each column, one power of ten per scale group, with
+        ``centres`` the target scales trained at (see :func:`with_scale_group_variants`);
+        empty for the usual scaling.
+    centres : tuple of float
     """
 
     name: str
@@ -108,6 +121,12 @@ class Architecture:
     hidden: int = 0
     common_scale: bool = True
     whitened: bool = False
+    column_scales: tuple[float, ...] = ()
+    centres: tuple[float, ...] = ()
+
+    @property
+    def scale_groups(self) -> bool:
+        return bool(self.column_scales)
 
     def network_factory(self) -> Callable[[], nn.Module]:
         n_in, hidden, kind = len(self.columns), self.hidden, self.kind
@@ -219,4 +238,69 @@ def with_whitened_variants(
         if stiffness(table.values[np.ix_(rows, columns)]) >= STIFFNESS:
             name = f"{architecture.name} whitened"
             result.append(replace(architecture, name=name, columns=columns, whitened=True))
+    return result
+
+
+def scale_group_scales(values: np.ndarray) -> np.ndarray:
+    """One power of ten per column: columns whose RMS lie within ``SCALE_GAP`` of their
+    neighbours' form a group, scaled by the power of ten nearest the group's mean magnitude.
+
+    Examples
+    --------
+    >>> values = np.array([[290.0, 305.0, 1.5], [310.0, 295.0, 1.2]])
+    >>> scale_group_scales(values).tolist()
+    [100.0, 100.0, 1.0]
+    """
+    rms = np.sqrt(np.mean(values**2, axis=0))
+    logs = np.log10(np.where(np.isfinite(rms) & (rms > 0), rms, 1.0))
+    order = np.argsort(logs, kind="stable")
+    group = np.cumsum(np.diff(logs[order], prepend=logs[order[0]]) > np.log10(SCALE_GAP))
+    scales = np.empty(len(logs))
+    for g in np.unique(group):
+        members = order[group == g]
+        scales[members] = 10.0 ** np.round(logs[members].mean())
+    return scales
+
+
+def with_scale_group_variants(
+    architectures: Sequence[Architecture], table: FeatureTable, rows: np.ndarray
+) -> list[Architecture]:
+    """``architectures`` with a scale-group variant after each product of sums whose columns
+    fall into several scale groups (:func:`scale_group_scales` on the feature-table ``rows``).
+
+    A product of sums shares one scale among all its columns, so that a sum of columns with
+    weights +-1 means the same in training and in the formula. When the columns' sizes differ
+    widely, as in ``k*(T1 - T2)`` with temperatures near 300 and ``k`` near 1, that scale
+    leaves some columns near 0 and the small differences of the others hidden under their
+    common offset: no copy finds the product. The variant scales each group of similar
+    columns by its own power of ten, which keeps sums within a group exact (a sum across
+    groups cannot be written with unit weights and scores badly), and trains at every target
+    scale a product of ``hidden`` sums can have: each product of ``hidden`` group scales.
+    It is added only when those are at most ``MAX_SCALE_CENTRES``.
+    """
+    result = []
+    for architecture in architectures:
+        result.append(architecture)
+        if architecture.kind != "nau-nmu" or architecture.whitened or architecture.scale_groups:
+            continue
+        columns = architecture.columns
+        scales = scale_group_scales(table.values[np.ix_(rows, columns)])
+        groups = np.unique(scales)
+        if len(groups) < 2:
+            continue
+        centres = sorted(
+            {
+                float(np.prod(c))
+                for c in itertools.combinations_with_replacement(groups, architecture.hidden)
+            }
+        )
+        if len(centres) <= MAX_SCALE_CENTRES:
+            result.append(
+                replace(
+                    architecture,
+                    name=f"{architecture.name} by scale",
+                    column_scales=tuple(float(c) for c in scales),
+                    centres=tuple(centres),
+                )
+            )
     return result
