@@ -79,7 +79,8 @@ class TrainingSettings:
 
 @dataclass
 class JobResult:
-    """Structures found by one architecture on one target transform."""
+    """Structures found by one architecture on one target transform (one job, or one chunk of
+    its copies, see :func:`copy_chunks`)."""
 
     architecture: str
     transform: str
@@ -109,20 +110,6 @@ def copy_chunks(architecture: Architecture, settings: TrainingSettings) -> list[
     n_chunks = max(1, min(copies, math.ceil(copies * weights / NMU_WEIGHTS_PER_CHUNK)))
     bounds = np.linspace(0, copies, n_chunks + 1).round().astype(int)
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-
-
-def merge_chunks(chunks: list[JobResult]) -> JobResult:
-    """One job's result from the results of its chunks, in copy order."""
-    first = chunks[0]
-    structures = dict.fromkeys(s for chunk in chunks for s in chunk.structures)
-    return JobResult(
-        first.architecture,
-        first.transform,
-        structures=list(structures),
-        reseeded=sum(chunk.reseeded for chunk in chunks),
-        seconds=sum(chunk.seconds for chunk in chunks),
-        timed_out=any(chunk.timed_out for chunk in chunks),
-    )
 
 
 def _power_of_ten(value: float) -> float:

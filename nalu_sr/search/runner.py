@@ -26,7 +26,7 @@ from .candidates import (
     choose,
     mark_exact,
 )
-from .engine import JobResult, TrainingSettings, copy_chunks, merge_chunks, run_job
+from .engine import JobResult, TrainingSettings, copy_chunks, run_job
 from .space import (
     Architecture,
     FeatureTable,
@@ -439,12 +439,11 @@ def find_formula(
         n_jobs,
     )
     try:
-        pieces: list[JobResult] = []
         for (index, chunk), piece in zip(chunks, trained):
             if piece.timed_out or (jobs[index][0] > 0 and time.perf_counter() - started > max_time):
                 result_flags["timed_out"] = True
                 break
-            pieces.append(piece)
+            result_flags["reseeded"] += piece.reseeded
             copies = settings.copies(jobs[index][1])
             for candidate in _score_job(
                 piece,
@@ -461,12 +460,10 @@ def find_formula(
                 keep(candidate)
             if chunk.stop < copies:
                 continue  # more chunks of this job to come
-            job, pieces = merge_chunks(pieces), []
             done = index + 1
-            jobs_run.append(f"{job.architecture} on {job.transform}")
-            result_flags["reseeded"] += job.reseeded
+            jobs_run.append(f"{piece.architecture} on {piece.transform}")
             if progress is not None:
-                progress(done, total, f"{job.architecture} on {job.transform}")
+                progress(done, total, jobs_run[-1])
             if done < total and jobs[done][0] == jobs[index][0]:
                 continue  # the group is not complete yet
             mark_exact(list(candidates.values()), tolerance, probe_inputs)
