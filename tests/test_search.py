@@ -444,16 +444,21 @@ def _temperature_difference_times_k(rows: int = 400):
 
 
 def test_columns_of_different_sizes_get_a_variant_that_scales_each_group_on_its_own():
-    table, _ = _temperature_difference_times_k()
+    table, y = _temperature_difference_times_k()
     rows = np.arange(400)
     # T1, T2 near 300 share a power of ten; k and the constant column another.
     columns = [*table.inputs, table.constant]
     assert scale_group_scales(table.values[np.ix_(rows, columns)]).tolist() == [100, 100, 1, 1]
-    architectures = with_scale_group_variants(default_architectures(table), table, rows)
+    architectures = with_scale_group_variants(default_architectures(table), table, rows, y)
     names = [a.name for a in architectures]
     variant = architectures[names.index("NAU->NMU[2] by scale")]
     assert names.index("NAU->NMU[2] by scale") == names.index("NAU->NMU[2]") + 1
-    assert variant.centres == (1.0, 100.0, 10000.0)  # products of two group scales
+    # Products of two group scales (1, 100, 10,000) that y, of RMS about 17, allows: a product
+    # of two sums of columns near 1 lies between 1e-4 and 100 of it.
+    assert variant.centres == (1.0, 100.0, 10000.0)
+    plain = architectures[names.index("NAU->NMU[2]")]
+    larger = with_scale_group_variants([plain], table, rows, 100 * y)  # RMS about 1,700
+    assert larger[1].centres == (100.0, 10000.0)
     assert TrainingSettings().copies(variant) == 3 * len(TrainingSettings().scales())
     stages = _stages(architectures, ["y", "1/y"])
     jobs = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]
@@ -466,7 +471,7 @@ def test_columns_of_different_sizes_get_a_variant_that_scales_each_group_on_its_
     X = np.random.default_rng(1).uniform(1, 5, size=(50, 3))
     same = build_feature_table(X, feature_symbols("abc"), np.arange(50))
     assert not any(a.scale_groups for a in with_scale_group_variants(
-        default_architectures(same), same, np.arange(50)
+        default_architectures(same), same, np.arange(50), X.prod(axis=1)
     ))  # fmt: skip
 
 

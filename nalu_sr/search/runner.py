@@ -357,7 +357,7 @@ def find_formula(
     train_rows = np.flatnonzero(labels == TRAIN)
     available = default_architectures(table, max_power=max_power)
     available = with_whitened_variants(available, table, train_rows)
-    available = with_scale_group_variants(available, table, train_rows)
+    available = with_scale_group_variants(available, table, train_rows, y[train_rows])
     if architectures is not None:
         unknown = sorted(set(architectures) - {a.name for a in available})
         if unknown:

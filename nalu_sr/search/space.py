@@ -26,7 +26,8 @@ STIFFNESS = 20.0
 #: groups (see :func:`with_scale_group_variants`).
 SCALE_GAP = 10.0
 
-#: Most target scales a scale-group variant trains at (one per product of its groups' scales).
+#: Most target scales a scale-group variant trains at (one per product of its groups' scales
+#: that the target's size allows, see :func:`with_scale_group_variants`).
 MAX_SCALE_CENTRES = 6
 
 
@@ -263,10 +264,14 @@ def scale_group_scales(values: np.ndarray) -> np.ndarray:
 
 
 def with_scale_group_variants(
-    architectures: Sequence[Architecture], table: FeatureTable, rows: np.ndarray
+    architectures: Sequence[Architecture],
+    table: FeatureTable,
+    rows: np.ndarray,
+    target: np.ndarray,
 ) -> list[Architecture]:
     """``architectures`` with a scale-group variant after each product of sums whose columns
-    fall into several scale groups (:func:`scale_group_scales` on the feature-table ``rows``).
+    fall into several scale groups (:func:`scale_group_scales` on the feature-table ``rows``,
+    where the target is ``target``).
 
     A product of sums shares one scale among all its columns, so that a sum of columns with
     weights +-1 means the same in training and in the formula. When the columns' sizes differ
@@ -274,10 +279,13 @@ def with_scale_group_variants(
     leaves some columns near 0 and the small differences of the others hidden under their
     common offset: no copy finds the product. The variant scales each group of similar
     columns by its own power of ten, which keeps sums within a group exact (a sum across
-    groups cannot be written with unit weights and scores badly), and trains at every target
-    scale a product of ``hidden`` sums can have: each product of ``hidden`` group scales.
+    groups cannot be written with unit weights and scores badly), and trains at the target
+    scales a product of ``hidden`` sums can have: each product of ``hidden`` group scales
+    that the target's RMS allows, the scaled product (a product of ``hidden`` sums of columns
+    near 1) being between ``10**-(2 * hidden)`` (small differences) and ``10**hidden`` of it.
     It is added only when those are at most ``MAX_SCALE_CENTRES``.
     """
+    size = float(np.sqrt(np.mean(np.asarray(target, dtype=np.float64) ** 2))) or 1.0
     result = []
     for architecture in architectures:
         result.append(architecture)
@@ -288,13 +296,15 @@ def with_scale_group_variants(
         groups = np.unique(scales)
         if len(groups) < 2:
             continue
+        h = architecture.hidden
         centres = sorted(
             {
-                float(np.prod(c))
-                for c in itertools.combinations_with_replacement(groups, architecture.hidden)
+                centre
+                for combination in itertools.combinations_with_replacement(groups, h)
+                if 10.0 ** -(2 * h) <= size / (centre := float(np.prod(combination))) <= 10.0**h
             }
         )
-        if len(centres) <= MAX_SCALE_CENTRES:
+        if 0 < len(centres) <= MAX_SCALE_CENTRES:
             result.append(
                 replace(
                     architecture,
