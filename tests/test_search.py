@@ -446,19 +446,22 @@ def _temperature_difference_times_k(rows: int = 400):
 def test_columns_of_different_sizes_get_a_variant_that_scales_each_group_on_its_own():
     table, y = _temperature_difference_times_k()
     rows = np.arange(400)
-    # T1, T2 near 300 share a power of ten; k and the constant column another.
+    # T1, T2 near 300 share a scale; k, near 1.5, and the constant column another.
     columns = [*table.inputs, table.constant]
-    assert scale_group_scales(table.values[np.ix_(rows, columns)]).tolist() == [100, 100, 1, 1]
+    scales = scale_group_scales(table.values[np.ix_(rows, columns)])
+    assert scales[0] == scales[1] and scales[2] == scales[3]
+    np.testing.assert_allclose(scales, [300, 300, 1.24, 1.24], rtol=0.01)
     architectures = with_scale_group_variants(default_architectures(table), table, rows, y)
     names = [a.name for a in architectures]
     variant = architectures[names.index("NAU->NMU[2] by scale")]
     assert names.index("NAU->NMU[2] by scale") == names.index("NAU->NMU[2]") + 1
-    # Products of two group scales (1, 100, 10,000) that y, of RMS about 17, allows: a product
-    # of two sums of columns near 1 lies between 1e-4 and 100 of it.
-    assert variant.centres == (1.0, 100.0, 10000.0)
+    # Products of two group scales (1.24**2, 1.24 * 300, 300**2) that y, of RMS about 17,
+    # allows: a product of two sums of columns near 1 lies between 1e-4 and 100 of it.
+    low, high = scales[2], scales[0]
+    np.testing.assert_allclose(variant.centres, [low * low, low * high, high * high])
     plain = architectures[names.index("NAU->NMU[2]")]
-    larger = with_scale_group_variants([plain], table, rows, 100 * y)  # RMS about 1,700
-    assert larger[1].centres == (100.0, 10000.0)
+    larger = with_scale_group_variants([plain], table, rows, 1e3 * y)  # RMS about 17,000
+    np.testing.assert_allclose(larger[1].centres, [low * high, high * high])
     assert TrainingSettings().copies(variant) == 3 * len(TrainingSettings().scales())
     stages = _stages(architectures, ["y", "1/y"])
     jobs = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]

@@ -110,7 +110,7 @@ class Architecture:
         Whether the first layer is trained with Adam in the coordinates where its inputs are
         white, longer and on more rows (see :func:`with_whitened_variants`).
     column_scales : tuple of float
-        Fixed training scale of each column, one power of ten per scale group, with
+        Fixed training scale of each column, one per scale group, with
         ``centres`` the target scales trained at (see :func:`with_scale_group_variants`);
         empty for the usual scaling.
     centres : tuple of float
@@ -243,14 +243,16 @@ def with_whitened_variants(
 
 
 def scale_group_scales(values: np.ndarray) -> np.ndarray:
-    """One power of ten per column: columns whose RMS lie within ``SCALE_GAP`` of their
-    neighbours' form a group, scaled by the power of ten nearest the group's mean magnitude.
+    """A training scale per column, shared within each group: columns whose RMS lie within
+    ``SCALE_GAP`` of their neighbours' form a group, scaled by the geometric mean of its RMS,
+    so that its columns are near 1 (a power of ten would leave a difference of columns near
+    350 and 300 at 0.06, their scale being 1,000).
 
     Examples
     --------
     >>> values = np.array([[290.0, 305.0, 1.5], [310.0, 295.0, 1.2]])
-    >>> scale_group_scales(values).tolist()
-    [100.0, 100.0, 1.0]
+    >>> np.round(scale_group_scales(values), 1).tolist()
+    [300.1, 300.1, 1.4]
     """
     rms = np.sqrt(np.mean(values**2, axis=0))
     logs = np.log10(np.where(np.isfinite(rms) & (rms > 0), rms, 1.0))
@@ -259,7 +261,7 @@ def scale_group_scales(values: np.ndarray) -> np.ndarray:
     scales = np.empty(len(logs))
     for g in np.unique(group):
         members = order[group == g]
-        scales[members] = 10.0 ** np.round(logs[members].mean())
+        scales[members] = 10.0 ** logs[members].mean()
     return scales
 
 
@@ -278,7 +280,7 @@ def with_scale_group_variants(
     widely, as in ``k*(T1 - T2)`` with temperatures near 300 and ``k`` near 1, that scale
     leaves some columns near 0 and the small differences of the others hidden under their
     common offset: no copy finds the product. The variant scales each group of similar
-    columns by its own power of ten, which keeps sums within a group exact (a sum across
+    columns by its own scale, which keeps sums within a group exact (a sum across
     groups cannot be written with unit weights and scores badly), and trains at the target
     scales a product of ``hidden`` sums can have: each product of ``hidden`` group scales
     that the target's RMS allows, the scaled product (a product of ``hidden`` sums of columns
