@@ -14,7 +14,7 @@ from ..snapping import network_structures
 from ..structure import Structure
 from ..training import Ensemble, second_moment, train
 from ..units import NMU
-from .space import Architecture, FeatureTable
+from .space import Architecture, FeatureTable, typical_size
 
 
 @dataclass(frozen=True)
@@ -130,9 +130,8 @@ def training_scales(
     """
     if architecture.scale_groups:
         return np.asarray(architecture.column_scales), 1.0  # the centres are in the grid
-    rms = np.sqrt(np.mean(inputs**2, axis=0))
-    rms = np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
-    target_rms = float(np.sqrt(np.mean(target**2))) or 1.0
+    rms = typical_size(inputs, axis=0)
+    target_rms = typical_size(target)
     if not architecture.common_scale:
         return rms, target_rms
     column_scale = _power_of_ten(float(np.median(rms)))

@@ -242,6 +242,14 @@ def with_whitened_variants(
     return result
 
 
+def typical_size(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:
+    """RMS of ``values`` (per column with ``axis=0``), 1 where it is 0 or not finite: the
+    size a column or target is divided by to bring it near 1."""
+    rms = np.sqrt(np.mean(np.asarray(values, dtype=np.float64) ** 2, axis=axis))
+    rms = np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
+    return float(rms) if axis is None else rms
+
+
 def scale_group_scales(values: np.ndarray) -> np.ndarray:
     """A training scale per column, shared within each group: columns whose RMS lie within
     ``SCALE_GAP`` of their neighbours' form a group, scaled by the geometric mean of its RMS,
@@ -254,8 +262,7 @@ def scale_group_scales(values: np.ndarray) -> np.ndarray:
     >>> np.round(scale_group_scales(values), 1).tolist()
     [300.1, 300.1, 1.4]
     """
-    rms = np.sqrt(np.mean(values**2, axis=0))
-    logs = np.log10(np.where(np.isfinite(rms) & (rms > 0), rms, 1.0))
+    logs = np.log10(typical_size(values, axis=0))
     order = np.argsort(logs, kind="stable")
     group = np.cumsum(np.diff(logs[order], prepend=logs[order[0]]) > np.log10(SCALE_GAP))
     scales = np.empty(len(logs))
@@ -287,14 +294,13 @@ def with_scale_group_variants(
     near 1) being between ``10**-(2 * hidden)`` (small differences) and ``10**hidden`` of it.
     It is added only when those are at most ``MAX_SCALE_CENTRES``.
     """
-    size = float(np.sqrt(np.mean(np.asarray(target, dtype=np.float64) ** 2))) or 1.0
+    size = typical_size(target)
     result = []
     for architecture in architectures:
         result.append(architecture)
         if architecture.kind != "nau-nmu" or architecture.whitened or architecture.scale_groups:
             continue
-        columns = architecture.columns
-        scales = scale_group_scales(table.values[np.ix_(rows, columns)])
+        scales = scale_group_scales(table.values[np.ix_(rows, architecture.columns)])
         groups = np.unique(scales)
         if len(groups) < 2:
             continue
