@@ -8,11 +8,12 @@ trained network yields several candidate structures; the scorer decides between 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .structure import Structure, Term, make_factor, make_structure, make_term
 from .units import NALU, ArithmeticUnit
@@ -74,85 +75,134 @@ def discrete_alternatives(
     return alternatives
 
 
-def _signed_factor(row: Tensor, columns: Sequence[int]) -> tuple:
+def signed_factor(row: Tensor, columns: Sequence[int]) -> tuple:
+    """The signed sum of ``columns`` that a snapped NAU row stands for."""
     return make_factor((columns[i], int(w)) for i, w in enumerate(row.tolist()) if w != 0)
 
 
-def _selected(row: Tensor) -> list[int]:
+def selected(row: Tensor) -> list[int]:
+    """Positions of a snapped row's non-zero weights."""
     return [i for i, w in enumerate(row.tolist()) if w != 0]
 
 
-def _product_factors(row: Tensor, columns: Sequence[int]) -> list:
-    return [make_factor([(columns[i], 1)]) for i in _selected(row)]
+def product_factors(row: Tensor, columns: Sequence[int]) -> list:
+    """The single-column factors that a snapped NMU row multiplies."""
+    return [make_factor([(columns[i], 1)]) for i in selected(row)]
 
 
-def _layer_alternatives(unit: ArithmeticUnit, budget: int) -> list[Tensor]:
-    return discrete_alternatives(
-        unit.effective_weight().detach(), unit.snap_targets, max_alternatives=budget
-    )
+@dataclass(frozen=True)
+class SnapInputs:
+    """What snapping a trained network needs besides the network.
+
+    Attributes
+    ----------
+    columns : sequence of int
+        Feature columns fed to the first unit, in order.
+    reciprocal_of : dict of int to int
+        For each input column offered as a reciprocal, the column holding ``1/x``.
+    x : Tensor or None
+        The (scaled) training inputs, for units whose snapped form depends on them (NALU).
+    budget : int
+        Most alternative snaps tried per network.
+    """
+
+    columns: Sequence[int]
+    reciprocal_of: dict[int, int] = field(default_factory=dict)
+    x: Tensor | None = None
+    budget: int = 16
 
 
-def nau_nmu_structures(
-    kind: str, layers: Sequence[ArithmeticUnit], columns: Sequence[int], budget: int
-) -> list[Structure]:
-    """Structures of a snapped NAU / NMU stack (``kind`` as in :class:`Architecture`)."""
+#: Terms of one discrete choice of every layer's weights, given the first unit's columns.
+Compose = Callable[[Sequence[Tensor], Sequence[int]], list[Term | None]]
+
+
+def weight_alternatives(layers: Sequence[ArithmeticUnit], budget: int) -> Iterator[tuple]:
+    """Every combination of the layers' alternative snaps (about ``budget`` in all)."""
     per_layer = max(1, int(round(budget ** (1 / len(layers)))))
-    alternatives = [_layer_alternatives(unit, per_layer) for unit in layers]
-    structures = []
-    for weights in itertools.product(*alternatives):
-        if kind == "nau":
-            terms = [make_term([_signed_factor(weights[0][0], columns)])]
-        elif kind == "nmu":
-            terms = [make_term(_product_factors(weights[0][0], columns))]
-        elif kind == "nau-nmu":
-            hidden = [_signed_factor(row, columns) for row in weights[0]]
-            terms = [make_term([hidden[k] for k in _selected(weights[1][0])])]
-        elif kind == "nmu-nau":
-            terms = [
-                make_term(_product_factors(weights[0][k], columns))
-                for k in _selected(weights[1][0])
-            ]
-        else:
-            raise ValueError(f"unknown architecture kind {kind!r}")
-        structures.append(make_structure(t for t in terms if t))
-    return structures
+    alternatives = [
+        discrete_alternatives(
+            unit.effective_weight().detach(), unit.snap_targets, max_alternatives=per_layer
+        )
+        for unit in layers
+    ]
+    return itertools.product(*alternatives)
 
 
-def nalu_structures(
-    layers: Sequence[NALU],
-    columns: Sequence[int],
-    reciprocal_of: dict[int, int],
-    x: Tensor,
-) -> list[Structure]:
+@dataclass(frozen=True)
+class SnapEach:
+    """A stack's snapping function: ``compose`` applied to every alternative snap of its
+    layers (a plain object rather than a closure, so that stacks pickle for worker processes).
+    """
+
+    compose: Compose
+
+    def __call__(self, layers: Sequence[ArithmeticUnit], inputs: SnapInputs) -> list[Structure]:
+        return [
+            make_structure(self.compose(weights, inputs.columns))
+            for weights in weight_alternatives(layers, inputs.budget)
+        ]
+
+
+def sum_terms(weights: Sequence[Tensor], columns: Sequence[int]) -> list[Term | None]:
+    """NAU: one signed sum."""
+    return [make_term([signed_factor(weights[0][0], columns)])]
+
+
+def product_terms(weights: Sequence[Tensor], columns: Sequence[int]) -> list[Term | None]:
+    """NMU: one product of columns."""
+    return [make_term(product_factors(weights[0][0], columns))]
+
+
+def product_of_sums_terms(weights: Sequence[Tensor], columns: Sequence[int]) -> list[Term | None]:
+    """NAU -> NMU: a product of the hidden signed sums the NMU selects."""
+    hidden = [signed_factor(row, columns) for row in weights[0]]
+    return [make_term([hidden[k] for k in selected(weights[1][0])])]
+
+
+def sum_of_products_terms(weights: Sequence[Tensor], columns: Sequence[int]) -> list[Term | None]:
+    """NMU -> NAU: the hidden products the NAU selects, each a term (its sign is refitted)."""
+    return [make_term(product_factors(weights[0][k], columns)) for k in selected(weights[1][0])]
+
+
+def nalu_structures(layers: Sequence[NALU], inputs: SnapInputs) -> list[Structure]:
     """Structures of a snapped stack of one or two NALUs over positive inputs.
 
     A multiplicative path with weight -1 on an input reads that input's reciprocal column; a
     second-layer division by a hidden sum has no such structure and yields nothing.
     """
+    x, columns, reciprocal_of = inputs.x, inputs.columns, inputs.reciprocal_of
     snapped = []
     for unit in layers:
         snapped.append(unit.snap(x))
         x = unit(x)
-    # Hidden values as terms: each hidden unit is a list of terms (a sum) or a single product.
-    first = snapped[0]
-    hidden: list[list[Term] | None] = []
-    for row, gate in zip(first["weight"], first["gate"].tolist()):
-        if gate >= 0.5:
-            hidden.append([make_term([_signed_factor(row, columns)])])
-        else:
-            factors = []
-            for i, w in enumerate(row.tolist()):
-                if w > 0:
-                    factors.append(make_factor([(columns[i], 1)]))
-                elif w < 0:
-                    if columns[i] not in reciprocal_of:
-                        factors = None
-                        break
-                    factors.append(make_factor([(reciprocal_of[columns[i]], 1)]))
-            hidden.append([make_term(factors)] if factors is not None else None)
+    hidden = [
+        _nalu_hidden(row, gate, columns, reciprocal_of)
+        for row, gate in zip(snapped[0]["weight"], snapped[0]["gate"].tolist())
+    ]
     if len(snapped) == 1:
         return [make_structure(hidden[0])] if hidden[0] is not None else []
-    second = snapped[1]
+    return _nalu_second_layer(snapped[1], hidden)
+
+
+def _nalu_hidden(
+    row: Tensor, gate: float, columns: Sequence[int], reciprocal_of: dict[int, int]
+) -> list[Term] | None:
+    """A first-layer NALU output as terms: a sum (gate 1) or a single product (gate 0);
+    ``None`` when the product divides by an input that has no reciprocal column."""
+    if gate >= 0.5:
+        return [make_term([signed_factor(row, columns)])]
+    factors = []
+    for i, w in enumerate(row.tolist()):
+        if w > 0:
+            factors.append(make_factor([(columns[i], 1)]))
+        elif w < 0:
+            if columns[i] not in reciprocal_of:
+                return None
+            factors.append(make_factor([(reciprocal_of[columns[i]], 1)]))
+    return [make_term(factors)]
+
+
+def _nalu_second_layer(second: dict, hidden: list[list[Term] | None]) -> list[Structure]:
     row, gate = second["weight"][0].tolist(), float(second["gate"][0])
     used = [k for k, w in enumerate(row) if w != 0]
     if any(hidden[k] is None for k in used):
@@ -171,36 +221,26 @@ def nalu_structures(
     return [make_structure([make_term(factors)])]
 
 
-def network_structures(
-    kind: str,
-    network: nn.Module,
-    columns: Sequence[int],
-    *,
-    reciprocal_of: dict[int, int] | None = None,
-    x: Tensor | None = None,
-    budget: int = 16,
-    constant: int | None = None,
+def structure_variants(
+    found: Sequence[Structure], *, constant: int | None = None, separate: bool = False
 ) -> list[Structure]:
-    """All candidate structures of one trained network, most plausible first, deduplicated.
+    """``found`` with the variants every stack's snaps are also tried as, most plausible first,
+    deduplicated.
 
     ``constant`` is the feature column of ones. A sum's weight on it barely moves the loss
     when the inputs are large, so it may snap to +-1 by chance: each structure that uses it is
-    also offered without it. A single NAU's sum of at most ``MAX_SEPARATE_TERMS`` features is
-    also offered as separate terms, one per feature, so that least squares gives each its own
-    coefficient (``a - 2*b + 3`` has weights of unequal size, which no snapped sum holds).
+    also offered without it. With ``separate``, a sum of at most ``MAX_SEPARATE_TERMS``
+    features is also offered as separate terms, one per feature, so that least squares gives
+    each its own coefficient (``a - 2*b + 3`` has weights of unequal size, which no snapped
+    sum holds).
     """
-    layers = [m for m in network.modules() if isinstance(m, ArithmeticUnit)]
-    if kind.startswith("nalu"):
-        found = nalu_structures(layers, columns, reciprocal_of or {}, x)
-    else:
-        found = nau_nmu_structures(kind, layers, columns, budget)
+    found = list(found)
     if constant is not None:
         found = [variant for s in found for variant in (s, without_feature(s, constant))]
-    if kind == "nau":
+    if separate:
         separated = (separate_terms(s, constant) for s in found)
         found += [s for s in separated if len(s) <= MAX_SEPARATE_TERMS]
-    unique = dict.fromkeys(s for s in found if s)
-    return list(unique)
+    return list(dict.fromkeys(s for s in found if s))
 
 
 def separate_terms(structure: Structure, constant: int | None = None) -> Structure:

@@ -10,11 +10,12 @@ import numpy as np
 import torch
 
 from ..regularization import AnnealedRegularization
-from ..snapping import network_structures
+from ..snapping import SnapInputs
 from ..structure import Structure
-from ..training import Ensemble, second_moment, train
+from ..training import Ensemble, TrainingResult, second_moment, train
 from ..units import NMU
-from .space import Architecture, FeatureTable, typical_size
+from .space import FeatureTable, typical_size
+from .stacks import Architecture
 
 
 @dataclass(frozen=True)
@@ -135,43 +136,88 @@ def training_scales(
     if not architecture.common_scale:
         return rms, target_rms
     column_scale = _power_of_ten(float(np.median(rms)))
-    degree = max(1, architecture.hidden) if architecture.kind == "nau-nmu" else 1
+    degree = max(1, architecture.hidden) if architecture.kind.multiplies_sums else 1
     return np.full_like(rms, column_scale), column_scale**degree
 
 
+@dataclass(frozen=True)
+class Job:
+    """One unit of search work: an architecture trained on one form of the target.
+
+    Attributes
+    ----------
+    stage : int
+        Position of the job's stage in the search (stage 0 always runs to its end).
+    architecture : Architecture
+    transform : str
+        Form of the target trained on (``"y"`` or ``"1/y"``).
+    seed : int
+        Seed of the job's copies; the same for every chunk of it.
+    chunk : slice
+        The copies of the job's grid trained here (see :func:`copy_chunks`).
+    """
+
+    stage: int
+    architecture: Architecture
+    transform: str
+    seed: int
+    chunk: slice = field(default_factory=lambda: slice(None))
+
+
 def run_job(
-    architecture: Architecture,
+    job: Job,
     table: FeatureTable,
     target: np.ndarray,
-    *,
-    transform: str,
     settings: TrainingSettings,
-    seed: int,
-    copies: slice = slice(None),
     deadline: float | None = None,
 ) -> JobResult:
-    """Train ``architecture`` on the rows of ``table`` and ``target`` at every scale of the
-    grid (or at the ``copies`` of it, see :func:`copy_chunks`) and snap every copy.
+    """Train ``job``'s architecture on the rows of ``table`` against ``target`` (the job's form
+    of the target) at every scale of its chunk of the grid, and snap every copy.
 
     Training that reaches ``deadline`` (a :func:`time.time` value) stops and yields no
     structures, only ``timed_out=True``.
     """
     started = time.perf_counter()
+    architecture = job.architecture
     columns = list(architecture.columns)
     inputs = table.values[:, columns]
-    y = target
-    column_scale, centre = training_scales(architecture, inputs, y)
-    whitened = architecture.whitened
+    column_scale, centre = training_scales(architecture, inputs, target)
     grid = settings.grid(architecture)
-    seeds = np.random.SeedSequence(seed).generate_state(len(grid)).tolist()[copies]
-    scales = centre * grid[copies]
+    seeds = np.random.SeedSequence(job.seed).generate_state(len(grid)).tolist()[job.chunk]
+    scales = centre * grid[job.chunk]
     X_t = torch.as_tensor(inputs / column_scale, dtype=torch.float64)
-    Y_t = torch.as_tensor(y[None, :, None] / scales[:, None, None], dtype=torch.float64)
+    Y_t = torch.as_tensor(target[None, :, None] / scales[:, None, None], dtype=torch.float64)
+    ensemble, result, late = _train_copies(architecture, seeds, X_t, Y_t, settings, deadline)
+    outcome = JobResult(architecture.name, job.transform, reseeded=result.reseeded)
+    if late and result.stopped_early:
+        outcome.timed_out = True
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+    snap_inputs = SnapInputs(columns, table.reciprocal_of, X_t, settings.alternatives)
+    seen: dict[Structure, None] = {}
+    for r in range(len(ensemble)):
+        found = architecture.kind.structures(ensemble.network(r), snap_inputs, table.constant)
+        seen.update(dict.fromkeys(found))
+    outcome.structures = list(seen)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _train_copies(
+    architecture: Architecture,
+    seeds: list[int],
+    X_t: torch.Tensor,
+    Y_t: torch.Tensor,
+    settings: TrainingSettings,
+    deadline: float | None,
+) -> tuple[Ensemble, TrainingResult, list[int]]:
+    """One copy of ``architecture`` per seed, trained against its column of ``Y_t``; with the
+    training result and the steps at which ``deadline`` was found passed (empty if never)."""
+    whitened = architecture.whitened
     steps = settings.whitened_steps if whitened else settings.steps
     schedule = settings.schedule(whitened)
     fitted = settings.whitened_fit * Y_t.pow(2).mean(dim=(1, 2))
-
-    late = []
+    late: list[int] = []
 
     def stop(step: int, ensemble: Ensemble, mse: torch.Tensor) -> bool:
         if deadline is not None and time.time() > deadline:
@@ -198,23 +244,4 @@ def run_job(
         )
     finally:
         torch.set_num_threads(threads)
-    job = JobResult(architecture.name, transform, reseeded=result.reseeded)
-    if late and result.stopped_early:
-        job.timed_out = True
-        job.seconds = time.perf_counter() - started
-        return job
-    seen: dict[Structure, None] = {}
-    for r in range(len(ensemble)):
-        for structure in network_structures(
-            architecture.kind,
-            ensemble.network(r),
-            columns,
-            reciprocal_of=table.reciprocal_of,
-            x=X_t,
-            budget=settings.alternatives,
-            constant=table.constant,
-        ):
-            seen.setdefault(structure, None)
-    job.structures = list(seen)
-    job.seconds = time.perf_counter() - started
-    return job
+    return ensemble, result, late

@@ -18,6 +18,7 @@ from ..data import EXTRAPOLATION, TRAIN, VALIDATION, Split, split_rows
 from ..scoring import SplitRows, group_rows, pack, score_rows
 from ..structure import Structure
 from ..symbolic import feature_symbols
+from . import stacks
 from .candidates import (
     Candidate,
     apply_transform,
@@ -26,15 +27,9 @@ from .candidates import (
     choose,
     mark_exact,
 )
-from .engine import JobResult, TrainingSettings, copy_chunks, run_job
-from .space import (
-    Architecture,
-    FeatureTable,
-    build_feature_table,
-    default_architectures,
-    with_scale_group_variants,
-    with_whitened_variants,
-)
+from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
+from .space import FeatureTable, build_feature_table
+from .stacks import Architecture, Space
 
 #: Fewest rows a search accepts: enough to hold out, validate and fit a few constants.
 MIN_SAMPLES = 10
@@ -145,6 +140,77 @@ def _check_inputs(X, y, feature_names) -> tuple[np.ndarray, np.ndarray, list[str
     return X, y, feature_names
 
 
+@dataclass(frozen=True)
+class SearchData:
+    """The table being searched, split, with the feature columns the units see.
+
+    Attributes
+    ----------
+    X, y : ndarray
+        Every row: the given ones, then those of an explicit extrapolation set.
+    feature_names : list of str
+    symbols : list of sympy.Symbol
+    split : Split
+    table : FeatureTable
+    probe_rows : ndarray of int
+        A sample of the fitted rows on which residuals are checked for structure.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    symbols: list[sympy.Symbol]
+    split: Split
+    table: FeatureTable
+    probe_rows: np.ndarray
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.split.labels
+
+    @property
+    def fitted_rows(self) -> np.ndarray:
+        """Rows the formulas are fitted on: all but the held-out extrapolation rows."""
+        return np.flatnonzero(self.labels != EXTRAPOLATION)
+
+    @property
+    def train_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.labels == TRAIN)
+
+
+def prepare_data(
+    X,
+    y,
+    feature_names: Sequence[str] | None,
+    extrapolation: tuple | None,
+    holdout_fraction: float,
+    validation_fraction: float,
+    random_state: int,
+) -> SearchData:
+    """Check the inputs, split the rows and build the feature table (see :func:`find_formula`)."""
+    X, y, feature_names = _check_inputs(X, y, feature_names)
+    X_extra = None
+    if extrapolation is not None:
+        X_extra, y_extra, _ = _check_inputs(extrapolation[0], extrapolation[1], feature_names)
+        y = np.concatenate([y, y_extra])
+    X_all, split = split_rows(
+        X,
+        holdout_fraction=holdout_fraction,
+        validation_fraction=validation_fraction,
+        X_extrapolation=X_extra,
+        random_state=random_state,
+    )
+    symbols = feature_symbols(feature_names)
+    fitted = np.flatnonzero(split.labels != EXTRAPOLATION)
+    probe_rows = np.sort(
+        np.random.default_rng(random_state).choice(
+            fitted, size=min(PROBE_ROWS, len(fitted)), replace=False
+        )
+    )
+    table = build_feature_table(X_all, symbols, fitted)
+    return SearchData(X_all, y, feature_names, symbols, split, table, probe_rows)
+
+
 def _transforms(y: np.ndarray, fit_rows: np.ndarray) -> list[str]:
     """``"y"``, and ``"1/y"`` when y keeps one sign away from zero (sums of reciprocals)."""
     fitted = y[fit_rows]
@@ -154,31 +220,50 @@ def _transforms(y: np.ndarray, fit_rows: np.ndarray) -> list[str]:
     return ["y"]
 
 
-def _stages(
-    architectures: Sequence[Architecture], transforms: Sequence[str]
+def plan_stages(
+    available: Sequence[Architecture], transforms: Sequence[str]
 ) -> list[list[tuple[Architecture, str]]]:
-    """Jobs (architecture, target transform) in groups, simplest first.
+    """Jobs (architecture, target transform) in stages, simplest first.
 
-    The search stops after the first group that yields an exact formula, so a group's order
-    is the order of preference: small stacks before wide ones, the plain target before its
-    reciprocal, NALUs last. A product of inputs and reciprocals is also the reciprocal of one,
-    so products are not trained again on ``1/y``. A whitened variant forms a group of its own
-    just before the stacks of its width: it exists only where the plain one is expected to
-    stall, and a product of sums is not the reciprocal of one, so it is not tried on ``1/y``.
-    A scale-group variant (columns of different sizes) forms a group just after the stacks of
-    its width, on ``y`` only: it is tried when they found nothing.
+    The search stops after the first stage that yields a formula that holds, so the order of
+    stages is the order of preference: each job's :meth:`~Architecture.stage_key` (small
+    stacks before wide ones, the plain target before its reciprocal, NALUs last, a kind's
+    variants before or after the plain stacks of their width). Each kind is tried only on
+    the transforms it lists. Within a stage, jobs keep the order of ``transforms``, then of
+    ``available``.
     """
-    groups: dict[tuple[float, int], list[tuple[Architecture, str]]] = {}
+    stages: dict = {}
     for transform in transforms:
-        for arch in architectures:
-            if transform != "y" and (arch.kind == "nmu" or arch.whitened or arch.scale_groups):
-                continue
-            level = 100 + arch.hidden if arch.kind.startswith("nalu") else arch.hidden
-            level -= 0.5 if arch.whitened else 0
-            level += 0.5 if arch.scale_groups else 0
-            reciprocal = transform != "y" or arch.name.endswith("[1/x]")
-            groups.setdefault((level, int(reciprocal)), []).append((arch, transform))
-    return [groups[k] for k in sorted(groups)]
+        for arch in available:
+            if transform in arch.kind.transforms:
+                stages.setdefault(arch.stage_key(transform), []).append((arch, transform))
+    return [stages[key] for key in sorted(stages)]
+
+
+def plan_jobs(
+    stages: Sequence[Sequence[tuple[Architecture, str]]],
+    settings: TrainingSettings,
+    random_state: int,
+) -> list[Job]:
+    """Every job's chunks, stage by stage, each job with its own seed (so the same for any
+    number of workers)."""
+    seeds = np.random.SeedSequence(random_state)
+    return [
+        Job(number, arch, transform, int(seed.generate_state(1)[0]), chunk)
+        for number, stage in enumerate(stages)
+        for (arch, transform), seed in zip(stage, seeds.spawn(len(stage)), strict=True)
+        for chunk in copy_chunks(arch, settings)
+    ]
+
+
+def _select(available: list[Architecture], names: Sequence[str] | None) -> list[Architecture]:
+    if names is None:
+        return available
+    unknown = sorted(set(names) - {a.name for a in available})
+    if unknown:
+        listed = ", ".join(a.name for a in available)
+        raise ValueError(f"unknown architectures {unknown}; choose from {listed}.")
+    return [a for a in available if a.name in set(names)]
 
 
 def _training_rows(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -186,6 +271,27 @@ def _training_rows(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
     if len(rows) > limit:
         rows = np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
     return rows
+
+
+def _training_data(
+    data: SearchData,
+    jobs: Sequence[Job],
+    settings: TrainingSettings,
+    max_train_rows: int,
+    random_state: int,
+) -> dict[bool, tuple[FeatureTable, np.ndarray]]:
+    """The training rows' feature table and target, by whether the job is whitened.
+
+    Training needs only these rows; sending the whole table to every worker would copy it
+    once per job. Whitened stacks follow a slow direction that a few hundred rows leave
+    ill-determined, so they get more.
+    """
+    limits = {False: max_train_rows, True: max(max_train_rows, settings.whitened_rows)}
+    training = {}
+    for whitened in {job.architecture.whitened for job in jobs}:
+        rows = _training_rows(data.labels, limits[whitened], random_state)
+        training[whitened] = (replace(data.table, values=data.table.values[rows]), data.y[rows])
+    return training
 
 
 def _promoted(chunk: slice, copies: int) -> int:
@@ -207,47 +313,84 @@ def _grouped_rows(
     return group_rows(table.values[finite], target[finite], labels[finite])
 
 
-def _score_job(
-    job: JobResult,
-    rows: SplitRows,
-    table: FeatureTable,
-    y: np.ndarray,
-    labels: np.ndarray,
-    tolerance: float,
-    backend: str,
-    seen: set[tuple[str, Structure]],
-    probe_rows: np.ndarray,
-    promoted: int = PROMOTED,
-) -> list[Candidate]:
-    """Fit every new structure of ``job`` (or of one chunk of it) at once on ``rows`` (see
-    :func:`_grouped_rows`), then promote the ``promoted`` best to formulas."""
-    fresh = [s for s in job.structures if (job.transform, s) not in seen]
-    seen.update((job.transform, s) for s in fresh)
-    if not fresh:
-        return []
-    if backend == "auto" and len(fresh) * rows.y.size < NUMBA_WORTHWHILE:
-        backend = "numpy"
-    scores = score_rows(pack(fresh), rows, backend=backend)
-    order = np.argsort(scores.relative_rmse[:, VALIDATION], kind="stable")[:promoted]
-    candidates = []
-    for i in order:
-        if not np.isfinite(scores.relative_rmse[i, VALIDATION]):
-            continue
-        n = len(fresh[i]) + 1
-        candidates.append(
-            build_candidate(
-                fresh[i],
-                scores.coefficients[i, :n],
-                table=table,
-                y=y,
-                labels=labels,
-                transform=job.transform,
-                architecture=job.architecture,
-                tolerance=tolerance,
-                probe_rows=probe_rows,
-            )
+class Scoring:
+    """Scores trained jobs' structures and keeps the best candidate per formula.
+
+    Parameters
+    ----------
+    data : SearchData
+    tolerance : float
+        Relative error under which a formula is exact on noise-free data.
+    backend : {"auto", "numba", "numpy", "torch"}
+    """
+
+    def __init__(self, data: SearchData, tolerance: float, backend: str) -> None:
+        self.data, self.tolerance, self.backend = data, tolerance, backend
+        self.candidates: dict[str, Candidate] = {}
+        self.seen: set[tuple[str, Structure]] = set()
+        # Regrouping copies the table (about 0.7 s for 1e6 rows); consecutive jobs mostly
+        # share a target transform, and one regrouped table at a time keeps memory bounded.
+        self.rows = functools.lru_cache(maxsize=1)(
+            functools.partial(_grouped_rows, data.table, data.y, data.labels)
         )
-    return candidates
+        # The constant formula is always a candidate: the baseline every other one must beat.
+        y_train = data.y[data.labels == TRAIN]
+        self.keep(self._build((), np.array([np.mean(y_train)]), "y", "constant"))
+
+    def keep(self, candidate: Candidate) -> None:
+        known = self.candidates.get(candidate.key)
+        loss = candidate.relative_rmse[VALIDATION]
+        if known is None or loss < known.relative_rmse[VALIDATION]:
+            self.candidates[candidate.key] = candidate
+
+    def _build(
+        self, structure: Structure, coefficients: np.ndarray, transform: str, architecture: str
+    ) -> Candidate:
+        return build_candidate(
+            structure,
+            coefficients,
+            table=self.data.table,
+            y=self.data.y,
+            labels=self.data.labels,
+            transform=transform,
+            architecture=architecture,
+            tolerance=self.tolerance,
+            probe_rows=self.data.probe_rows,
+        )
+
+    def score(self, job: JobResult, promoted: int = PROMOTED) -> None:
+        """Fit every new structure of ``job`` (or of one chunk of it) at once, then keep the
+        ``promoted`` best as formulas."""
+        fresh = [s for s in job.structures if (job.transform, s) not in self.seen]
+        self.seen.update((job.transform, s) for s in fresh)
+        if not fresh:
+            return
+        rows = self.rows(job.transform)
+        backend = self.backend
+        if backend == "auto" and len(fresh) * rows.y.size < NUMBA_WORTHWHILE:
+            backend = "numpy"
+        scores = score_rows(pack(fresh), rows, backend=backend)
+        order = np.argsort(scores.relative_rmse[:, VALIDATION], kind="stable")[:promoted]
+        for i in order:
+            if np.isfinite(scores.relative_rmse[i, VALIDATION]):
+                coefficients = scores.coefficients[i, : len(fresh[i]) + 1]
+                self.keep(self._build(fresh[i], coefficients, job.transform, job.architecture))
+
+    def found(self) -> bool:
+        """Whether some candidate so far holds on the held-out rows."""
+        candidates = list(self.candidates.values())
+        mark_exact(candidates, self.tolerance, self.data.X[self.data.probe_rows])
+        return any(c.holds for c in candidates)
+
+
+@dataclass
+class SearchLog:
+    """How the search went: the jobs it completed and why it ended."""
+
+    jobs: list[str] = field(default_factory=list)
+    reseeded: int = 0
+    timed_out: bool = False
+    interrupted: bool = False
 
 
 def _run_jobs(tasks: Iterable, n_jobs: int | None) -> Iterator[JobResult]:
@@ -268,6 +411,75 @@ def _close(results: Iterator[JobResult]) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*tasks which were still being processed")
         results.close()
+
+
+@dataclass(frozen=True)
+class _Budget:
+    started: float
+    max_time: float
+
+    def spent(self) -> bool:
+        return time.perf_counter() - self.started > self.max_time
+
+    def deadline(self) -> float:
+        """The end of the budget as a :func:`time.time` value (for worker processes)."""
+        return time.time() + self.max_time - (time.perf_counter() - self.started)
+
+
+def _search(
+    jobs: list[Job],
+    training: dict[bool, tuple[FeatureTable, np.ndarray]],
+    scoring: Scoring,
+    settings: TrainingSettings,
+    budget: _Budget,
+    n_jobs: int | None,
+    progress: Progress | None,
+) -> SearchLog:
+    """Train ``jobs`` (chunks of them, in order) and score each as it arrives, stage by stage,
+    until a stage yields a formula that holds, the budget is spent, or the user interrupts."""
+    log = SearchLog()
+    total = sum(job.chunk.start == 0 for job in jobs)
+    deadline = budget.deadline()
+    trained = _run_jobs(
+        (
+            delayed(run_job)(
+                job,
+                training[job.architecture.whitened][0],
+                apply_transform(training[job.architecture.whitened][1], job.transform),
+                settings,
+                # The first stage always runs, so even a tiny budget yields a formula.
+                deadline=None if job.stage == 0 else deadline,
+            )
+            for job in jobs
+        ),
+        n_jobs,
+    )
+    try:
+        for index, (job, piece) in enumerate(zip(jobs, trained)):
+            if piece.timed_out or (job.stage > 0 and budget.spent()):
+                log.timed_out = True
+                break
+            log.reseeded += piece.reseeded
+            copies = settings.copies(job.architecture)
+            scoring.score(piece, promoted=_promoted(job.chunk, copies))
+            if job.chunk.stop < copies:
+                continue  # more chunks of this job to come
+            log.jobs.append(f"{piece.architecture} on {piece.transform}")
+            if progress is not None:
+                progress(len(log.jobs), total, log.jobs[-1])
+            last = index + 1 == len(jobs)
+            if not last and jobs[index + 1].stage == job.stage:
+                continue  # the stage is not complete yet
+            if scoring.found():
+                break
+            if not last and budget.spent():
+                log.timed_out = True
+                break
+    except KeyboardInterrupt:
+        log.interrupted = True
+    finally:
+        _close(trained)
+    return log
 
 
 def find_formula(
@@ -291,12 +503,12 @@ def find_formula(
 ) -> SearchResult:
     """Search for the formula behind ``y = f(X)`` and check it on held-out input ranges.
 
-    Stacks of arithmetic units (NAU, NMU, NAU→NMU, NMU→NAU, NALU) are trained on the train
-    rows, many copies at once; every trained copy is snapped to discrete weights (with nearby
-    alternatives), each distinct structure gets its constants by least squares, constants are
-    made exact where the data allows, and every formula is scored on train, validation and
-    extrapolation rows. The search stops at the first group of architectures that yields an
-    exact formula.
+    Stacks of arithmetic units (NAU, NMU, NAU→NMU, NMU→NAU, NALU; see
+    :mod:`~nalu_sr.search.stacks`) are trained on the train rows, many copies at once; every
+    trained copy is snapped to discrete weights (with nearby alternatives), each distinct
+    structure gets its constants by least squares, constants are made exact where the data
+    allows, and every formula is scored on train, validation and extrapolation rows. The
+    search stops at the first stage of architectures that yields a formula that holds.
 
     Parameters
     ----------
@@ -312,14 +524,13 @@ def find_formula(
     tolerance : float
         Relative RMSE under which a formula is exact on noise-free data.
     max_time : float
-        Time budget in seconds. The first group of architectures always runs to the end;
-        after the budget, the search stops (abandoning jobs in training) and reports the
-        best formula so far.
+        Time budget in seconds. The first stage always runs to the end; after the budget,
+        the search stops (abandoning jobs in training) and reports the best formula so far.
     settings : TrainingSettings, optional
         Restarts, steps, learning rate and regularisation of each architecture.
     architectures : sequence of str, optional
-        Names of the architectures to try (default: all, see
-        :func:`~nalu_sr.search.space.default_architectures`).
+        Names of the architectures to try (default: all that the data allows, see
+        :func:`~nalu_sr.search.stacks.architectures`).
     max_power : int
         Largest integer power of an input inside a product.
     max_train_rows : int
@@ -336,173 +547,63 @@ def find_formula(
     -------
     SearchResult
     """
-    started = time.perf_counter()
+    budget = _Budget(time.perf_counter(), max_time)
     settings = settings or TrainingSettings()
-    X, y, feature_names = _check_inputs(X, y, feature_names)
-    X_extra = None
-    if extrapolation is not None:
-        X_extra, y_extra, _ = _check_inputs(extrapolation[0], extrapolation[1], feature_names)
-        y = np.concatenate([y, y_extra])
-    X_all, split = split_rows(
-        X,
-        holdout_fraction=holdout_fraction,
-        validation_fraction=validation_fraction,
-        X_extrapolation=X_extra,
-        random_state=random_state,
+    data = prepare_data(
+        X, y, feature_names, extrapolation, holdout_fraction, validation_fraction, random_state
     )
-    labels = split.labels
-    symbols = feature_symbols(feature_names)
-    table = build_feature_table(X_all, symbols, np.flatnonzero(labels != EXTRAPOLATION))
-    transforms = _transforms(y, np.flatnonzero(labels != EXTRAPOLATION))
-    train_rows = np.flatnonzero(labels == TRAIN)
-    available = default_architectures(table, max_power=max_power)
-    available = with_whitened_variants(available, table, train_rows)
-    available = with_scale_group_variants(available, table, train_rows, y[train_rows])
-    if architectures is not None:
-        unknown = sorted(set(architectures) - {a.name for a in available})
-        if unknown:
-            names = ", ".join(a.name for a in available)
-            raise ValueError(f"unknown architectures {unknown}; choose from {names}.")
-        available = [a for a in available if a.name in set(architectures)]
-    stages = _stages(available, transforms)
-    total = sum(len(stage) for stage in stages)
-    seeds = np.random.SeedSequence(random_state)
-    fitted = np.flatnonzero(labels != EXTRAPOLATION)
-    probe_rows = np.sort(
-        np.random.default_rng(random_state).choice(
-            fitted, size=min(PROBE_ROWS, len(fitted)), replace=False
-        )
+    train_rows = data.train_rows
+    space = Space(data.table, train_rows, data.y[train_rows], max_power=max_power)
+    stages = plan_stages(
+        _select(stacks.architectures(space), architectures),
+        _transforms(data.y, data.fitted_rows),
     )
-    probe_inputs = X_all[probe_rows]
-    # Whitened variants follow a slow direction that a few hundred rows leave ill-determined.
-    row_limits = {False: max_train_rows, True: max(max_train_rows, settings.whitened_rows)}
-    candidates: dict[str, Candidate] = {}
-
-    def keep(candidate: Candidate) -> None:
-        known = candidates.get(candidate.key)
-        loss = candidate.relative_rmse[VALIDATION]
-        if known is None or loss < known.relative_rmse[VALIDATION]:
-            candidates[candidate.key] = candidate
-
-    # The constant formula is always a candidate: the baseline every other one must beat.
-    keep(
-        build_candidate(
-            (),
-            np.array([np.mean(y[labels == TRAIN])]),
-            table=table,
-            y=y,
-            labels=labels,
-            transform="y",
-            architecture="constant",
-            tolerance=tolerance,
-            probe_rows=probe_rows,
-        )
-    )
-    seen: set[tuple[str, Structure]] = set()
-    # Regrouping copies the table (about 0.7 s for 1e6 rows); consecutive jobs mostly share a
-    # target transform, and one regrouped table at a time keeps the memory bounded.
-    grouped = functools.lru_cache(maxsize=1)(functools.partial(_grouped_rows, table, y, labels))
-    result_flags = {"interrupted": False, "timed_out": False, "reseeded": 0}
-    jobs_run: list[str] = []
-    # Training needs only the training rows; sending the whole table to every worker would
-    # copy it once per job.
-    training = {}
-    for whitened in {arch.whitened for stage in stages for arch, _ in stage}:
-        rows = _training_rows(labels, row_limits[whitened], random_state)
-        training[whitened] = (replace(table, values=table.values[rows]), y[rows])
-    jobs = [
-        (number, arch, t, int(s.generate_state(1)[0]))
-        for number, stage in enumerate(stages)
-        for (arch, t), s in zip(stage, seeds.spawn(len(stage)), strict=True)
-    ]
-    deadline = time.time() + max_time - (time.perf_counter() - started)
-    chunks = [
-        (index, chunk)
-        for index, (_, arch, *_) in enumerate(jobs)
-        for chunk in copy_chunks(arch, settings)
-    ]
-    trained = _run_jobs(
-        (
-            delayed(run_job)(
-                jobs[index][1],
-                training[jobs[index][1].whitened][0],
-                apply_transform(training[jobs[index][1].whitened][1], jobs[index][2]),
-                transform=jobs[index][2],
-                settings=settings,
-                seed=jobs[index][3],
-                copies=chunk,
-                # The first group always runs, so even a tiny budget yields a formula.
-                deadline=None if jobs[index][0] == 0 else deadline,
-            )
-            for index, chunk in chunks
-        ),
-        n_jobs,
-    )
-    try:
-        for (index, chunk), piece in zip(chunks, trained):
-            if piece.timed_out or (jobs[index][0] > 0 and time.perf_counter() - started > max_time):
-                result_flags["timed_out"] = True
-                break
-            result_flags["reseeded"] += piece.reseeded
-            copies = settings.copies(jobs[index][1])
-            for candidate in _score_job(
-                piece,
-                grouped(piece.transform),
-                table,
-                y,
-                labels,
-                tolerance,
-                scoring_backend,
-                seen,
-                probe_rows,
-                promoted=_promoted(chunk, copies),
-            ):
-                keep(candidate)
-            if chunk.stop < copies:
-                continue  # more chunks of this job to come
-            done = index + 1
-            jobs_run.append(f"{piece.architecture} on {piece.transform}")
-            if progress is not None:
-                progress(done, total, jobs_run[-1])
-            if done < total and jobs[done][0] == jobs[index][0]:
-                continue  # the group is not complete yet
-            mark_exact(list(candidates.values()), tolerance, probe_inputs)
-            if any(c.holds for c in candidates.values()):
-                break
-            if done < total and time.perf_counter() - started > max_time:
-                result_flags["timed_out"] = True
-                break
-    except KeyboardInterrupt:
-        result_flags["interrupted"] = True
-    finally:
-        _close(trained)
-    return _result(
-        list(candidates.values()),
-        feature_names,
-        symbols,
-        split,
-        tolerance,
-        probe_inputs,
-        seconds=time.perf_counter() - started,
-        jobs=jobs_run,
-        **result_flags,
-    )
+    jobs = plan_jobs(stages, settings, random_state)
+    training = _training_data(data, jobs, settings, max_train_rows, random_state)
+    scoring = Scoring(data, tolerance, scoring_backend)
+    log = _search(jobs, training, scoring, settings, budget, n_jobs, progress)
+    seconds = time.perf_counter() - budget.started
+    return _result(list(scoring.candidates.values()), data, tolerance, log, seconds)
 
 
 def _result(
-    candidates, feature_names, symbols, split, tolerance, probe_inputs, **extra
+    candidates: list[Candidate], data: SearchData, tolerance: float, log: SearchLog, seconds: float
 ) -> SearchResult:
-    used = mark_exact(candidates, tolerance, probe_inputs)
+    used = mark_exact(candidates, tolerance, data.X[data.probe_rows])
     candidates = sorted(
         candidates, key=lambda c: (c.complexity, c.relative_rmse[VALIDATION], c.key)
     )
     table = candidates_table(candidates)
     chosen = choose(table)
-    formula = None if chosen is None else table.loc[chosen, "sympy_format"]
-    exact = bool(chosen is not None and table.loc[chosen, "exact"])
+    return SearchResult(
+        formula=None if chosen is None else table.loc[chosen, "sympy_format"],
+        exact=bool(chosen is not None and table.loc[chosen, "exact"]),
+        candidates=table,
+        chosen=chosen,
+        feature_names=list(data.feature_names),
+        symbols=list(data.symbols),
+        split=data.split,
+        tolerance=used,
+        message=_message(table, chosen, candidates, used, log),
+        seconds=seconds,
+        reseeded=log.reseeded,
+        interrupted=log.interrupted,
+        timed_out=log.timed_out,
+        jobs=log.jobs,
+    )
+
+
+def _message(
+    table: pd.DataFrame,
+    chosen: int | None,
+    candidates: list[Candidate],
+    used: float,
+    log: SearchLog,
+) -> str:
+    """The one-line verdict on the chosen formula (row ``chosen`` of ``table``)."""
     if chosen is None:
         message = "No formula found: the search produced no candidate that could be scored."
-    elif exact:
+    elif table.loc[chosen, "exact"]:
         message = (
             f"Exact formula found: it holds on the held-out extrapolation rows within "
             f"{used:.1e} relative error."
@@ -515,9 +616,9 @@ def _result(
         )
     else:
         error = table.loc[chosen, "loss_extrapolation"]
-        if extra.get("interrupted"):
+        if log.interrupted:
             where = "No exact formula among the architectures trained before the interruption"
-        elif extra.get("timed_out"):
+        elif log.timed_out:
             where = (
                 "No exact formula among the architectures trained within the time budget "
                 "(raise max_time, or --max-time, to train the rest)"
@@ -528,20 +629,9 @@ def _result(
             f"{where}; the best approximation has relative error {error:.3g} on the held-out "
             "extrapolation rows."
         )
-    if extra.get("interrupted"):
+    if log.interrupted:
         message += " (Search interrupted: best result so far.)"
-    return SearchResult(
-        formula=formula,
-        exact=exact,
-        candidates=table,
-        chosen=chosen,
-        feature_names=list(feature_names),
-        symbols=list(symbols),
-        split=split,
-        tolerance=used,
-        message=message,
-        **extra,
-    )
+    return message
 
 
 def _estimated(candidate: Candidate) -> str:

@@ -1,0 +1,441 @@
+"""The registry of stack kinds: every stack of units the search trains, described once.
+
+A :class:`StackKind` says how a stack is built from units, which feature columns it reads, how
+its trained weights snap to a structure, which target transforms it is tried on and where it
+stands in the search's order. :data:`STACK_KINDS` lists them; the search trains an
+:class:`Architecture` (a kind at one width, on its columns) for every instance a kind offers on
+the data. Adding a kind is one entry here plus its unit's file in ``nalu_sr/units/``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import NamedTuple
+
+import numpy as np
+from torch import nn
+
+from ..snapping import (
+    SnapEach,
+    SnapInputs,
+    nalu_structures,
+    product_of_sums_terms,
+    product_terms,
+    structure_variants,
+    sum_of_products_terms,
+    sum_terms,
+)
+from ..structure import Structure
+from ..units import NALU, NAU, NMU, ArithmeticUnit
+from .space import (
+    MAX_SCALE_CENTRES,
+    STIFFNESS,
+    FeatureTable,
+    product_columns,
+    scale_group_scales,
+    stiffness,
+    typical_size,
+)
+
+
+class Family(IntEnum):
+    """Stacks of one family are all tried before any of the next: arithmetic units first,
+    NALUs (whose gates make them slower to settle) last."""
+
+    ARITHMETIC = 0
+    NALU = 1
+
+
+class Place(IntEnum):
+    """Where a kind's stacks stand among the stacks of their width and family."""
+
+    #: In a stage of their own before the plain stacks (variants expected where those stall).
+    BEFORE = -1
+    WITH = 0
+    #: In a stage of their own after the plain stacks (tried when those found nothing).
+    AFTER = 1
+
+
+class StageKey(NamedTuple):
+    """The order of stages, compared field by field: jobs with equal keys form one stage.
+
+    ``reciprocal`` puts jobs on the reciprocal side (the ``1/y`` target, or a stack of input
+    reciprocals) after the plain ones of the same width.
+    """
+
+    family: Family
+    width: int
+    place: Place
+    reciprocal: bool
+
+
+@dataclass(frozen=True)
+class Space:
+    """The data and limits that decide which stacks are offered.
+
+    Attributes
+    ----------
+    table : FeatureTable
+    rows : ndarray of int
+        Feature-table rows used for training (for data-dependent variants).
+    target : ndarray
+        The target on ``rows``.
+    max_power : int
+        Largest integer power of an input inside a product.
+    max_hidden : int, optional
+        Widest hidden layer (default: the number of inputs, between 2 and 4).
+    max_product_columns : int
+        Most columns a product reads (repeats for powers count).
+    """
+
+    table: FeatureTable
+    rows: np.ndarray
+    target: np.ndarray
+    max_power: int = 2
+    max_hidden: int | None = None
+    max_product_columns: int = 48
+
+    @property
+    def widths(self) -> range:
+        d = len(self.table.inputs)
+        top = min(4, max(2, d)) if self.max_hidden is None else self.max_hidden
+        return range(2, top + 1)
+
+    @property
+    def sum_columns(self) -> tuple[int, ...]:
+        """Inputs and the constant: what sums inside a product read."""
+        return (*self.table.inputs, self.table.constant)
+
+    @property
+    def product_columns(self) -> tuple[int, ...]:
+        return product_columns(self.table, self.max_power, self.max_product_columns)
+
+
+#: Builds a kind's units for ``n_in`` columns and a hidden layer of width ``hidden``.
+Layers = Callable[[int, int], list[nn.Module]]
+#: Snaps a trained stack's units to candidate structures.
+Snap = Callable[[Sequence[ArithmeticUnit], SnapInputs], list[Structure]]
+
+
+@dataclass(frozen=True)
+class StackKind:
+    """One kind of stack the search trains.
+
+    Attributes
+    ----------
+    label : str
+        Display name; ``{h}`` is replaced by the hidden width (``"NAU->NMU[{h}]"``).
+    layers : callable
+        ``layers(n_in, hidden)``: the stack's units, first to last.
+    instances : callable
+        ``instances(kind, space)``: the architectures of this kind offered on the data (none
+        where the kind does not apply), which also fixes the columns each one reads.
+    snap : callable
+        ``snap(units, inputs)``: the structures a trained stack stands for.
+    transforms : tuple of str
+        Target transforms it is tried on (when the data allows them).
+    family, place : Family, Place
+        Its place in the stage order (see :class:`StageKey`).
+    reciprocal : bool
+        Whether it reads reciprocals of the inputs, so that it belongs with the ``1/y`` jobs.
+    common_scale : bool
+        Whether all columns must share one training scale (sums need it; pure products can
+        scale each column on its own).
+    multiplies_sums : bool
+        Whether its output is a product of ``hidden`` sums, whose training scale is the
+        columns' scale to that power.
+    separate_sums : bool
+        Whether its snapped sum is also offered as separate terms, one coefficient each.
+    whitened : bool
+        Whether the first layer is trained in whitened coordinates, longer and on more rows
+        (see :class:`~nalu_sr.search.engine.TrainingSettings`).
+    """
+
+    label: str
+    layers: Layers
+    instances: Callable[[StackKind, Space], list[Architecture]]
+    snap: Snap
+    transforms: tuple[str, ...] = ("y", "1/y")
+    family: Family = Family.ARITHMETIC
+    place: Place = Place.WITH
+    reciprocal: bool = False
+    common_scale: bool = True
+    multiplies_sums: bool = False
+    separate_sums: bool = False
+    whitened: bool = False
+
+    def name(self, hidden: int = 0) -> str:
+        return self.label.format(h=hidden)
+
+    def structures(
+        self, network: nn.Module, inputs: SnapInputs, constant: int | None = None
+    ) -> list[Structure]:
+        """Every candidate structure of one trained ``network`` of this kind, most plausible
+        first, deduplicated (see :func:`~nalu_sr.snapping.structure_variants`; ``constant`` is
+        the feature column of ones)."""
+        units = [m for m in network.modules() if isinstance(m, ArithmeticUnit)]
+        found = self.snap(units, inputs)
+        return structure_variants(found, constant=constant, separate=self.separate_sums)
+
+    def at(self, columns: Sequence[int], hidden: int = 0, **fields) -> Architecture:
+        """This kind on ``columns`` with a hidden layer of width ``hidden``."""
+        return Architecture(self.name(hidden), self, tuple(columns), hidden, **fields)
+
+
+class _Network:
+    """``kind.layers(n_in, hidden)`` in sequence; an object rather than a closure, so that
+    it pickles for worker processes."""
+
+    def __init__(self, kind: StackKind, n_in: int, hidden: int) -> None:
+        self.kind, self.n_in, self.hidden = kind, n_in, hidden
+
+    def __call__(self) -> nn.Module:
+        return nn.Sequential(*self.kind.layers(self.n_in, self.hidden))
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One stack of units and the feature columns it reads.
+
+    Attributes
+    ----------
+    name : str
+        Shown in the candidates table, e.g. ``"NAU->NMU[2]"``.
+    kind : StackKind
+    columns : tuple of int
+        Feature-table columns fed to the first unit, in order (repeats give integer powers).
+    hidden : int
+        Width of the hidden layer (0 for single-unit stacks).
+    column_scales : tuple of float
+        Fixed training scale of each column, one per scale group, with ``centres`` the target
+        scales trained at (see :func:`scale_group_instances`); empty for the usual scaling.
+    centres : tuple of float
+    """
+
+    name: str
+    kind: StackKind
+    columns: tuple[int, ...]
+    hidden: int = 0
+    column_scales: tuple[float, ...] = field(default=())
+    centres: tuple[float, ...] = field(default=())
+
+    @property
+    def whitened(self) -> bool:
+        return self.kind.whitened
+
+    @property
+    def scale_groups(self) -> bool:
+        return bool(self.column_scales)
+
+    @property
+    def common_scale(self) -> bool:
+        return self.kind.common_scale
+
+    def network_factory(self) -> Callable[[], nn.Module]:
+        return _Network(self.kind, len(self.columns), self.hidden)
+
+    def stage_key(self, transform: str) -> StageKey:
+        kind = self.kind
+        return StageKey(kind.family, self.hidden, kind.place, transform != "y" or kind.reciprocal)
+
+
+@dataclass(frozen=True)
+class Single:
+    """Instances of a single-unit kind: one on ``columns(space)``, none if that is empty."""
+
+    columns: Callable[[Space], Sequence[int]]
+
+    def __call__(self, kind: StackKind, space: Space) -> list[Architecture]:
+        chosen = self.columns(space)
+        return [kind.at(chosen)] if chosen else []
+
+
+@dataclass(frozen=True)
+class PerWidth:
+    """Instances of a two-layer kind on ``columns(space)``: one per hidden width of the space
+    up to ``widest``, or one at ``width`` alone."""
+
+    columns: Callable[[Space], Sequence[int]]
+    widest: int | None = None
+    width: int | None = None
+
+    def __call__(self, kind: StackKind, space: Space) -> list[Architecture]:
+        chosen = self.columns(space)
+        if not chosen:
+            return []
+        if self.width is not None:
+            return [kind.at(chosen, self.width)]
+        return [kind.at(chosen, h) for h in space.widths if self.widest is None or h <= self.widest]
+
+
+def _inputs(space: Space) -> tuple[int, ...]:
+    return tuple(space.table.inputs)
+
+
+def _reciprocals(space: Space) -> tuple[int, ...]:
+    return tuple(space.table.reciprocals)
+
+
+def _sum_columns(space: Space) -> tuple[int, ...]:
+    return space.sum_columns
+
+
+def _product_columns(space: Space) -> tuple[int, ...]:
+    return space.product_columns
+
+
+def _positive_inputs(space: Space) -> tuple[int, ...]:
+    # The NALU's log-space path sees |x|: offer it only inputs where |x| = x.
+    values = space.table.values
+    return tuple(c for c in space.table.inputs if np.all(values[:, c] > 0))
+
+
+def whitened_instances(kind: StackKind, space: Space) -> list[Architecture]:
+    """A product of sums over stiff inputs (:func:`~nalu_sr.search.space.stiffness` at least
+    ``STIFFNESS`` on the training rows), one per width.
+
+    There, a product of sums over many inputs, such as ``(x1 + ... + x25) * (x13 + ... + x37)``
+    with every input in [1, 2], stalls with two near-equal sums: the way out is a slow direction
+    that plain Adam does not follow within the usual training. Trained in whitened coordinates
+    it does, in about 1e4 steps. The variant reads the inputs without the constant column:
+    next to inputs with a common mean, the constant makes a direction so soft that whitened
+    steps along it throw the weights against their bounds (measured: no copy fitted).
+    """
+    columns = _inputs(space)
+    if stiffness(space.table.values[np.ix_(space.rows, columns)]) < STIFFNESS:
+        return []
+    return [kind.at(columns, h) for h in space.widths]
+
+
+def scale_group_instances(kind: StackKind, space: Space) -> list[Architecture]:
+    """A product of sums whose columns fall into several scale groups
+    (:func:`~nalu_sr.search.space.scale_group_scales` on the training rows), one per width.
+
+    A product of sums shares one scale among all its columns, so that a sum of columns with
+    weights +-1 means the same in training and in the formula. When the columns' sizes differ
+    widely, as in ``k*(T1 - T2)`` with temperatures near 300 and ``k`` near 1, that scale
+    leaves some columns near 0 and the small differences of the others hidden under their
+    common offset: no copy finds the product. This kind scales each group of similar columns
+    by its own scale, which keeps sums within a group exact (a sum across groups cannot be
+    written with unit weights and scores badly), and trains at the target scales a product of
+    ``hidden`` sums can have: each product of ``hidden`` group scales that the target's RMS
+    allows, the scaled product (a product of ``hidden`` sums of columns near 1) being between
+    ``10**-(2 * hidden)`` (small differences) and ``10**hidden`` of it. A width is offered only
+    when those are at most ``MAX_SCALE_CENTRES``.
+    """
+    columns = space.sum_columns
+    scales = scale_group_scales(space.table.values[np.ix_(space.rows, columns)])
+    groups = np.unique(scales)
+    if len(groups) < 2:
+        return []
+    size = typical_size(space.target)
+    result = []
+    for h in space.widths:
+        centres = sorted(
+            {
+                centre
+                for combination in itertools.combinations_with_replacement(groups, h)
+                if 10.0 ** -(2 * h) <= size / (centre := float(np.prod(combination))) <= 10.0**h
+            }
+        )
+        if 0 < len(centres) <= MAX_SCALE_CENTRES:
+            column_scales = tuple(float(c) for c in scales)
+            result.append(kind.at(columns, h, column_scales=column_scales, centres=tuple(centres)))
+    return result
+
+
+def _nau(n_in: int, hidden: int) -> list[nn.Module]:
+    return [NAU(n_in, 1)]
+
+
+def _nmu(n_in: int, hidden: int) -> list[nn.Module]:
+    return [NMU(n_in, 1)]
+
+
+def _nau_nmu(n_in: int, hidden: int) -> list[nn.Module]:
+    return [NAU(n_in, hidden), NMU(hidden, 1)]
+
+
+def _nmu_nau(n_in: int, hidden: int) -> list[nn.Module]:
+    return [NMU(n_in, hidden), NAU(hidden, 1)]
+
+
+def _nalu(n_in: int, hidden: int) -> list[nn.Module]:
+    return [NALU(n_in, 1)]
+
+
+def _nalu_nalu(n_in: int, hidden: int) -> list[nn.Module]:
+    return [NALU(n_in, hidden), NALU(hidden, 1)]
+
+
+#: Every kind the search trains, in the order of preference within a stage.
+STACK_KINDS: dict[str, StackKind] = {
+    "nau": StackKind("NAU", _nau, Single(_inputs), SnapEach(sum_terms), separate_sums=True),
+    # Products of inputs and reciprocals are also reciprocals of such products: not on 1/y.
+    "nmu": StackKind(
+        "NMU",
+        _nmu,
+        Single(_product_columns),
+        SnapEach(product_terms),
+        transforms=("y",),
+        common_scale=False,
+    ),
+    # Sums of reciprocals: with the 1/y target they give 1/y = 1/R1 + 1/R2 and kin.
+    "nau-reciprocals": StackKind(
+        "NAU[1/x]",
+        _nau,
+        Single(_reciprocals),
+        SnapEach(sum_terms),
+        reciprocal=True,
+        separate_sums=True,
+    ),
+    "nau-nmu": StackKind(
+        "NAU->NMU[{h}]",
+        _nau_nmu,
+        PerWidth(_sum_columns),
+        SnapEach(product_of_sums_terms),
+        multiplies_sums=True,
+    ),
+    # A product of sums is not the reciprocal of one: its variants are tried on y only.
+    "nau-nmu-whitened": StackKind(
+        "NAU->NMU[{h}] whitened",
+        _nau_nmu,
+        whitened_instances,
+        SnapEach(product_of_sums_terms),
+        transforms=("y",),
+        place=Place.BEFORE,
+        multiplies_sums=True,
+        whitened=True,
+    ),
+    "nau-nmu-scale-groups": StackKind(
+        "NAU->NMU[{h}] by scale",
+        _nau_nmu,
+        scale_group_instances,
+        SnapEach(product_of_sums_terms),
+        transforms=("y",),
+        place=Place.AFTER,
+        multiplies_sums=True,
+    ),
+    "nmu-nau": StackKind(
+        "NMU->NAU[{h}]",
+        _nmu_nau,
+        PerWidth(_product_columns, widest=4),
+        SnapEach(sum_of_products_terms),
+    ),
+    "nalu": StackKind("NALU", _nalu, Single(_positive_inputs), nalu_structures, family=Family.NALU),
+    "nalu-nalu": StackKind(
+        "NALU->NALU[{h}]",
+        _nalu_nalu,
+        PerWidth(_positive_inputs, width=2),
+        nalu_structures,
+        family=Family.NALU,
+    ),
+}
+
+
+def architectures(space: Space) -> list[Architecture]:
+    """Every stack offered on ``space``, kind by kind in :data:`STACK_KINDS` order."""
+    return [arch for kind in STACK_KINDS.values() for arch in kind.instances(kind, space)]

@@ -1,0 +1,116 @@
+"""The registry of stack kinds: what it offers on the data, the stage order its fields give, and
+a new kind plugged in through the registry alone."""
+
+import numpy as np
+import pytest
+import sympy
+from torch import nn
+
+from nalu_sr.search import find_formula
+from nalu_sr.search.engine import TrainingSettings
+from nalu_sr.search.runner import plan_stages
+from nalu_sr.search.space import build_feature_table
+from nalu_sr.search.stacks import (
+    STACK_KINDS,
+    Family,
+    Place,
+    Single,
+    Space,
+    StackKind,
+    StageKey,
+    architectures,
+)
+from nalu_sr.snapping import SnapEach, selected
+from nalu_sr.structure import make_factor, make_term
+from nalu_sr.symbolic import feature_symbols
+from nalu_sr.units import NMU
+
+
+def _space(X: np.ndarray, y: np.ndarray) -> Space:
+    rows = np.arange(len(X))
+    table = build_feature_table(X, feature_symbols([f"x{j}" for j in range(X.shape[1])]), rows)
+    return Space(table, rows, y)
+
+
+def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
+    X = np.random.default_rng(0).uniform(1, 3, size=(60, 3))
+    offered = [a.name for a in architectures(_space(X, X.sum(axis=1)))]
+    assert offered == [
+        "NAU",
+        "NMU",
+        "NAU[1/x]",
+        "NAU->NMU[2]",
+        "NAU->NMU[3]",
+        "NMU->NAU[2]",
+        "NMU->NAU[3]",
+        "NALU",
+        "NALU->NALU[2]",
+    ]
+
+
+def test_inputs_that_cross_zero_get_no_reciprocals_and_no_nalu():
+    X = np.random.default_rng(0).uniform(-1, 1, size=(60, 2))
+    offered = [a.name for a in architectures(_space(X, X.sum(axis=1)))]
+    assert "NAU[1/x]" not in offered and not any(n.startswith("NALU") for n in offered)
+
+
+def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalus():
+    X = np.random.default_rng(0).uniform(1, 3, size=(60, 2))
+    offered = {a.name: a for a in architectures(_space(X, X.sum(axis=1)))}
+    assert offered["NAU"].stage_key("y") == StageKey(Family.ARITHMETIC, 0, Place.WITH, False)
+    assert offered["NAU"].stage_key("1/y") == offered["NAU[1/x]"].stage_key("y")
+    assert offered["NAU[1/x]"].stage_key("y").reciprocal
+    assert offered["NAU->NMU[2]"].stage_key("y") > offered["NAU"].stage_key("1/y")
+    assert offered["NALU"].stage_key("y") > offered["NAU->NMU[2]"].stage_key("1/y")
+    stages = plan_stages(list(offered.values()), ["y", "1/y"])
+    jobs = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]
+    assert jobs[0] == ["NAU on y", "NMU on y"]
+    assert jobs[1] == ["NAU[1/x] on y", "NAU on 1/y", "NAU[1/x] on 1/y"]
+    assert not any("NMU on 1/y" in job for stage in jobs for job in stage)
+    assert jobs[-1] == ["NALU->NALU[2] on 1/y"]
+
+
+def _cube_columns(space: Space) -> tuple[int, ...]:
+    return tuple(c for c in space.table.inputs for _ in range(3))
+
+
+def _product_of_selected(weights, columns):
+    return [make_term(make_factor([(columns[i], 1)]) for i in selected(weights[0][0]))]
+
+
+def _one_nmu(n_in: int, hidden: int) -> list[nn.Module]:
+    return [NMU(n_in, 1)]
+
+
+def test_a_kind_added_to_the_registry_alone_is_trained_snapped_and_scored(monkeypatch):
+    # Cubes are beyond the default products (powers up to 2): only the new kind can write
+    # x0**3*x1, so finding it exactly shows the kind went through every stage of the search.
+    toy = StackKind(
+        "CUBES",
+        _one_nmu,
+        Single(_cube_columns),
+        SnapEach(_product_of_selected),
+        transforms=("y",),
+        common_scale=False,
+    )
+    monkeypatch.setitem(STACK_KINDS, "cubes", toy)
+    X = np.random.default_rng(0).uniform(1, 2, size=(200, 2))
+    y = X[:, 0] ** 3 * X[:, 1]
+    result = find_formula(
+        X,
+        y,
+        architectures=["CUBES"],
+        settings=TrainingSettings(restarts=2, scale_steps=2, steps=1500),
+        random_state=0,
+    )
+    x0, x1 = result.symbols
+    assert result.jobs == ["CUBES on y"]
+    assert result.exact, result.message
+    assert sympy.simplify(result.formula - x0**3 * x1) == 0
+    assert result.candidates.loc[result.chosen, "architecture"] == "CUBES"
+
+
+def test_an_unknown_architecture_name_lists_the_ones_offered():
+    X = np.random.default_rng(0).uniform(1, 2, size=(40, 2))
+    with pytest.raises(ValueError, match="unknown architectures \\['CUBES'\\]; choose from NAU"):
+        find_formula(X, X.sum(axis=1), architectures=["CUBES"])
