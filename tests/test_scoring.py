@@ -20,6 +20,7 @@ from nalu_sr.scoring import (
     pack,
     score,
     score_rows,
+    split_errors,
     torch_backend,
     unpack,
 )
@@ -327,6 +328,31 @@ def test_relative_measures_of_an_all_zero_target():
     assert np.all(exact.relative_rmse == 0) and np.all(exact.max_relative_error == 0)
     off = score(packed, features, np.zeros(60), split, coefficients=np.ones((1, 2)))
     assert np.all(np.isposinf(off.relative_rmse)) and np.all(np.isfinite(off.rmse))
+
+
+def test_split_errors_of_one_prediction_are_the_scores_of_its_candidate():
+    rng = np.random.default_rng(10)
+    features = feature_table(rng, 80)
+    split = random_split(rng, 80)
+    y = 1.5 + 2 * features[:, 0] + rng.normal(0, 0.1, 80)
+    scores = score(pack([((((0, 1),),),)]), features, y, split, backend="numpy")
+    c0, c1 = scores.coefficients[0]
+    measures = split_errors(c0 + c1 * features[:, 0], y, split)
+    expected = (scores.rmse, scores.relative_rmse, scores.max_relative_error)
+    for measure, wanted in zip(measures, expected, strict=True):
+        np.testing.assert_allclose(measure, wanted[0], rtol=1e-12)
+
+
+def test_split_errors_on_an_all_zero_split_are_zero_only_for_an_exact_prediction():
+    y = np.array([1.0, 2.0, 0.0, 0.0, 3.0, 4.0])
+    split = np.array([0, 0, 1, 1, 2, 2], dtype=np.int8)
+    _, exact, exact_worst = split_errors(y.copy(), y, split)
+    assert np.all(exact == 0) and np.all(exact_worst == 0)
+    rmse, off, off_worst = split_errors(y + 1e-3, y, split)
+    assert np.isposinf(off[1]) and np.isposinf(off_worst[1])
+    assert np.all(np.isfinite(off[[0, 2]])) and np.allclose(rmse, 1e-3)
+    assert np.isnan(split_errors(y[:2], y[:2], split[:2])[1][1:]).all()
+    assert np.isposinf(split_errors(np.full(6, np.nan), y, split)[0]).all()
 
 
 def test_invalid_inputs_raise_errors_that_say_what_to_do():

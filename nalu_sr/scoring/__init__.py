@@ -11,7 +11,7 @@ from .backends import available_backends
 from .evaluate import score, score_rows
 from .packing import PackedCandidates, pack, unpack
 from .rows import EXTRAPOLATION, SPLITS, TRAIN, VALIDATION, SplitRows, group_rows
-from .scores import Scores
+from .scores import Scores, split_errors
 
 __all__ = [
     "EXTRAPOLATION",
@@ -26,5 +26,6 @@ __all__ = [
     "pack",
     "score",
     "score_rows",
+    "split_errors",
     "unpack",
 ]

@@ -12,9 +12,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data import EXTRAPOLATION, SPLIT_NAMES, TRAIN, VALIDATION
+
+__all__ = [
+    "EXTRAPOLATION",
+    "LANES",
+    "SPLITS",
+    "TRAIN",
+    "VALIDATION",
+    "SplitRows",
+    "group_rows",
+    "lane_padded",
+    "lane_sum",
+]
+
 #: Names of the splits, in the order of the last axis of every score array.
-SPLITS = ("train", "validation", "extrapolation")
-TRAIN, VALIDATION, EXTRAPOLATION = 0, 1, 2
+SPLITS = SPLIT_NAMES
 #: Independent partial sums kept by every sum over rows (see :func:`lane_sum`).
 LANES = 64
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .rows import SPLITS, SplitRows
+from .rows import SPLITS, SplitRows, lane_sum
 
 
 @dataclass(frozen=True)
@@ -62,15 +62,7 @@ def scores_from_sums(
     square overflows is as useless), so every measure of that cell becomes +inf.
     """
     counts = rows.counts
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rmse = np.sqrt(square_sum / counts)
-        scale = np.sqrt(rows.y_square_sum / counts)
-        relative_rmse = _ratio(rmse, scale)
-        max_relative = _ratio(max_abs, scale)
-    broken = ~np.isfinite(square_sum)
-    for measure in (rmse, relative_rmse, max_relative):
-        measure[broken] = np.inf
-        measure[:, counts == 0] = np.nan
+    rmse, relative_rmse, max_relative = _measures(square_sum, max_abs, rows.y_square_sum, counts)
     return Scores(
         coefficients=coefficients,
         rmse=rmse,
@@ -79,6 +71,57 @@ def scores_from_sums(
         counts=counts,
         backend=backend,
     )
+
+
+def split_errors(
+    prediction: np.ndarray, y: np.ndarray, split: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RMSE, relative RMSE and largest relative error of one prediction on each split.
+
+    The measures of :class:`Scores`, by the same rules and with the same sums over rows
+    (:func:`~nalu_sr.scoring.rows.lane_sum` in row order within each split): NaN on a split
+    with no rows, +inf where the prediction is not finite on some row of the split, and, on a
+    split where ``y`` is identically 0, relative measures of 0 for an exact prediction and
+    +inf for any other.
+
+    Parameters
+    ----------
+    prediction, y : ndarray of shape (n_rows,)
+        The formula's values and the (finite) target.
+    split : ndarray of int, shape (n_rows,)
+        0 (train), 1 (validation) or 2 (extrapolation) per row.
+
+    Returns
+    -------
+    rmse, relative_rmse, max_relative_error : ndarray of float64, shape (3,)
+        In the order of :data:`SPLITS`.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        residual = np.abs(y - prediction)
+        parts = [split == s for s in range(len(SPLITS))]
+        square_sum = np.array([lane_sum(residual[rows] ** 2) for rows in parts])
+        y_square_sum = np.array([lane_sum(y[rows] ** 2) for rows in parts])
+    max_abs = np.array([residual[rows].max(initial=0.0) for rows in parts])
+    counts = np.array([np.count_nonzero(rows) for rows in parts], dtype=np.int64)
+    rmse, relative, worst = _measures(square_sum[None, :], max_abs[None, :], y_square_sum, counts)
+    return rmse[0], relative[0], worst[0]
+
+
+def _measures(
+    square_sum: np.ndarray, max_abs: np.ndarray, y_square_sum: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RMSE, relative RMSE and largest relative error, shape (n_candidates, 3), from sums."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rmse = np.sqrt(square_sum / counts)
+        scale = np.sqrt(y_square_sum / counts)
+        relative_rmse = _ratio(rmse, scale)
+        max_relative = _ratio(max_abs, scale)
+    broken = ~np.isfinite(square_sum)
+    for measure in (rmse, relative_rmse, max_relative):
+        measure[broken] = np.inf
+        measure[:, counts == 0] = np.nan
+    return rmse, relative_rmse, max_relative
 
 
 def _ratio(error: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import pandas as pd
 import sympy
 
 from ..data import EXTRAPOLATION, SPLIT_NAMES, TRAIN, VALIDATION
+from ..scoring import split_errors
 from ..structure import Structure
 from ..symbolic import (
     complexity,
@@ -90,28 +91,6 @@ def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
         return values
     with np.errstate(divide="ignore", invalid="ignore"):
         return 1.0 / values
-
-
-def split_errors(
-    prediction: np.ndarray, y: np.ndarray, labels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """RMSE, relative RMSE and max relative error per split (NaN for an empty split)."""
-    rmse = np.full(3, np.nan)
-    relative = np.full(3, np.nan)
-    worst = np.full(3, np.nan)
-    for part in (TRAIN, VALIDATION, EXTRAPOLATION):
-        rows = labels == part
-        if not rows.any():
-            continue
-        residual = y[rows] - prediction[rows]
-        if not np.all(np.isfinite(residual)):
-            rmse[part] = relative[part] = worst[part] = np.inf
-            continue
-        scale = float(np.sqrt(np.mean(y[rows] ** 2))) or 1.0
-        rmse[part] = float(np.sqrt(np.mean(residual**2)))
-        relative[part] = rmse[part] / scale
-        worst[part] = float(np.max(np.abs(residual))) / scale
-    return rmse, relative, worst
 
 
 def _predict(design: np.ndarray, coefficients: np.ndarray, transform: str) -> np.ndarray:
@@ -289,6 +268,8 @@ def build_candidate(
     if transform == "1/y":
         expr = simplify_formula(1 / expr) if expr != 0 else sympy.zoo
     prediction = _predict(design, np.array([float(c) for c in exact]), transform)
+    # Measured as the scoring backends measure the structures: on a split where y is all 0,
+    # only an exact prediction has a finite relative error (0).
     rmse, relative, worst = split_errors(prediction, y, labels)
     return Candidate(
         expr=expr,
