@@ -17,22 +17,23 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import export
+from . import export, model_file
 from .data import EXTRAPOLATION, TRAIN
-from .errors import ColumnError, MagnitudeError, NonFiniteError, TooFewRowsError
-from .search import MIN_SAMPLES, SearchResult, TrainingSettings, find_formula
+from .model_file import ModelRecord
+from .search import SearchResult, TrainingSettings, find_formula
 from .search.candidates import build_candidate, candidates_table, mark_exact
 from .search.space import build_feature_table
 from .symbolic import feature_symbols
+from .validation import (
+    check_enough_rows,
+    check_finite,
+    check_frame,
+    check_magnitude,
+    describe_dropped,
+    informative_columns,
+)
 
-__all__ = ["MIN_SAMPLES", "NaluRegressor", "check_magnitude", "describe_dropped"]
-
-#: Rows named in an error message about NaN or infinite values.
-_SHOWN_ROWS = 5
-
-#: Largest magnitude accepted in a column, and smallest non-zero largest magnitude: errors are
-#: measured on squares, which leave float64's normal range (1e-308 to 1e308) beyond these.
-MAX_MAGNITUDE, MIN_MAGNITUDE = 1e150, 1e-150
+__all__ = ["NaluRegressor"]
 
 _BACKENDS = ("auto", "numba", "numpy", "torch")
 
@@ -245,13 +246,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         self._check_params()
         target_name = y.name if isinstance(y, pd.Series) and isinstance(y.name, str) else None
         X, y = _checked(self, X, y, "X", "y", reset=True)
-        if X.shape[0] < MIN_SAMPLES:
-            n = X.shape[0]
-            raise TooFewRowsError(
-                f"NaluRegressor needs at least {MIN_SAMPLES} samples, because rows are held "
-                f"out for validation and for the extrapolation check; got {n} "
-                f"sample{'' if n == 1 else 's'}. Collect more rows."
-            )
+        check_enough_rows(X.shape[0], "X")
         extrapolation = None
         if (X_extrapolation is None) != (y_extrapolation is None):
             raise ValueError(
@@ -262,7 +257,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
                 self, X_extrapolation, y_extrapolation, "X_extrapolation", "y_extrapolation"
             )
         names = _feature_names(self)
-        kept, dropped = _informative_columns(X, names)
+        kept, dropped = informative_columns(X, names)
         if self.verbose and dropped:
             print(f"Left out of the search: {describe_dropped(dropped)}", flush=True)
         if extrapolation is not None:
@@ -338,7 +333,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     def _set_result(
         self, result: SearchResult, target_name: str | None, dropped: dict[str, str]
     ) -> None:
-        """Fitted attributes from a search result (also used when loading a model file)."""
+        """Fitted attributes from a search result (also used by :meth:`from_record`)."""
         self.result_ = result
         self.formula_ = result.formula
         self.exact_ = bool(result.exact)
@@ -374,9 +369,9 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if isinstance(X, pd.DataFrame):
-            _check_frame(X, "X")
+            check_frame(X, "X")
         X = validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite=False)
-        _check_finite(X, self.result_.feature_names, "X")
+        check_finite(X, self.result_.feature_names, "X")
         function = _compiled(self.sympy(index), tuple(self.result_.feature_names))
         with np.errstate(all="ignore"):
             values = function(*X.T)
@@ -434,10 +429,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
             Replace an existing file; when false, an existing file raises
             ``FileExistsError``.
         """
-        from .model_file import save_model
-
-        check_is_fitted(self)
-        save_model(self, path, overwrite=overwrite)
+        model_file.save_record(self.to_record(), path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> NaluRegressor:
@@ -448,9 +440,31 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         nalu_sr.serialization.ModelFileError
             If the file is not a valid nalu-sr model file.
         """
-        from .model_file import load_model
+        return cls.from_record(model_file.load_record(path, cls().get_params(deep=False)))
 
-        return load_model(path, cls)
+    def to_record(self) -> ModelRecord:
+        """The fitted state a model file stores: a :class:`~nalu_sr.model_file.ModelRecord`."""
+        check_is_fitted(self)
+        return ModelRecord(
+            result=self.result_,
+            params=self.get_params(deep=False),
+            from_dataframe=hasattr(self, "feature_names_in_"),
+            target=self.target_name_,
+            # Absent from models pickled before features were left out of the search.
+            dropped=dict(getattr(self, "dropped_features_", {})),
+            estimator=type(self).__name__,
+        )
+
+    @classmethod
+    def from_record(cls, record: ModelRecord) -> NaluRegressor:
+        """A fitted estimator from the state :meth:`to_record` gives (or a model file holds)."""
+        estimator = cls(**record.params)
+        names = record.result.feature_names
+        estimator.n_features_in_ = len(names)
+        if record.from_dataframe:
+            estimator.feature_names_in_ = np.asarray(names, dtype=object)
+        estimator._set_result(record.result, record.target, record.dropped)
+        return estimator
 
 
 def _constant_fallback(
@@ -460,11 +474,12 @@ def _constant_fallback(
     extrapolation: tuple | None,
     tolerance: float,
 ) -> SearchResult:
-    """The intercept-only candidate, scored like any other, when training gave none.
+    """The intercept-only candidate, scored like any other, when the search chose none.
 
-    On data with no structure (pure noise) every trained stack can snap to zero weights, which
-    leaves no structure to score. The empty structure is then the honest answer: its
-    constant is fitted on the train rows and checked on every split like any candidate.
+    The search always scores the constant formula, but it chooses by validation error: with
+    no validation rows (``validation_fraction=0``, or a share of so few rows that it rounds
+    to none) no candidate has a finite one and none is chosen. The empty structure is then
+    the honest answer: its constant is fitted on the train rows and checked on every split.
     It is judged against the user's ``tolerance``, not the search's, which noisy data may
     have raised to the noise level: measured against that, a constant fitted to pure noise
     would count as exact.
@@ -507,9 +522,9 @@ def _checked(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``X`` and ``y`` as float64 arrays, or an error naming the bad columns and rows."""
     if isinstance(X, pd.DataFrame):
-        _check_frame(X, x_name)
+        check_frame(X, x_name)
     # scikit-learn would reject a non-finite y with a message that gives no row.
-    _check_finite(_as_float(y), [y_name], y_name)
+    check_finite(_as_float(y), [y_name], y_name)
     X, y = validate_data(
         estimator,
         X,
@@ -520,7 +535,7 @@ def _checked(
         ensure_all_finite=False,
     )
     names = _feature_names(estimator)
-    _check_finite(X, names, x_name)
+    check_finite(X, names, x_name)
     for values, columns in ((X, names), (y.reshape(-1, 1), [y_name])):
         check_magnitude(values, columns)
     return X, y
@@ -535,120 +550,6 @@ def _as_float(values) -> np.ndarray | None:
         return array.astype(np.float64)
     except (TypeError, ValueError):
         return None
-
-
-def _check_frame(frame: pd.DataFrame, what: str) -> None:
-    """Duplicate, unnamed and non-numeric columns of a DataFrame, named in one error."""
-    names = [str(name) for name in frame.columns]
-    blank = [position for position, name in enumerate(names) if not name.strip()]
-    if blank:
-        raise ColumnError(
-            f"{what} has columns without a name (positions {', '.join(map(str, blank))}); "
-            "name every column, since the names become the formula's symbols."
-        )
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ColumnError(
-            f"{what} has columns named {', '.join(map(repr, duplicates))} more than once; "
-            "rename them so that every column is unique."
-        )
-    wrong = []
-    for position, name in enumerate(frame.columns):
-        column = frame.iloc[:, position]
-        if pd.api.types.is_numeric_dtype(column):
-            continue
-        try:
-            numbers = pd.to_numeric(column, errors="coerce")
-            bad = (column.notna() & numbers.isna()).to_numpy()
-        except (TypeError, ValueError):
-            bad = np.ones(len(column), dtype=bool)
-        if bad.any():
-            row = int(np.argmax(bad))
-            wrong.append(f"{name!r} holds {column.iloc[row]!r} (row {row})")
-    if wrong:
-        raise ColumnError(
-            f"{what} has columns that are not numeric: {'; '.join(wrong)}. Convert them to "
-            "numbers or leave them out of X."
-        )
-
-
-def _check_finite(values: np.ndarray | None, names: Sequence[str], what: str) -> None:
-    if values is None or values.size == 0 or np.isfinite(values).all():
-        return
-    values = values.reshape(len(values), -1)
-    rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
-    details = []
-    for j, name in enumerate(names if len(names) == values.shape[1] else range(values.shape[1])):
-        found = []
-        for kind, mask in (("NaN", np.isnan(values[:, j])), ("infinite", np.isinf(values[:, j]))):
-            if mask.any():
-                found.append(f"{int(mask.sum())} {kind} ({_rows(np.flatnonzero(mask))})")
-        if found:
-            details.append(f"{name!r} has {' and '.join(found)}")
-    raise NonFiniteError(
-        f"{what} holds NaN or infinite values in {len(rows)} row{'s' if len(rows) > 1 else ''} "
-        f"({_rows(rows)}, counting from 0): {'; '.join(details)}. Drop or fill those rows "
-        "first."
-    )
-
-
-def check_magnitude(values: np.ndarray, names: Sequence[str]) -> None:
-    """Raise :class:`~nalu_sr.errors.MagnitudeError` for a column of ``values`` (2-D) whose
-    largest magnitude is above ``MAX_MAGNITUDE`` or, not zero, below ``MIN_MAGNITUDE``."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
-        return
-    largest = np.abs(values).max(axis=0)
-    for name, top in zip(names, largest, strict=True):
-        if top > MAX_MAGNITUDE:
-            raise MagnitudeError(
-                f"{name!r} reaches {top:.3g}; values beyond {MAX_MAGNITUDE:.0e} overflow when "
-                f"squared. Divide {name!r} by a power of ten (e.g. 1e{round(np.log10(top))}) "
-                "and scale the formula back."
-            )
-        if 0 < top < MIN_MAGNITUDE:
-            raise MagnitudeError(
-                f"{name!r} is at most {top:.3g}; values below {MIN_MAGNITUDE:.0e} underflow "
-                f"when squared, which would make any formula look exact. Multiply {name!r} by "
-                f"a power of ten (e.g. 1e{-round(np.log10(top))}) and scale the formula back."
-            )
-
-
-def _rows(rows: np.ndarray) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:_SHOWN_ROWS])
-    more = ", ..." if len(rows) > _SHOWN_ROWS else ""
-    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
-
-
-def _informative_columns(X: np.ndarray, names: Sequence[str]) -> tuple[list[int], dict[str, str]]:
-    """Columns worth searching over, and the others with the reason they are left out.
-
-    A constant column is the same as the formula's constant term, and a column equal to an
-    earlier one doubles the search space for nothing; both only slow the search down and can
-    lead it to a wrong formula.
-    """
-    kept: list[int] = []
-    dropped: dict[str, str] = {}
-    for j, name in enumerate(names):
-        column = X[:, j]
-        if np.all(column == column[0]):
-            dropped[name] = f"constant {column[0]:.6g}"
-            continue
-        twin = next((k for k in kept if np.array_equal(X[:, k], column)), None)
-        if twin is not None:
-            dropped[name] = f"same values as {names[twin]!r}"
-            continue
-        kept.append(j)
-    if not kept:
-        # The search needs one input; with none varying, it can only find a constant.
-        kept.append(0)
-        del dropped[names[0]]
-    return kept, dropped
-
-
-def describe_dropped(dropped: dict[str, str]) -> str:
-    """``'c' (constant 2), 'a2' (same values as 'a')``."""
-    return ", ".join(f"{name!r} ({reason})" for name, reason in dropped.items())
 
 
 def _with_every_feature(result: SearchResult, X: np.ndarray, names: Sequence[str]) -> SearchResult:

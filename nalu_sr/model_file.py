@@ -1,4 +1,4 @@
-"""Saving and loading fitted :class:`~nalu_sr.estimator.NaluRegressor` models as JSON.
+"""Model files: the fitted state of an estimator (a :class:`ModelRecord`) as JSON.
 
 A model file is plain JSON that people can read and diff, and that loads without running any
 code: formulas are stored as :mod:`nalu_sr.serialization` trees, never as text that would be
@@ -34,10 +34,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,12 +46,10 @@ import sympy
 
 from ._version import __version__
 from .data import Split
+from .files import write_text_atomic
 from .search import SearchResult
 from .serialization import ModelFileError, expr_to_tree, tree_to_expr
 from .symbolic import feature_symbols
-
-if TYPE_CHECKING:
-    from .estimator import NaluRegressor
 
 FORMAT = "nalu-sr-model"
 FORMAT_VERSION = 1
@@ -61,9 +60,39 @@ _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _COLUMN_TYPES = ("str", "int", "float", "bool", "formula")
 
 
-def model_to_dict(estimator: NaluRegressor) -> dict[str, Any]:
-    """The JSON-ready content of a fitted estimator's model file."""
-    result: SearchResult = estimator.result_
+@dataclass(frozen=True)
+class ModelRecord:
+    """The fitted state a model file holds, free of any estimator class.
+
+    Attributes
+    ----------
+    result : SearchResult
+        The search's outcome: formula, candidates, split, verdict and timings. Its
+        ``feature_names`` are the model's features, all of them.
+    params : dict
+        The estimator's ``get_params()``, as plain values.
+    from_dataframe : bool
+        Whether the features were named by a DataFrame's columns (``feature_names_in_``).
+    target : str or None
+        Name of the target, when it was a named pandas Series.
+    dropped : dict of str to str
+        Features left out of the search, with the reason.
+    estimator : str or None
+        Name of the estimator class that wrote the file, for people reading it; loading
+        does not use it (``None`` when the file does not name one).
+    """
+
+    result: SearchResult
+    params: dict[str, Any]
+    from_dataframe: bool
+    target: str | None = None
+    dropped: dict[str, str] = field(default_factory=dict)
+    estimator: str | None = None
+
+
+def record_to_dict(record: ModelRecord) -> dict[str, Any]:
+    """The JSON-ready content of a model file."""
+    result = record.result
     columns = [
         {"name": str(name), "type": _column_type(name, result.candidates[name])}
         for name in result.candidates.columns
@@ -79,10 +108,10 @@ def model_to_dict(estimator: NaluRegressor) -> dict[str, Any]:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "nalu_sr_version": __version__,
-        "estimator": type(estimator).__name__,
-        "params": _params_to_json(estimator.get_params(deep=False)),
-        "features": _features_to_json(estimator),
-        "target": estimator.target_name_,
+        "estimator": record.estimator,
+        "params": _params_to_json(record.params),
+        "features": _features_to_json(record),
+        "target": record.target,
         "formula": _formula_to_json(result.formula),
         "exact": bool(result.exact),
         "chosen": int(result.chosen),
@@ -105,9 +134,9 @@ def model_to_dict(estimator: NaluRegressor) -> dict[str, Any]:
     }
 
 
-def dumps_model(estimator: NaluRegressor) -> str:
+def dumps_record(record: ModelRecord) -> str:
     """The model file's text: indented, with each formula tree and table column on one line."""
-    content = model_to_dict(estimator)
+    content = record_to_dict(record)
     marker = f"inline-{uuid.uuid4().hex}-"
     inline: dict[str, str] = {}
 
@@ -132,21 +161,21 @@ def dumps_model(estimator: NaluRegressor) -> str:
     return text
 
 
-def save_model(
-    estimator: NaluRegressor, path: str | os.PathLike, *, overwrite: bool = True
-) -> None:
-    """Write a fitted estimator to ``path`` atomically (see :func:`write_text_atomic`)."""
-    write_text_atomic(path, dumps_model(estimator) + "\n", overwrite=overwrite)
+def save_record(record: ModelRecord, path: str | os.PathLike, *, overwrite: bool = True) -> None:
+    """Write a model file to ``path`` atomically (see :func:`~nalu_sr.files.write_text_atomic`)."""
+    write_text_atomic(path, dumps_record(record) + "\n", overwrite=overwrite)
 
 
-def load_model(path: str | os.PathLike, cls: type | None = None) -> NaluRegressor:
-    """Read a model file written by :func:`save_model`.
+def load_record(path: str | os.PathLike, known_params: Mapping[str, Any]) -> ModelRecord:
+    """Read a model file written by :func:`save_record`.
 
     Parameters
     ----------
     path : path-like
-    cls : type, optional
-        Estimator class to build (``NaluRegressor`` or a subclass).
+    known_params : mapping of str to object
+        The parameters of the estimator to build, with their defaults (its
+        ``get_params()``): a stored parameter not among them is an error, and a float one
+        stored as ``"nan"``, ``"inf"`` or ``"-inf"`` is read back as that float.
 
     Raises
     ------
@@ -162,17 +191,13 @@ def load_model(path: str | os.PathLike, cls: type | None = None) -> NaluRegresso
     except UnicodeDecodeError as error:
         raise ModelFileError(f"{path}: not a nalu-sr model file: it is not UTF-8 text.") from error
     try:
-        return loads_model(text, cls)
+        return loads_record(text, known_params)
     except ModelFileError as error:
         raise ModelFileError(f"{path}: {error}") from None
 
 
-def loads_model(text: str, cls: type | None = None) -> NaluRegressor:
-    """Build an estimator from the text of a model file; see :func:`load_model`."""
-    if cls is None:
-        from . import estimator
-
-        cls = estimator.NaluRegressor
+def loads_record(text: str, known_params: Mapping[str, Any]) -> ModelRecord:
+    """The record in the text of a model file; see :func:`load_record`."""
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as error:
@@ -192,7 +217,7 @@ def loads_model(text: str, cls: type | None = None) -> NaluRegressor:
         )
     if version < 1:
         raise ModelFileError(f"format_version must be at least 1, got {version}.")
-    params = _params_from_json(_get(data, "params", dict, "$"), cls)
+    params = _params_from_json(_get(data, "params", dict, "$"), known_params)
     features = _get(data, "features", dict, "$")
     names = _get(features, "names", list, "$.features")
     if not names or not all(isinstance(name, str) for name in names):
@@ -209,7 +234,18 @@ def loads_model(text: str, cls: type | None = None) -> NaluRegressor:
             "$.features.dropped must map feature names to the reason they were left out."
         )
     target = _get(data, "target", (str, type(None)), "$")
+    estimator = data.get("estimator")
+    return ModelRecord(
+        result=_result_from_json(data, names, symbols),
+        params=params,
+        from_dataframe=from_dataframe,
+        target=target,
+        dropped=dropped,
+        estimator=estimator if isinstance(estimator, str) else None,
+    )
 
+
+def _result_from_json(data: dict, names: list[str], symbols: list[sympy.Symbol]) -> SearchResult:
     candidates = _candidates_from_json(_get(data, "candidates", dict, "$"), names)
     chosen = _get(data, "chosen", int, "$")
     if chosen not in candidates.index:
@@ -223,7 +259,7 @@ def loads_model(text: str, cls: type | None = None) -> NaluRegressor:
     jobs = _get(search, "jobs", list, "$.search")
     if not all(isinstance(job, str) for job in jobs):
         raise ModelFileError("$.search.jobs must be a list of strings.")
-    result = SearchResult(
+    return SearchResult(
         formula=formula,
         exact=_get(data, "exact", bool, "$"),
         candidates=candidates,
@@ -239,87 +275,18 @@ def loads_model(text: str, cls: type | None = None) -> NaluRegressor:
         timed_out=_get(search, "timed_out", bool, "$.search"),
         jobs=list(jobs),
     )
-    estimator = cls(**params)
-    estimator.n_features_in_ = len(names)
-    if from_dataframe:
-        estimator.feature_names_in_ = np.asarray(names, dtype=object)
-    estimator._set_result(result, target, dropped)
-    return estimator
-
-
-def write_text_atomic(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> None:
-    """Write ``text`` to ``path`` so that the file is either complete or untouched.
-
-    The text goes to a temporary file in the same folder, which then replaces ``path``
-    (``os.replace``), or, when ``overwrite`` is false, is linked to ``path`` only if no file
-    exists there (``os.link`` fails atomically on an existing file).
-
-    Raises
-    ------
-    FileExistsError
-        If ``path`` exists and ``overwrite`` is false.
-    FileNotFoundError
-        If the folder of ``path`` does not exist.
-    """
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"folder {folder} does not exist; create it first.")
-    if not overwrite and (path.exists() or path.is_symlink()):
-        raise FileExistsError(f"{path} already exists; choose another name or allow overwriting.")
-    try:
-        _write_and_rename(path, text, overwrite)
-    except FileExistsError:
-        raise
-    except OSError as error:
-        # A full disk, a read-only folder: name the file the user asked for, not the
-        # temporary one.
-        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
-
-
-def _write_and_rename(path: Path, text: str, overwrite: bool) -> None:
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(temporary, path)
-            return
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            raise FileExistsError(
-                f"{path} already exists; choose another name or allow overwriting."
-            ) from None
-        except OSError:
-            # No hard links on this file system: the check above is the best we can do.
-            os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 # --- writing -----------------------------------------------------------------------------
 
 
-def _features_to_json(estimator: NaluRegressor) -> dict[str, Any]:
+def _features_to_json(record: ModelRecord) -> dict[str, Any]:
     features = {
-        "names": list(estimator.result_.feature_names),
-        "from_dataframe": hasattr(estimator, "feature_names_in_"),
+        "names": list(record.result.feature_names),
+        "from_dataframe": bool(record.from_dataframe),
     }
-    dropped = getattr(estimator, "dropped_features_", {})
-    if dropped:
-        features["dropped"] = dict(dropped)
+    if record.dropped:
+        features["dropped"] = dict(record.dropped)
     return features
 
 
@@ -417,8 +384,7 @@ def _get(container: dict, key: str, types: type | tuple[type, ...], where: str) 
     return value
 
 
-def _params_from_json(params: dict, cls: type) -> dict[str, Any]:
-    known = cls().get_params(deep=False)
+def _params_from_json(params: dict, known: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise ModelFileError(
@@ -542,10 +508,10 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "ModelFileError",
-    "dumps_model",
-    "load_model",
-    "loads_model",
-    "model_to_dict",
-    "save_model",
-    "write_text_atomic",
+    "ModelRecord",
+    "dumps_record",
+    "load_record",
+    "loads_record",
+    "record_to_dict",
+    "save_record",
 ]

@@ -143,7 +143,7 @@ def test_predict_before_fit_raises_not_fitted():
 
 def test_fewer_than_ten_samples_is_a_clear_error():
     X = np.arange(18.0).reshape(9, 2)
-    with pytest.raises(ValueError, match="at least 10 samples.*got 9 samples"):
+    with pytest.raises(ValueError, match="X has 9 samples; the search needs at least 10"):
         NaluRegressor(**FAST).fit(X, X[:, 0])
 
 
@@ -191,6 +191,16 @@ def test_no_candidate_on_a_constant_target_falls_back_to_that_exact_constant(mon
     model = NaluRegressor(**LINEAR).fit(X, np.full(30, 3.0))
     assert model.formula_ == 3
     assert model.exact_ is True
+
+
+def test_no_validation_rows_fall_back_to_the_constant_without_any_patch():
+    # Without validation rows no candidate has a validation error to be chosen by.
+    X = np.random.default_rng(5).normal(size=(30, 2))
+    model = NaluRegressor(**LINEAR, validation_fraction=0.0).fit(X, X[:, 0] + 1)
+    assert model.result_.split.counts()["validation"] == 0
+    assert "fell back to the constant" in model.message_
+    assert list(model.candidates_["architecture"]) == ["constant"]
+    assert model.formula_.is_number and model.exact_ is False
 
 
 def test_interrupted_search_keeps_its_best_formula_and_warns(monkeypatch, celsius):

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+import nalu_sr.files as files
 import nalu_sr.model_file as model_file
 import nalu_sr.search.engine as engine
 import nalu_sr.search.runner as runner_module
@@ -26,7 +27,7 @@ from nalu_sr import NaluRegressor
 from nalu_sr.cli import app
 from nalu_sr.datasets import load_suite_entry
 from nalu_sr.errors import ModelFileError
-from nalu_sr.model_file import write_text_atomic
+from nalu_sr.files import write_text_atomic
 from nalu_sr.training import per_copy_mse
 
 OHMS = Path(__file__).resolve().parents[1] / "datasets" / "ohms_law.csv"
@@ -214,7 +215,7 @@ class _FailingFile:
 def fail_mid_write(monkeypatch, error: BaseException) -> None:
     real_fdopen = os.fdopen
     monkeypatch.setattr(
-        model_file.os, "fdopen", lambda *a, **k: _FailingFile(real_fdopen(*a, **k), error)
+        files.os, "fdopen", lambda *a, **k: _FailingFile(real_fdopen(*a, **k), error)
     )
 
 
@@ -243,7 +244,7 @@ def test_a_failed_rename_leaves_the_old_file(monkeypatch, tmp_path):
     def replace(source, target):
         raise PermissionError(errno.EACCES, "Permission denied", str(source))
 
-    monkeypatch.setattr(model_file.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", replace)
     with pytest.raises(PermissionError) as raised:
         write_text_atomic(path, "new\n", overwrite=True)
     assert raised.value.filename == str(path)  # the user's file, not the temporary one
@@ -253,13 +254,13 @@ def test_a_failed_rename_leaves_the_old_file(monkeypatch, tmp_path):
 
 def test_a_file_that_appears_during_the_write_is_not_overwritten(monkeypatch, tmp_path):
     path = tmp_path / "model.json"
-    real_mkstemp = model_file.tempfile.mkstemp
+    real_mkstemp = files.tempfile.mkstemp
 
     def mkstemp(*args, **kwargs):
         path.write_text("written by someone else\n", encoding="utf-8")
         return real_mkstemp(*args, **kwargs)
 
-    monkeypatch.setattr(model_file.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(files.tempfile, "mkstemp", mkstemp)
     with pytest.raises(FileExistsError, match="already exists"):
         write_text_atomic(path, "ours\n", overwrite=False)
     assert path.read_text(encoding="utf-8") == "written by someone else\n"
@@ -362,7 +363,8 @@ def test_any_damage_to_a_model_file_loads_or_is_a_model_file_error(saved_model, 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = model_file.loads_model(damaged)
+            record = model_file.loads_record(damaged, NaluRegressor().get_params())
+            model = NaluRegressor.from_record(record)
     except ModelFileError:
         return
     assert model.formula_ is not None

@@ -116,7 +116,7 @@ def _user_errors() -> Iterator[None]:
 
 
 def _write_or_print(text: str, output: Path | None, force: bool) -> None:
-    from ..model_file import write_text_atomic
+    from ..files import write_text_atomic
 
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
@@ -126,10 +126,10 @@ def _write_or_print(text: str, output: Path | None, force: bool) -> None:
 
 def _formula_text(model: NaluRegressor, fmt: str, index: int | None, backend: str) -> str:
     from .. import export
-    from ..model_file import dumps_model
+    from ..model_file import dumps_record
 
     if fmt == "json":
-        return dumps_model(model) + "\n"
+        return dumps_record(model.to_record()) + "\n"
     if fmt == "latex":
         return model.latex(index) + "\n"
     if fmt == "python":
@@ -149,22 +149,16 @@ def _check_output(output: Path | None, force: bool) -> None:
         raise FileNotFoundError(f"folder {output.parent} does not exist; create it first.")
 
 
-def _check_rows(table: Table, needed: int) -> None:
-    from ..errors import TooFewRowsError
+def _check_rows(table: Table) -> None:
+    from ..validation import check_enough_rows
 
-    n = len(table.X)
-    if n < needed:
-        left = " left after dropping rows with missing values" if table.dropped_lines else ""
-        raise TooFewRowsError(
-            f"{table.path} has {n} data row{'s' if n != 1 else ''}{left}; the search needs at "
-            f"least {needed} samples, because it holds rows out for validation and for the "
-            "extrapolation check. Add rows."
-        )
+    left = " left after dropping rows with missing values" if table.dropped_lines else ""
+    check_enough_rows(len(table.X), str(table.path), unit="data row", note=left)
 
 
 def _check_magnitudes(table: Table) -> None:
     from ..errors import MagnitudeError
-    from ..estimator import check_magnitude
+    from ..validation import check_magnitude
 
     frame = table.X if table.y is None else table.X.assign(**{str(table.y.name): table.y})
     try:
@@ -274,9 +268,9 @@ def fit(
             extrapolation = read_table(
                 extrapolation_data, target=target, features=list(table.X.columns), dropna=dropna
             )
-        from ..estimator import MIN_SAMPLES, NaluRegressor
+        from ..estimator import NaluRegressor
 
-        _check_rows(table, MIN_SAMPLES)
+        _check_rows(table)
         for read in (table, extrapolation):
             if read is not None:
                 _check_magnitudes(read)

@@ -117,7 +117,7 @@ def verdict(model: NaluRegressor) -> list[Text]:
         )
     dropped = getattr(model, "dropped_features_", {})  # absent from models pickled before
     if dropped:
-        from ..estimator import describe_dropped
+        from ..validation import describe_dropped
 
         left_out = describe_dropped(dropped)
         lines.append(Text(f"Left out of the search: {left_out}; the formula does not use them."))

@@ -21,7 +21,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 import sympy
 
+from ..files import write_text_atomic
 from .formulas import check_ranges, make_formula_dataset, parse_formula
 
 __all__ = [
@@ -53,6 +53,8 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "datasets"
 DEFAULT_SEED = 0
 
 _FLOAT_FORMAT = "%.17g"
+#: Permissions of the written tables: shipped tables are meant to be read by everyone.
+_READABLE = 0o644
 _NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -495,24 +497,6 @@ def load_suite_entry(
     return frame
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers never see a partial file."""
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        # mkstemp makes the file private; shipped tables are meant to be read by everyone.
-        os.chmod(temporary, 0o644)
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _csv_text(frame: pd.DataFrame) -> str:
     text = frame.to_csv(index=False, float_format=_FLOAT_FORMAT, lineterminator="\n")
     back = _read_csv(io.StringIO(text))
@@ -611,7 +595,7 @@ def write_suite_entry(
     manifest = json.dumps(_manifest(entry, noise, int(random_state)), indent=2) + "\n"
     folder.mkdir(parents=True, exist_ok=True)
     for path, text in zip(paths, (train_text, wide_text, manifest)):
-        _write_atomic(path, text)
+        write_text_atomic(path, text, overwrite=True, mode=_READABLE)
     return paths
 
 
@@ -705,7 +689,7 @@ def write_suite(
     for name in SUITE:
         written += write_suite_entry(name, folder, noise, random_state, overwrite=True)
     readme = folder / "README.md"
-    _write_atomic(readme, _readme(random_state))
+    write_text_atomic(readme, _readme(random_state), overwrite=True, mode=_READABLE)
     return [*written, readme]
 
 
