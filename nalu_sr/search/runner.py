@@ -18,6 +18,7 @@ from ..data import EXTRAPOLATION, TRAIN, VALIDATION, Split, split_rows
 from ..scoring import SplitRows, group_rows, pack, score_rows
 from ..structure import Structure
 from ..symbolic import feature_symbols
+from ..validation import check_search_inputs
 from . import stacks
 from .candidates import (
     Candidate,
@@ -30,9 +31,6 @@ from .candidates import (
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
 from .space import FeatureTable, build_feature_table
 from .stacks import Architecture, Space
-
-#: Fewest rows a search accepts: enough to hold out, validate and fit a few constants.
-MIN_SAMPLES = 10
 
 #: Fitted rows on which each formula's residual is checked for structure (noisy data).
 PROBE_ROWS = 1000
@@ -119,27 +117,6 @@ class SearchResult:
         return report
 
 
-def _check_inputs(X, y, feature_names) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    if isinstance(X, pd.DataFrame):
-        feature_names = feature_names or [str(c) for c in X.columns]
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D table of inputs, got an array of shape {X.shape}.")
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match.")
-    if feature_names is None:
-        feature_names = [f"x{j}" for j in range(X.shape[1])]
-    feature_names = [str(n) for n in feature_names]
-    if len(feature_names) != X.shape[1]:
-        raise ValueError(f"{len(feature_names)} feature names given for {X.shape[1]} columns of X.")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-        raise ValueError("X and y must be finite: remove or fill rows with NaN or inf first.")
-    if X.shape[0] < MIN_SAMPLES:
-        raise ValueError(f"the search needs at least {MIN_SAMPLES} rows, got {X.shape[0]}.")
-    return X, y, feature_names
-
-
 @dataclass(frozen=True)
 class SearchData:
     """The table being searched, split, with the feature columns the units see.
@@ -188,10 +165,10 @@ def prepare_data(
     random_state: int,
 ) -> SearchData:
     """Check the inputs, split the rows and build the feature table (see :func:`find_formula`)."""
-    X, y, feature_names = _check_inputs(X, y, feature_names)
+    X, y, feature_names = check_search_inputs(X, y, feature_names)
     X_extra = None
     if extrapolation is not None:
-        X_extra, y_extra, _ = _check_inputs(extrapolation[0], extrapolation[1], feature_names)
+        X_extra, y_extra, _ = check_search_inputs(extrapolation[0], extrapolation[1], feature_names)
         y = np.concatenate([y, y_extra])
     X_all, split = split_rows(
         X,
