@@ -48,7 +48,7 @@ from ._version import __version__
 from .data import Split
 from .files import write_text_atomic
 from .search import SearchResult
-from .serialization import ModelFileError, expr_to_tree, tree_to_expr
+from .serialization import ModelFileError, expr_to_tree, shorten, tree_to_expr
 from .symbolic import feature_symbols
 
 FORMAT = "nalu-sr-model"
@@ -202,7 +202,7 @@ def loads_record(text: str, known_params: Mapping[str, Any]) -> ModelRecord:
         data = json.loads(text)
     except (ValueError, RecursionError) as error:
         raise ModelFileError(
-            f"not a nalu-sr model file: the text is not valid JSON ({_short(error)})."
+            f"not a nalu-sr model file: the text is not valid JSON ({shorten(error, 60)})."
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelFileError(
@@ -380,7 +380,7 @@ def _get(container: dict, key: str, types: type | tuple[type, ...], where: str) 
     is_bool = isinstance(value, bool)
     if not isinstance(value, wanted) or (is_bool and bool not in wanted):
         names = " or ".join("null" if t is type(None) else t.__name__ for t in wanted)
-        raise ModelFileError(f"{where}.{key} must be {names}, got {_short(value)}.")
+        raise ModelFileError(f"{where}.{key} must be {names}, got {shorten(value, 60)}.")
     return value
 
 
@@ -395,7 +395,7 @@ def _params_from_json(params: dict, known: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in params.items():
         if not _is_plain_param(value):
             raise ModelFileError(
-                f"$.params.{name} must be a plain JSON value, got {_short(value)}."
+                f"$.params.{name} must be a plain JSON value, got {shorten(value, 60)}."
             )
         if isinstance(value, str) and value in _NON_FINITE and isinstance(known[name], float):
             value = _NON_FINITE[value]
@@ -412,7 +412,7 @@ def _tree(tree: Any, where: str, names: list[str]) -> sympy.Expr:
     if isinstance(tree, dict) and set(tree) == {"special"}:
         if tree["special"] not in _SPECIAL_FORMULAS:
             raise ModelFileError(
-                f"{where}: unknown special formula {_short(tree['special'])}; "
+                f"{where}: unknown special formula {shorten(tree['special'], 60)}; "
                 f"allowed: {sorted(_SPECIAL_FORMULAS)}."
             )
         return _SPECIAL_FORMULAS[tree["special"]]
@@ -422,7 +422,9 @@ def _tree(tree: Any, where: str, names: list[str]) -> sympy.Expr:
         raise ModelFileError(f"{where}: {error}") from None
     except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as error:
         # A damaged node that the tree reader does not check for is a bad file, not a crash.
-        raise ModelFileError(f"{where} is not a valid formula tree ({_short(error)}).") from None
+        raise ModelFileError(
+            f"{where} is not a valid formula tree ({shorten(error, 60)})."
+        ) from None
     foreign = sorted(s.name for s in expr.free_symbols if s.name not in names)
     if foreign:
         raise ModelFileError(f"{where} uses {foreign}, which are not features of the model.")
@@ -472,7 +474,7 @@ def _cell(value: Any, kind: str, where: str, names: list[str]) -> Any:
         raise ModelFileError(f"{where} must be a number or one of 'nan', 'inf', '-inf'.")
     expected = {"int": int, "bool": bool, "str": str}[kind]
     if not isinstance(value, expected) or (kind == "int" and isinstance(value, bool)):
-        raise ModelFileError(f"{where} must be {kind}, got {_short(value)}.")
+        raise ModelFileError(f"{where} must be {kind}, got {shorten(value, 60)}.")
     return value
 
 
@@ -497,11 +499,6 @@ def _split_from_json(split: dict, n_features: int) -> Split:
         train_ranges=np.array(ranges, dtype=np.float64).reshape(n_features, 2),
         explicit=_get(split, "explicit", bool, "$.split"),
     )
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value) if not isinstance(value, BaseException) else str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 __all__ = [

@@ -198,7 +198,7 @@ class _TreeReader:
         name, args = node["op"], node["args"]
         if not isinstance(name, str) or name not in _OPERATORS:
             raise ModelFileError(
-                f"node {_where(path)} has unknown operation {_shorten(name)}; "
+                f"node {_where(path)} has unknown operation {shorten(name)}; "
                 f"allowed: {sorted(_OPERATORS)}."
             )
         constructor, arity = _OPERATORS[name]
@@ -302,7 +302,7 @@ def _float(node: dict, path: str) -> sympy.Float:
     if not isinstance(text, str) or len(text) > 400 or not _DECIMAL.fullmatch(text):
         raise ModelFileError(
             f"node {_where(path)}: 'float' must be a decimal number written as a string, "
-            f"got {_shorten(text)}."
+            f"got {shorten(text)}."
         )
     if not _is_int(precision) or not 1 <= precision <= MAX_FLOAT_PRECISION:
         raise ModelFileError(
@@ -316,7 +316,7 @@ def _float(node: dict, path: str) -> sympy.Float:
         # SymPy Float parsed from the same text would round a subnormal differently.
         value = sympy.Float(float(text))
     if not value.is_finite:
-        raise ModelFileError(f"node {_where(path)}: the float {_shorten(text)} is not finite.")
+        raise ModelFileError(f"node {_where(path)}: the float {shorten(text)} is not finite.")
     return value
 
 
@@ -324,7 +324,7 @@ def _constant(node: dict, path: str) -> sympy.Expr:
     name = node["constant"]
     if not isinstance(name, str) or name not in _CONSTANTS:
         raise ModelFileError(
-            f"node {_where(path)} has unknown constant {_shorten(name)}; "
+            f"node {_where(path)} has unknown constant {shorten(name)}; "
             f"allowed: {sorted(_CONSTANTS)}."
         )
     return _CONSTANTS[name]
@@ -339,7 +339,7 @@ def _is_int(value: Any) -> bool:
 
 def _checked_int(value: Any, path: str) -> int:
     if not _is_int(value):
-        raise ModelFileError(f"node {_where(path)}: expected an integer, got {_shorten(value)}.")
+        raise ModelFileError(f"node {_where(path)}: expected an integer, got {shorten(value)}.")
     if value.bit_length() > MAX_INTEGER_BITS:
         raise ModelFileError(f"node {_where(path)}: integer larger than {MAX_INTEGER_BITS} bits.")
     return value
@@ -349,8 +349,10 @@ def _where(path: str, limit: int = 60) -> str:
     return path if len(path) <= limit else "..." + path[-limit:]
 
 
-def _shorten(value: Any, limit: int = 40) -> str:
-    text = repr(value)
+def shorten(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` (an exception's own text) cut to ``limit`` characters, for messages
+    that quote what a file held."""
+    text = str(value) if isinstance(value, BaseException) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -365,7 +367,7 @@ def loads(text: str) -> sympy.Expr:
         tree = json.loads(text)
     except (ValueError, RecursionError) as error:
         raise ModelFileError(
-            f"the formula is not valid JSON: {_shorten(str(error), 120)}"
+            f"the formula is not valid JSON: {shorten(str(error), 120)}"
         ) from error
     return tree_to_expr(tree)
 

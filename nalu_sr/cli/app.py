@@ -84,6 +84,15 @@ def _version(value: bool) -> None:
         raise typer.Exit(EXIT_OK)
 
 
+#: Options that several commands share.
+Force = Annotated[
+    bool, typer.Option("--force", "--overwrite", help="Overwrite an existing --output.")
+]
+DropNA = Annotated[
+    bool, typer.Option("--dropna", help="Drop rows with missing or infinite values, do not fail.")
+]
+
+
 @app.callback()
 def main_options(
     version: Annotated[
@@ -227,13 +236,8 @@ def fit(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the model or the export here.")
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", "--overwrite", help="Overwrite an existing --output.")
-    ] = False,
-    dropna: Annotated[
-        bool,
-        typer.Option("--dropna", help="Drop rows with missing or infinite values, do not fail."),
-    ] = False,
+    force: Force = False,
+    dropna: DropNA = False,
     top: Annotated[int, typer.Option(help="Candidates shown in the table.", min=1)] = 10,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the formula (or the export).")
@@ -364,13 +368,8 @@ def predict(
     index: Annotated[
         int | None, typer.Option(help="Use candidate row INDEX (the # of fit's table).")
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", "--overwrite", help="Overwrite an existing --output.")
-    ] = False,
-    dropna: Annotated[
-        bool,
-        typer.Option("--dropna", help="Drop rows with missing or infinite values, do not fail."),
-    ] = False,
+    force: Force = False,
+    dropna: DropNA = False,
 ) -> None:
     """Evaluate a saved formula on every row of DATA.
 
@@ -421,9 +420,7 @@ def export_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (default: print it).")
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", "--overwrite", help="Overwrite an existing --output.")
-    ] = False,
+    force: Force = False,
 ) -> None:
     """Print a saved formula as LaTeX, a Python function or SymPy srepr.
 
