@@ -352,3 +352,36 @@ def test_stacked_weights_broadcast_in_forward_and_regularizer(make):
         torch.testing.assert_close(
             stacked.regularizer(), torch.stack([c.regularizer() for c in copies])
         )
+
+
+@pytest.mark.parametrize("unit_type", [NAU, NMU, NAC, NACMul, NALU])
+def test_reset_parameters_redraws_what_the_constructor_drew(unit_type):
+    torch.manual_seed(5)
+    unit = unit_type(4, 3)
+    built = {name: value.clone() for name, value in unit.state_dict().items()}
+    torch.manual_seed(5)
+    unit.reset_parameters()
+    for name, value in unit.state_dict().items():
+        assert torch.equal(value, built[name]), name
+
+
+def test_nalu_weights_are_the_second_pair_a_nac_would_draw():
+    # Seeds have always given a NALU these weights: the search's NALU results rest on them.
+    torch.manual_seed(0)
+    nalu = NALU(3, 2)
+    torch.manual_seed(0)
+    NAC(3, 2)
+    nac = NAC(3, 2)
+    assert torch.equal(nalu.W_hat, nac.W_hat) and torch.equal(nalu.M_hat, nac.M_hat)
+    bound = math.sqrt(6 / 5)
+    expected_gate = torch.empty(2, 3).uniform_(-bound, bound)
+    assert torch.equal(nalu.G, expected_gate)
+
+
+def test_nalu_to_sympy_is_built_unsimplified_from_the_snapped_paths():
+    unit = _set(NALU(2, 2), W_hat=[[6.0, 6.0], [6.0, -6.0]], M_hat=[[9.0, 9.0], [9.0, 9.0]])
+    _set(unit, G=[[3.0, 3.0], [-3.0, -3.0]])
+    a, b = sympy.symbols("a b")
+    sum_, quotient = unit.to_sympy([a, b], unit.snap(torch.rand(50, 2) + 1))
+    assert sum_ == a + b
+    assert quotient == sympy.Mul(sympy.Abs(a), sympy.Pow(sympy.Abs(b), -1))

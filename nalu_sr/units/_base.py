@@ -66,6 +66,10 @@ class ArithmeticUnit(nn.Module):
     plain layer: :meth:`regularizer` (its sparsity penalty, to be annealed in by the training
     loop), :meth:`snap` (its discrete form) and :meth:`to_sympy` (the expression of that form).
 
+    As in :class:`torch.nn.Linear`, the constructor creates every parameter, each an
+    ``(out_features, in_features)`` matrix named in :attr:`parameter_names`, then calls
+    :meth:`reset_parameters` once; a subclass states its initialisation there.
+
     Parameters are kept inside their bounds by :meth:`clamp_`, called after each optimiser step
     when ``clamp=True``; with ``clamp=False`` the regularizer adds an out-of-bounds penalty instead.
 
@@ -73,6 +77,8 @@ class ArithmeticUnit(nn.Module):
     training engine can run R stacked copies ``(R, out, in)`` in one call without ``vmap``.
     """
 
+    #: Names of the ``(out_features, in_features)`` parameters, in the order they are registered.
+    parameter_names: tuple[str, ...] = ("weight",)
     #: Values the snapped weights take.
     snap_targets: tuple[float, ...] = (-1.0, 0.0, 1.0)
     #: ``forward`` and ``regularizer`` accept stacked ``(R, out, in)`` parameters.
@@ -96,6 +102,13 @@ class ArithmeticUnit(nn.Module):
         self.out_features = out_features
         self.clamp = clamp
         self.regularizer_shape = regularizer_shape
+        for name in self.parameter_names:
+            self.register_parameter(name, nn.Parameter(torch.empty(out_features, in_features)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw every parameter afresh from torch's global RNG."""
+        raise NotImplementedError
 
     def parameter_bounds(self) -> dict[str, tuple[float, float]]:
         """Bounds ``{parameter name: (low, high)}`` that :meth:`clamp_` enforces."""
@@ -139,21 +152,31 @@ class ArithmeticUnit(nn.Module):
         """SymPy expressions of the snapped unit's outputs, one per output feature.
 
         ``snapped`` defaults to :meth:`snap`; pass another discrete form (an alternative snap) to
-        render that instead.
+        render that instead. The expressions are assembled from the weights, not simplified: that
+        is the symbolic stage's work.
         """
+        self._check_inputs(inputs)
+        weight = (snapped or self.snap())["weight"]
+        return [self._output_expression(row, inputs) for row in weight]
+
+    def _check_inputs(self, inputs: Sequence[sympy.Expr]) -> None:
         if len(inputs) != self.in_features:
             raise ValueError(
                 f"{type(self).__name__} takes {self.in_features} inputs, got {len(inputs)} "
                 "expressions."
             )
-        weight = (snapped or self.snap())["weight"]
-        return [self._output_expression(row, inputs) for row in weight]
 
     def _output_expression(self, row: Tensor, inputs: Sequence[sympy.Expr]) -> sympy.Expr:
+        """The expression of one output whose snapped weights are ``row``."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}"
+        text = f"in_features={self.in_features}, out_features={self.out_features}"
+        if not self.clamp:
+            text += ", clamp=False"
+        if self.regularizer_shape != "linear":
+            text += f", regularizer_shape={self.regularizer_shape!r}"
+        return text
 
 
 def linear_expression(row: Tensor, inputs: Sequence[sympy.Expr]) -> sympy.Expr:

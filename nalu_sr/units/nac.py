@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 
+import sympy
 import torch
 from scipy.optimize import brentq
 from torch import Tensor, nn
@@ -42,8 +44,20 @@ def tanh_sigmoid_init_range(variance: float) -> float:
     return brentq(lambda r: tanh_sigmoid_variance(r) - variance, 1e-3, MAX_INIT_RANGE)
 
 
+def log_space_expression(row: Tensor, inputs: Sequence[sympy.Expr]) -> sympy.Expr:
+    """``prod_i |x_i| ** w_i``: what a snapped log-space path computes (it sees magnitudes)."""
+    return power_product_expression(row, [sympy.Abs(x) for x in inputs])
+
+
 class _TanhSigmoidUnit(ArithmeticUnit):
-    """A unit whose weight is built as ``W = tanh(W_hat) * sigmoid(M_hat)``, a value in (-1, 1)."""
+    """A unit whose weight is built as ``W = tanh(W_hat) * sigmoid(M_hat)``, a value in (-1, 1).
+
+    Saturated weights are -1, 0 or 1, the targets of its sparsity regulariser.
+    """
+
+    parameter_names = ("W_hat", "M_hat")
+    W_hat: nn.Parameter
+    M_hat: nn.Parameter
 
     def __init__(
         self,
@@ -54,12 +68,10 @@ class _TanhSigmoidUnit(ArithmeticUnit):
     ) -> None:
         # tanh * sigmoid is bounded by construction: nothing to clamp.
         super().__init__(in_features, out_features, clamp=True, regularizer_shape=regularizer_shape)
-        self.W_hat = nn.Parameter(torch.empty(out_features, in_features))
-        self.M_hat = nn.Parameter(torch.empty(out_features, in_features))
-        self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # Draw W_hat, M_hat ~ U[-r, r] with r chosen so that Var[W] = 2 / (in + out) (Glorot).
+        # Draw W_hat, M_hat ~ U[-r, r] with r chosen so that Var[W] = 2 / (in + out) (Glorot),
+        # between the variances that keep the outputs and the gradients at the scale of the inputs.
         r = tanh_sigmoid_init_range(2.0 / (self.in_features + self.out_features))
         nn.init.uniform_(self.W_hat, -r, r)
         nn.init.uniform_(self.M_hat, -r, r)
@@ -75,7 +87,8 @@ class NAC(_TanhSigmoidUnit):
         z = W x, \qquad W = \tanh(\hat W) \odot \sigma(\hat M)
 
     ``tanh`` chooses the sign and ``sigmoid`` whether the input is used, so saturated weights
-    are -1, 0 or 1. No bias.
+    are -1, 0 or 1. No bias. The sparsity regulariser pulls ``W`` towards those values; the
+    snapped unit, and its SymPy form, is ``sum_i W_i x_i`` with integer ``W_i``.
 
     Args:
         in_features: size of each input sample.
@@ -90,7 +103,7 @@ class NAC(_TanhSigmoidUnit):
     def forward(self, x: Tensor) -> Tensor:
         return linear(x, self.effective_weight())
 
-    def _output_expression(self, row, inputs):
+    def _output_expression(self, row: Tensor, inputs: Sequence[sympy.Expr]) -> sympy.Expr:
         return linear_expression(row, inputs)
 
 
@@ -101,8 +114,9 @@ class NACMul(_TanhSigmoidUnit):
         z = \exp\left(W \log(|x| + \epsilon)\right), \qquad
         W = \tanh(\hat W) \odot \sigma(\hat M), \quad \epsilon = 10^{-7}
 
-    Snapped weights of 1 and -1 multiply and divide by an input's magnitude. The sign of the
-    inputs is lost, and the gradient explodes for inputs near zero.
+    Snapped weights of 1 and -1 multiply and divide by an input's magnitude, so the SymPy form
+    is ``prod_i |x_i| ** W_i``. The sign of the inputs is lost, and the gradient explodes for
+    inputs near zero.
 
     Args:
         in_features: size of each input sample.
@@ -117,7 +131,5 @@ class NACMul(_TanhSigmoidUnit):
     def forward(self, x: Tensor) -> Tensor:
         return torch.exp(linear(torch.log(x.abs() + LOG_EPS), self.effective_weight()))
 
-    def _output_expression(self, row, inputs):
-        import sympy
-
-        return power_product_expression(row, [sympy.Abs(x) for x in inputs])
+    def _output_expression(self, row: Tensor, inputs: Sequence[sympy.Expr]) -> sympy.Expr:
+        return log_space_expression(row, inputs)

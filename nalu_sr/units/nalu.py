@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import sympy
 import torch
 from torch import Tensor, nn
 
-from ._base import RegularizerShape, linear
-from .nac import LOG_EPS, NAC, NACMul, _TanhSigmoidUnit
+from ._base import linear, linear_expression
+from .nac import LOG_EPS, _TanhSigmoidUnit, log_space_expression
 
 
 class NALU(_TanhSigmoidUnit):
@@ -19,8 +20,10 @@ class NALU(_TanhSigmoidUnit):
         a = W x, \quad m = \exp\left(W \log(|x| + \epsilon)\right), \quad g = \sigma(G x), \\
         z = g \odot a + (1 - g) \odot m, \qquad W = \tanh(\hat W) \odot \sigma(\hat M)
 
-    Both paths share ``W``; the gate has no bias. Snapping rounds ``W`` to {-1, 0, 1} and the
-    gate, averaged over a sample of inputs, to {0, 1}.
+    Both paths share ``W``; the gate has no bias. The sparsity regulariser acts on ``W`` alone.
+    Snapping rounds ``W`` to {-1, 0, 1} and the gate, averaged over a sample of inputs, to
+    {0, 1}; the SymPy form of an output is then its NAC sum (gate 1) or its log-space product
+    of magnitudes (gate 0).
 
     Args:
         in_features: size of each input sample.
@@ -32,23 +35,17 @@ class NALU(_TanhSigmoidUnit):
         - Output: ``(*, out_features)``
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        regularizer_shape: RegularizerShape = "linear",
-    ) -> None:
-        super().__init__(in_features, out_features, regularizer_shape=regularizer_shape)
-        self.G = nn.Parameter(torch.empty(out_features, in_features))
-        self.reset_parameters()
+    parameter_names = ("W_hat", "M_hat", "G")
+    G: nn.Parameter
 
     def reset_parameters(self) -> None:
+        # W_hat and M_hat are drawn twice and the first pair dropped: seeds have always given
+        # these weights, and the search's NALU results depend on them.
         super().reset_parameters()
-        if hasattr(self, "G"):  # the base initialiser runs before G exists
-            # Glorot uniform for the gate, as in the NALU paper's reference setup.
-            bound = math.sqrt(6.0 / (self.in_features + self.out_features))
-            nn.init.uniform_(self.G, -bound, bound)
+        super().reset_parameters()
+        # Glorot uniform for the gate, Var[G] = 2 / (in + out), as in the NALU paper's setup.
+        bound = math.sqrt(6.0 / (self.in_features + self.out_features))
+        nn.init.uniform_(self.G, -bound, bound)
 
     def gate(self, x: Tensor) -> Tensor:
         return torch.sigmoid(linear(x, self.G))
@@ -72,15 +69,16 @@ class NALU(_TanhSigmoidUnit):
         snapped["gate"] = (mean_gate >= 0.5).to(mean_gate.dtype)
         return snapped
 
-    def to_sympy(self, inputs, snapped=None):
+    def to_sympy(
+        self, inputs: Sequence[sympy.Expr], snapped: dict[str, Tensor] | None = None
+    ) -> list[sympy.Expr]:
+        """SymPy expressions of the snapped outputs; ``snapped`` (from :meth:`snap`) is needed."""
         if snapped is None:
             raise ValueError(
                 "NALU.to_sympy needs the snapped form (from snap(x)), since the gate depends on x."
             )
-        if len(inputs) != self.in_features:
-            raise ValueError(f"NALU takes {self.in_features} inputs, got {len(inputs)}.")
-        outputs = []
-        for row, g in zip(snapped["weight"], snapped["gate"].tolist()):
-            path = NAC._output_expression if g >= 0.5 else NACMul._output_expression
-            outputs.append(sympy.simplify(path(self, row, inputs)))
-        return outputs
+        self._check_inputs(inputs)
+        return [
+            linear_expression(row, inputs) if gate >= 0.5 else log_space_expression(row, inputs)
+            for row, gate in zip(snapped["weight"], snapped["gate"].tolist())
+        ]

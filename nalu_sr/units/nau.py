@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-import torch
+import sympy
 from torch import Tensor, nn
 
-from ._base import ArithmeticUnit, RegularizerShape, linear, linear_expression
+from ._base import ArithmeticUnit, linear, linear_expression
 
 
 class NAU(ArithmeticUnit):
@@ -17,7 +18,8 @@ class NAU(ArithmeticUnit):
         z = W x, \qquad W = \min(\max(\hat W, -1), 1)
 
     No bias. The sparsity regulariser ``mean(min(|W|, 1 - |W|))`` drives every weight to
-    -1, 0 or 1, so the snapped unit adds and subtracts a subset of its inputs exactly.
+    -1, 0 or 1, so the snapped unit adds and subtracts a subset of its inputs exactly: its
+    SymPy form is ``sum_i W_i x_i`` with integer ``W_i``.
 
     Args:
         in_features: size of each input sample.
@@ -31,24 +33,13 @@ class NAU(ArithmeticUnit):
         - Output: ``(*, out_features)``
 
     Examples:
+        >>> import torch
         >>> unit = NAU(3, 1)
         >>> unit(torch.ones(5, 3)).shape
         torch.Size([5, 1])
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        clamp: bool = True,
-        regularizer_shape: RegularizerShape = "linear",
-    ) -> None:
-        super().__init__(
-            in_features, out_features, clamp=clamp, regularizer_shape=regularizer_shape
-        )
-        self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        self.reset_parameters()
+    weight: nn.Parameter
 
     def reset_parameters(self) -> None:
         # Glorot: Var[W] = 2 / (in + out) keeps Var[z] = Var[x]; the range is capped at 0.5 so
@@ -65,5 +56,5 @@ class NAU(ArithmeticUnit):
     def forward(self, x: Tensor) -> Tensor:
         return linear(x, self.effective_weight())
 
-    def _output_expression(self, row, inputs):
+    def _output_expression(self, row: Tensor, inputs: Sequence[sympy.Expr]) -> sympy.Expr:
         return linear_expression(row, inputs)

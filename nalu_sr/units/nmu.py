@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sympy
 import torch
 from torch import Tensor, nn
 
-from ._base import ArithmeticUnit, RegularizerShape
+from ._base import ArithmeticUnit
 
 
 class NMU(ArithmeticUnit):
@@ -17,7 +19,8 @@ class NMU(ArithmeticUnit):
 
     A weight of 1 multiplies the input in, a weight of 0 contributes the identity 1. Unlike the
     log-space NAC, it is defined for zero and negative inputs and its gradient does not explode
-    near zero.
+    near zero. The sparsity regulariser ``mean(min(W, 1 - W))`` drives every weight to 0 or 1,
+    so the snapped unit is a product of a subset of its inputs, which is its SymPy form.
 
     Args:
         in_features: size of each input sample.
@@ -37,20 +40,7 @@ class NMU(ArithmeticUnit):
     """
 
     snap_targets = (0.0, 1.0)
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        clamp: bool = True,
-        regularizer_shape: RegularizerShape = "linear",
-    ) -> None:
-        super().__init__(
-            in_features, out_features, clamp=clamp, regularizer_shape=regularizer_shape
-        )
-        self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        self.reset_parameters()
+    weight: nn.Parameter
 
     def reset_parameters(self) -> None:
         # E[W] = 1/2 keeps every input half-in; the paper's variance 1/4 is not reachable by a
@@ -70,7 +60,7 @@ class NMU(ArithmeticUnit):
         product, _, _ = _GatedProduct.apply(x - 1, self.effective_weight())
         return product.mT
 
-    def _output_expression(self, row, inputs):
+    def _output_expression(self, row: Tensor, inputs: Sequence[sympy.Expr]) -> sympy.Expr:
         return sympy.Mul(*(x for w, x in zip(row.tolist(), inputs) if w != 0))
 
 
