@@ -220,7 +220,7 @@ def test_datasets_make_suggests_a_close_name(tmp_path):
     assert "Did you mean 'ohms_law'?" in result.stderr
 
 
-def test_version():
+def test_version_prints_the_package_version():
     result = run("--version")
     assert result.exit_code == 0 and result.stdout == f"nalu-sr {__version__}\n"
 
@@ -302,6 +302,7 @@ def test_bad_model_file_exits_2_with_one_line(args, message):
     assert len(lines) == 1 and message in lines[0]
 
 
+@pytest.mark.slow
 def test_installed_executable_finds_ohms_law(tmp_path):
     executable = shutil.which("nalu-sr")
     assert executable, "the nalu-sr executable is not installed; run `pip install -e .`"

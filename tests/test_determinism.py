@@ -12,6 +12,8 @@ import pytest
 from nalu_sr import NaluRegressor
 from nalu_sr.datasets import load_suite_entry
 
+pytestmark = pytest.mark.slow
+
 # Two groups of architectures and a target outside the search space, so that every job runs.
 SEARCH = dict(
     max_time=30, restarts=1, steps=200, scale_steps=2, architectures=["NAU", "NMU", "NAU->NMU[2]"]

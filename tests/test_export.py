@@ -125,7 +125,7 @@ def test_export_reports_what_is_wrong():
         to_python(sympy.Function("f")(M), NAMES)
 
 
-def test_custom_function_name():
+def test_function_name_names_the_exported_function():
     function = _compile(to_python(M, NAMES, function_name="gravity"), name="gravity")
     assert function.__name__ == "gravity"
 

@@ -129,6 +129,7 @@ def test_an_entry_that_raises_is_recorded_and_the_others_still_run(bench, monkey
     assert rows.loc["nac_subtract", "recovered"] and rows.loc["nac_subtract", "error"] == ""
 
 
+@pytest.mark.slow
 def test_benchmark_recovers_two_easy_entries_end_to_end(bench, tmp_path):
     out = tmp_path / "results" / "recovery"
     argv = ["--entries", "nac_subtract", "celsius_to_fahrenheit", "--noise", "0"]

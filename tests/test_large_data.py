@@ -7,6 +7,8 @@ import sympy
 
 from nalu_sr.search import TrainingSettings, find_formula
 
+pytestmark = pytest.mark.slow
+
 ROWS = 200_000
 NAMES = [f"x{j}" for j in range(10)]
 SMALL = TrainingSettings(restarts=1, scale_steps=2, steps=300)

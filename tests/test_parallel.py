@@ -48,12 +48,14 @@ def reference():
     return result
 
 
+@pytest.mark.slow
 def test_two_loky_workers_give_the_serial_result(reference):
     with joblib.parallel_config(backend="loky"):
         result = small_search(n_jobs=2)
     assert_same_result(result, reference)
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_serial_result(reference):
     pytest.importorskip("distributed")
     from distributed import get_task_stream
@@ -91,6 +93,7 @@ SEARCH_IN_A_FRESH_PROCESS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_result_in_a_fresh_process(reference, tmp_path):
     # Another hash seed: nothing may depend on the order of a set or of a str-keyed dict.
     out = tmp_path / "candidates.pkl"
@@ -100,6 +103,7 @@ def test_same_seed_gives_the_same_result_in_a_fresh_process(reference, tmp_path)
     assert_frame_equal(pd.read_pickle(out), reference.candidates, check_exact=True)
 
 
+@pytest.mark.slow
 def test_cli_runs_the_search_on_a_dask_scheduler(tmp_path):
     pytest.importorskip("distributed")
     from distributed import Client, LocalCluster, get_task_stream
@@ -126,6 +130,7 @@ def test_cli_runs_the_search_on_a_dask_scheduler(tmp_path):
     assert len(stream.data) >= 1
 
 
+@pytest.mark.slow
 def test_cli_with_an_unreachable_scheduler_exits_2_with_one_line():
     pytest.importorskip("distributed")
     from typer.testing import CliRunner
