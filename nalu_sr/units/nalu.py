@@ -39,9 +39,6 @@ class NALU(_TanhSigmoidUnit):
     G: nn.Parameter
 
     def reset_parameters(self) -> None:
-        # W_hat and M_hat are drawn twice and the first pair dropped: seeds have always given
-        # these weights, and the search's NALU results depend on them.
-        super().reset_parameters()
         super().reset_parameters()
         # Glorot uniform for the gate, Var[G] = 2 / (in + out), as in the NALU paper's setup.
         bound = math.sqrt(6.0 / (self.in_features + self.out_features))
