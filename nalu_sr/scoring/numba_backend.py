@@ -35,15 +35,16 @@ def residual_sums(
     n = packed.n_candidates
     square_sum = np.zeros((n, 3))
     max_abs = np.zeros((n, 3))
-    _kernel(
+    structures = (
         packed.term_offsets,
         packed.factor_offsets,
         packed.entry_offsets,
         np.ascontiguousarray(packed.feature, dtype=np.int32),
         np.ascontiguousarray(packed.sign, dtype=np.int8),
-        rows.features,
-        rows.y,
-        rows.offsets,
+    )
+    _kernel(
+        structures,
+        (rows.features, rows.y, rows.offsets),
         bool(fit),
         np.ascontiguousarray(fit_intercept, dtype=np.bool_),
         coefficients,
@@ -59,12 +60,14 @@ def compiled_kernel() -> numba.core.registry.CPUDispatcher:
 
 
 @njit(cache=True)
-def _term_block(features, start, n, t, factor_offsets, entry_offsets, feature, sign, factor, out):
-    """``out[:n]`` = term ``t`` on rows ``start:start + n``; ``factor`` is scratch space.
+def _term_block(features, start, n, t, structures, factor, out):
+    """``out[:n]`` = term ``t`` of ``structures`` (the packed arrays, see :func:`_kernel`) on
+    rows ``start:start + n``; ``factor`` is scratch space.
 
     The first factor is built in ``out`` itself and each factor starts from its first entry,
     which saves a pass over the block each; NumPy's ``term_values`` does the same.
     """
+    _, factor_offsets, entry_offsets, feature, sign = structures
     if factor_offsets[t] == factor_offsets[t + 1]:
         for r in range(n):
             out[r] = 1.0
@@ -124,21 +127,11 @@ def _fold(lanes):
 
 
 @njit(parallel=True, cache=True)
-def _kernel(
-    term_offsets,
-    factor_offsets,
-    entry_offsets,
-    feature,
-    sign,
-    features,
-    y,
-    offsets,
-    fit,
-    fit_intercept,
-    coefficients,
-    square_sum,
-    max_abs,
-):
+def _kernel(structures, rows, fit, fit_intercept, coefficients, square_sum, max_abs):
+    # structures: (term_offsets, factor_offsets, entry_offsets, feature, sign) as packed;
+    # rows: (features, y, offsets) grouped by split.
+    term_offsets = structures[0]
+    features, y, offsets = rows
     for c in prange(term_offsets.size - 1):
         first = term_offsets[c]
         n_terms = term_offsets[c + 1] - first
@@ -160,18 +153,7 @@ def _kernel(
                     design[0, r] = 1.0
                     design[k - 1, r] = y[start + r]
                 for i in range(n_terms):
-                    _term_block(
-                        features,
-                        start,
-                        n,
-                        first + i,
-                        factor_offsets,
-                        entry_offsets,
-                        feature,
-                        sign,
-                        factor,
-                        design[i + 1],
-                    )
+                    _term_block(features, start, n, first + i, structures, factor, design[i + 1])
                 for i in range(k):
                     for r in range(n, filled):
                         design[i, r] = 0.0
@@ -199,18 +181,7 @@ def _kernel(
                     weight = coef[i + 1]
                     if weight != 0.0:
                         values = design[i + 1]
-                        _term_block(
-                            features,
-                            start,
-                            n,
-                            first + i,
-                            factor_offsets,
-                            entry_offsets,
-                            feature,
-                            sign,
-                            factor,
-                            values,
-                        )
+                        _term_block(features, start, n, first + i, structures, factor, values)
                         for r in range(n):
                             prediction[r] += weight * values[r]
                 targets = y[start : start + n]
