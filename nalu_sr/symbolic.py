@@ -5,7 +5,7 @@ Four jobs, in the order the pipeline needs them:
 - :func:`feature_symbols` and :func:`python_identifiers` name the user's columns, once for SymPy
   (any string is a valid symbol name, so nothing is ever parsed) and once for generated code;
 - :func:`rationalize` and :func:`rationalize_candidates` replace fitted floats by exact numbers
-  (integers, small fractions, fractions of pi) when the data allow it;
+  (integers, small fractions, fractions times a power of pi) when the data allow it;
 - :func:`complexity` and :func:`simplify_formula` measure a formula and pick its shortest form;
 - :func:`structure_to_expr` writes a :mod:`nalu_sr.structure` structure as an expression.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import itertools
 import keyword
 import math
 import numbers
@@ -21,6 +22,7 @@ import random
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import sympy
 from sympy.polys.polyerrors import BasePolynomialError
@@ -32,6 +34,13 @@ _RESERVED_IDENTIFIERS = frozenset(dir(builtins)) | {"math", "np", "numpy"}
 
 # Above 2**53 consecutive doubles are more than 1 apart: "the nearest integer" stops meaning much.
 _LARGEST_EXACT_INTEGER = 2**53
+
+#: Powers of pi an exact constant may carry besides 1: ``pi/2``, ``1/(4*pi)``, ``pi**2/6``,
+#: ``1/(16*pi**2)``.
+PI_POWERS = (1, -1, 2, -2)
+
+#: Largest denominator of a fraction times a power of pi: 16, so that ``1/(4*pi)**2`` is one.
+PI_DENOMINATOR = 16
 
 # Work bounds for simplify_formula: expand only when it gives at most this many terms, and
 # factor / cancel (whose cost grows fast with common denominators) only on small formulas.
@@ -158,12 +167,13 @@ def rationalize(
     """The simplest exact number within ``rtol`` (relative) of ``value``.
 
     Tried in order: 0 (when ``|value| <= rtol * scale``), an integer, ``p/q`` with
-    ``q <= max_denominator``, ``p/q * pi`` with ``|p|, q <= max_denominator``. When none is
-    close enough the value is returned as a :class:`sympy.Float` built from the double itself:
-    such a Float holds the exact 53-bit binary value, so ``float(result) == value`` and no
-    digits are lost, while a Rational of that binary value (``p / 2**k``) would be both exact
-    and misleading. The printers in :mod:`nalu_sr.export` and :mod:`nalu_sr.serialization`
-    write such Floats at full (round-trip) precision.
+    ``q <= max_denominator``, ``p/q * pi**k`` with ``k`` in :data:`PI_POWERS`,
+    ``|p| <= max_denominator`` and ``q <= PI_DENOMINATOR``. When none is close enough the
+    value is returned as a :class:`sympy.Float` built from the double itself: such a Float
+    holds the exact 53-bit binary value, so ``float(result) == value`` and no digits are lost,
+    while a Rational of that binary value (``p / 2**k``) would be both exact and misleading.
+    The printers in :mod:`nalu_sr.export` and :mod:`nalu_sr.serialization` write such Floats
+    at full (round-trip) precision.
 
     Parameters
     ----------
@@ -172,9 +182,9 @@ def rationalize(
     rtol : float, default=1e-9
         Largest accepted relative difference between ``value`` and the exact form.
     max_denominator : int, default=12
-        Largest denominator ``q`` tried (and largest numerator for multiples of pi).
+        Largest denominator ``q`` of a plain fraction (and largest numerator next to pi).
     allow_pi : bool, default=True
-        Whether rational multiples of pi are tried.
+        Whether fractions times a power of pi are tried.
     scale : float, optional
         Typical size of the quantity ``value`` multiplies; when given, values with
         ``|value| <= rtol * scale`` become exactly 0.
@@ -182,12 +192,14 @@ def rationalize(
     Returns
     -------
     sympy.Expr
-        An Integer, a Rational, a rational multiple of pi, or a Float.
+        An Integer, a Rational, a rational multiple of a power of pi, or a Float.
 
     Examples
     --------
     >>> rationalize(1.8), rationalize(2 * math.pi), rationalize(6.674e-11)
     (9/5, 2*pi, 6.67400000000000e-11)
+    >>> rationalize(1 / (4 * math.pi)), rationalize(1 / (4 * math.pi) ** 2)
+    (1/(4*pi), 1/(16*pi**2))
     """
     return rationalize_candidates(
         value,
@@ -212,8 +224,8 @@ def rationalize_candidates(
     A looser tolerance than :func:`rationalize` proposes forms such as ``9/5`` for
     ``1.8000012``; the caller refits or re-scores each candidate and keeps the simplest that
     still fits the data. Candidates are ordered by how many digits they take to write
-    (numerator, denominator, one more for pi), then by distance to ``value``, so ``2*pi``
-    comes before ``44/7``.
+    (numerator, denominator, one more for pi, two for its square), then by distance to
+    ``value``, so ``2*pi`` comes before ``44/7``.
 
     Parameters
     ----------
@@ -222,9 +234,10 @@ def rationalize_candidates(
     rtol : float, default=1e-3
         Largest relative difference for a candidate to be proposed.
     max_denominator : int, default=12
-        Largest denominator ``q`` tried (and largest numerator for multiples of pi).
+        Largest denominator ``q`` of a plain fraction (and largest numerator next to pi;
+        denominators there go up to :data:`PI_DENOMINATOR`).
     allow_pi : bool, default=True
-        Whether rational multiples of pi are proposed.
+        Whether fractions times a power of pi (:data:`PI_POWERS`) are proposed.
     scale : float, optional
         When given and ``|value| <= rtol * scale``, 0 is proposed first.
     max_candidates : int, default=4
@@ -246,16 +259,14 @@ def rationalize_candidates(
         return [sympy.S.Zero] if max_candidates == 1 else [sympy.S.Zero, sympy.Float(value)]
 
     found: dict[sympy.Expr, tuple] = {}
-    for unit, unit_value in _units(allow_pi):
-        target = value / unit_value
-        for q in range(1, max_denominator + 1):
+    for unit in _units(allow_pi, max_denominator):
+        target = value / unit.value
+        for q in range(1, unit.max_denominator + 1):
             p = round(target * q)
-            if p == 0 or abs(p) >= _LARGEST_EXACT_INTEGER:
+            if p == 0 or abs(p) >= _LARGEST_EXACT_INTEGER or abs(p) > unit.max_numerator:
                 continue
-            if unit is not sympy.S.One and abs(p) > max_denominator:
-                continue
-            exact = sympy.Rational(p, q) * unit
-            error = abs(p / q * unit_value - value)
+            exact = sympy.Rational(p, q) * unit.expr
+            error = abs(p / q * unit.value - value)
             if error <= rtol * abs(value) and exact not in found:
                 found[exact] = (_description_length(exact), error)
     exact_forms = sorted(found, key=found.__getitem__)[:max_candidates]
@@ -287,43 +298,95 @@ def shortest_decimal(value: float, margin: float) -> float:
     return value
 
 
-def exact_form_density(exact: sympy.Expr) -> float:
+def exact_form_density(exact: sympy.Expr, spread: float = 0.5) -> float:
     """How many exact numbers at least as simple as ``exact`` lie in a unit interval near it.
 
-    The numbers :func:`rationalize_candidates` proposes with denominators up to that of
-    ``exact`` (``p/q``: the fractions with denominator at most ``q``, so 1 for integers, 10 for
-    fifths; multiples of pi are spaced pi times wider). An interval of width ``w`` around a
-    fitted value holds one of them by coincidence with probability about ``w`` times this.
+    The numbers counted are those :func:`rationalize_candidates` proposes, over every power
+    of pi it tries, that are as simple as ``exact`` or simpler (a denominator no larger, and
+    no more digits to write: the order in which they are proposed), within ``spread``
+    (relative) of ``exact``; their count over that window's width is the local density. An
+    interval of width ``w`` around a fitted value holds one of them by coincidence with
+    probability about ``w`` times this.
 
     Examples
     --------
-    >>> exact_form_density(sympy.Integer(32))
-    1.0
-    >>> exact_form_density(sympy.Rational(9, 5))
-    10.0
+    >>> round(exact_form_density(sympy.Integer(32)), 2)
+    1.16
+    >>> round(exact_form_density(sympy.Rational(9, 5)), 1)
+    11.7
+    >>> round(exact_form_density(1 / (4 * sympy.pi)), 1)
+    37.7
     """
-    coefficient, constant = sympy.sympify(exact).as_coeff_Mul()
-    if not isinstance(coefficient, sympy.Rational):
-        raise ValueError(f"{exact} is not a rational number or a rational multiple of pi.")
-    denominator = int(coefficient.q)
-    count = sum(int(sympy.totient(k)) for k in range(1, denominator + 1))
-    return count / (1.0 if constant is sympy.S.One else float(constant))
+    exact = sympy.sympify(exact)
+    coefficient, constant = exact.as_coeff_Mul()
+    if not isinstance(coefficient, sympy.Rational) or constant not in _UNIT_EXPRESSIONS:
+        raise ValueError(f"{exact} is not a rational number or a rational multiple of pi**k.")
+    length, denominator = _description_length(exact), int(coefficient.q)
+    size = abs(float(exact))
+    low, high = size * (1 - spread), size * (1 + spread)
+    count = 0
+    for unit in _units(True):
+        for q in range(1, min(denominator, unit.max_denominator) + 1):
+            digits = length - unit.digits - (len(str(q)) if q > 1 else 0)
+            if digits < 1:
+                continue
+            largest = min(10**digits - 1, unit.max_numerator)
+            first = max(1, math.ceil(low * q / unit.value))
+            last = min(largest, math.floor(high * q / unit.value))
+            count += _coprime_count(first, last, q)
+    return count / (high - low)
+
+
+def _coprime_count(first: int, last: int, q: int) -> int:
+    """How many integers in ``first..last`` share no factor with ``q`` (fractions p/q in
+    lowest terms), by inclusion-exclusion over the prime factors of ``q``."""
+    if last < first:
+        return 0
+    total = 0
+    primes = list(sympy.primefactors(q))
+    for r in range(len(primes) + 1):
+        for chosen in itertools.combinations(primes, r):
+            d = math.prod(chosen)
+            total += (-1) ** r * (last // d - (first - 1) // d)
+    return total
 
 
 def _description_length(exact: sympy.Expr) -> int:
-    """Digits needed to write ``exact`` (numerator, denominator if not 1), plus 1 per constant."""
+    """Digits needed to write ``exact`` (numerator, denominator if not 1), plus the power of pi."""
     coefficient, constant = exact.as_coeff_Mul()
     numerator, denominator = coefficient.as_numer_denom()
     length = len(str(abs(numerator)))
     if denominator != 1:
         length += len(str(denominator))
-    return length + (0 if constant is sympy.S.One else 1)
+    return length + _unit_digits(constant)
 
 
-def _units(allow_pi: bool) -> list[tuple[sympy.Expr, float]]:
-    units = [(sympy.S.One, 1.0)]
+def _unit_digits(unit: sympy.Expr) -> int:
+    """What writing ``unit`` (1 or a power of pi) adds: nothing, 1 for pi, 2 for its square."""
+    return 0 if unit is sympy.S.One else abs(int(unit.as_base_exp()[1]))
+
+
+class _Unit(NamedTuple):
+    """What exact constants are made of: ``p/q * expr`` with ``|p| <= max_numerator``;
+    ``digits`` is what writing ``expr`` adds to the description length."""
+
+    expr: sympy.Expr
+    value: float
+    max_denominator: int
+    max_numerator: float
+    digits: int
+
+
+_UNIT_EXPRESSIONS = frozenset({sympy.S.One, *(sympy.pi**k for k in PI_POWERS)})
+
+
+def _units(allow_pi: bool, max_denominator: int = 12) -> list[_Unit]:
+    units = [_Unit(sympy.S.One, 1.0, max_denominator, math.inf, 0)]
     if allow_pi:
-        units.append((sympy.pi, math.pi))
+        units += [
+            _Unit(sympy.pi**k, math.pi**k, PI_DENOMINATOR, max_denominator, abs(k))
+            for k in PI_POWERS
+        ]
     return units
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from nalu_sr.structure import make_factor, make_structure, make_term
 from nalu_sr.symbolic import (
     complexity,
+    exact_form_density,
     feature_symbols,
     python_identifiers,
     rationalize,
@@ -92,6 +93,12 @@ def test_python_identifiers_are_valid_unique_and_deterministic(names):
         (2 * math.pi, 2 * sympy.pi),
         (math.pi / 4, sympy.pi / 4),
         (4 / 3 * math.pi, sympy.Rational(4, 3) * sympy.pi),
+        (1 / (4 * math.pi), 1 / (4 * sympy.pi)),
+        (1 / (2 * math.pi), 1 / (2 * sympy.pi)),
+        (3 / (4 * math.pi), 3 / (4 * sympy.pi)),
+        (1 / math.pi, 1 / sympy.pi),
+        (math.pi**2 / 6, sympy.pi**2 / 6),
+        (1 / (4 * math.pi) ** 2, 1 / (16 * sympy.pi**2)),
         (0.0, sympy.Integer(0)),
     ],
 )
@@ -112,6 +119,31 @@ def test_rationalize_respects_denominator_limit_and_pi_switch():
     assert isinstance(rationalize(1 / 13), sympy.Float)
     assert rationalize(1 / 13, max_denominator=13) == sympy.Rational(1, 13)
     assert isinstance(rationalize(math.pi, allow_pi=False), sympy.Float)
+
+
+def test_a_fraction_of_a_power_of_pi_is_proposed_only_next_to_small_numerators():
+    # 13/pi is outside the forms (numerators next to pi stop at 12); 1/(4*pi) is proposed
+    # first for its float, before the plain fractions that come as near.
+    assert isinstance(rationalize(13 / math.pi), sympy.Float)
+    assert rationalize_candidates(0.0795775, rtol=1e-3)[0] == 1 / (4 * sympy.pi)
+
+
+@pytest.mark.parametrize(
+    ("exact", "density"),
+    [
+        (sympy.Integer(1), 1.0),  # 1 alone in [0.5, 1.5]: every other form takes more digits
+        (sympy.Integer(1000), 1.0),  # the integers 500..1500
+        (sympy.Rational(1, 2), 6.0),  # 1/2, 1/pi, 2/pi in [0.25, 0.75]
+        (1 / (4 * sympy.pi), 37.7),  # 1/(4*pi), 1/(3*pi), 1/pi**2 in [0.04, 0.12]
+    ],
+)
+def test_exact_form_density_counts_forms_as_simple_over_every_power_of_pi(exact, density):
+    assert exact_form_density(exact) == pytest.approx(density, rel=1e-3)
+
+
+def test_exact_form_density_refuses_what_is_not_an_exact_form():
+    with pytest.raises(ValueError, match="not a rational number"):
+        exact_form_density(sympy.sqrt(2))
 
 
 def test_rationalize_gives_zero_only_relative_to_a_scale():

@@ -139,11 +139,12 @@ def is_pinned(option: sympy.Expr, value: float, margin: float, tolerance: float)
     """Whether data that determine a constant to ``value ± margin`` pin it to ``option``.
 
     0 (a term the data do without) always is. A float is when the margin is within
-    ``tolerance`` of it (noise-free data). An exact form (``9/5``, ``32``, ``pi/2``) is when
-    the interval ``value ± margin`` is narrow enough that an equally simple exact number
-    would fall in it by coincidence with probability at most ``COINCIDENCE``: at 1% noise a
-    fitted 8.309 ± 0.014 also lies next to ``83/10``, and so would most values near it, and
-    a fitted 8.33 ± 0.019 next to ``25/3`` (a third per unit: 2 * 0.019 * 4 = 0.15).
+    ``tolerance`` of it (noise-free data). An exact form (``9/5``, ``32``, ``pi/2``,
+    ``1/(4*pi)``) is when the interval ``value ± margin`` is narrow enough that an exact number
+    as simple would fall in it by coincidence with probability at most ``COINCIDENCE`` (see
+    :func:`~nalu_sr.symbolic.exact_form_density`): at 1% noise a fitted 8.309 ± 0.014 also
+    lies next to ``83/10``, and so would most values near it, and a fitted 8.33 ± 0.019 next
+    to ``25/3`` (2 * 0.019 * 5.3 forms as simple per unit = 0.2).
     """
     if option == 0:
         return True
@@ -163,8 +164,8 @@ def exact_coefficients(
     """Replace each fitted coefficient by the simplest exact number the data allows.
 
     Coefficients are taken in turn (intercept first). A replacement (0 first, then integers,
-    small fractions, multiples of pi) must lie within three standard errors of the value
-    refitted with the earlier replacements held fixed (or within float rounding, for
+    small fractions, fractions times a power of pi) must lie within three standard errors of
+    the value refitted with the earlier replacements held fixed (or within float rounding, for
     noise-free data), and keep the relative RMSE on ``fit_rows`` within ``tolerance`` or
     within 5% of the all-float fit. Refitting matters on noisy data: once a spurious intercept
     is set to 0, the slope it was trading off against moves back to its exact value.

@@ -1,0 +1,156 @@
+"""How often the exact-constant rule names a constant, rightly and wrongly, on noisy data.
+
+For each noise level, many tables ``y = c*a*b`` (a, b uniform in [1, 5], 300 fitted rows, the
+suite's training share of 500) are made with Gaussian noise on ``y`` of that share of its RMS,
+and the constant is fitted by least squares with an intercept and passed through the search's
+rule (:func:`nalu_sr.search.candidates.exact_coefficients`: three standard errors and the
+coincidence bound). Three kinds of constant:
+
+- ``measured``: ``c = 10**u``, ``u`` uniform in [-3, 3] (a measured physical constant; any exact
+  name for it is a false naming, the failure the rule must keep rare);
+- ``pi``: constants physics writes with pi (``1/(4*pi)``, ``1/(16*pi**2)``, ``4*pi/3``, ...);
+- ``simple``: integers and small fractions (``1``, ``1/2``, ``9/5``, ``32``, ...).
+
+For ``pi`` and ``simple`` the rate reported is how often the true form is named. The table is
+printed and written to ``<out>.csv`` and ``<out>.md``. Run with ``--help`` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sympy
+
+from nalu_sr.search.candidates import exact_coefficients
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "exact_constants"
+
+PI_CONSTANTS = [
+    1 / (4 * sympy.pi),
+    1 / (2 * sympy.pi),
+    1 / sympy.pi,
+    3 / (4 * sympy.pi),
+    1 / (16 * sympy.pi**2),
+    4 * sympy.pi / 3,
+    sympy.pi / 2,
+    2 * sympy.pi,
+    sympy.pi**2 / 6,
+]
+SIMPLE_CONSTANTS = [
+    sympy.Integer(1),
+    sympy.Integer(2),
+    sympy.Rational(1, 2),
+    sympy.Rational(3, 2),
+    sympy.Rational(9, 5),
+    sympy.Rational(1, 3),
+    sympy.Integer(32),
+    sympy.Rational(4, 3),
+]
+
+
+def name_constant(
+    c: float, noise: float, rng: np.random.Generator, rows: int
+) -> tuple[sympy.Expr, bool]:
+    """The name the rule gives the slope of one noisy table ``y = c*a*b``, and whether it
+    counts as pinned (exact) rather than estimated."""
+    a, b = rng.uniform(1, 5, rows), rng.uniform(1, 5, rows)
+    clean = c * a * b
+    y = clean + rng.normal(0, noise * np.sqrt(np.mean(clean**2)), rows)
+    design = np.column_stack([np.ones(rows), a * b])
+    coefficients = np.linalg.lstsq(design, y, rcond=None)[0]
+    fitted = exact_coefficients(design, coefficients, y, np.ones(rows, bool), "y", 1e-6)
+    return fitted.values[1], 1 not in fitted.estimated
+
+
+def run(noise_levels, trials: int, rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    records = []
+    for noise in noise_levels:
+        for _ in range(trials):
+            c = float(10 ** rng.uniform(-3, 3))
+            name, pinned = name_constant(c, noise, rng, rows)
+            exact = pinned and _is_exact(name)
+            records.append(("measured", noise, f"{c:.6g}", str(name), exact, False))
+        for kind, constants in (("pi", PI_CONSTANTS), ("simple", SIMPLE_CONSTANTS)):
+            for k in range(trials):
+                truth = constants[k % len(constants)]
+                name, pinned = name_constant(float(truth), noise, rng, rows)
+                exact = pinned and _is_exact(name)
+                right = exact and sympy.simplify(name - truth) == 0
+                records.append((kind, noise, str(truth), str(name), exact, right))
+    return pd.DataFrame(
+        records, columns=["kind", "noise", "constant", "named", "exact_name", "right_name"]
+    )
+
+
+def _is_exact(name: sympy.Expr) -> bool:
+    """A name that claims an exact number (an estimate written with few digits may read as an
+    integer; the rule's ``estimated`` list tells them apart)."""
+    return not isinstance(name, sympy.Float) and name != 0
+
+
+def summary(frame: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for noise, part in frame.groupby("noise", sort=True):
+        measured = part[part.kind == "measured"]
+        pi = part[part.kind == "pi"]
+        simple = part[part.kind == "simple"]
+        rows.append(
+            {
+                "noise": noise,
+                "measured named exact (false)": f"{measured.exact_name.sum()}/{len(measured)}",
+                "pi constants named right": f"{pi.right_name.sum()}/{len(pi)}",
+                "pi constants named wrong": f"{(pi.exact_name & ~pi.right_name).sum()}/{len(pi)}",
+                "simple named right": f"{simple.right_name.sum()}/{len(simple)}",
+                "simple named wrong": (
+                    f"{(simple.exact_name & ~simple.right_name).sum()}/{len(simple)}"
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(False)]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--noise", nargs="+", type=float, default=[0.0, 0.001, 0.01])
+    parser.add_argument("--trials", type=int, default=400, help="tables per kind and noise")
+    parser.add_argument("--rows", type=int, default=300, help="fitted rows per table")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    frame = run(args.noise, args.trials, args.rows, args.seed)
+    table = summary(frame)
+    seconds = time.perf_counter() - started
+    command = "python benchmarks/exact_constants.py " + shlex.join(argv or sys.argv[1:])
+    report = "\n".join(
+        [
+            f"Command: `{command.strip()}`",
+            f"Machine: {platform.machine()}, Python {platform.python_version()}; {seconds:.0f} s",
+            "",
+            _markdown(table),
+            "",
+        ]
+    )
+    print(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out.with_suffix(".csv"), index=False)
+    args.out.with_suffix(".md").write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
