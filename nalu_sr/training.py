@@ -320,6 +320,26 @@ def per_copy_mse(prediction: Tensor, target: Tensor) -> Tensor:
     return (prediction - _match_target(prediction, target)).pow(2).flatten(1).mean(dim=1)
 
 
+def affine_mse(prediction: Tensor, target: Tensor) -> Tensor:
+    """Each copy's MSE after the best scale and offset, over the target's variance: ``(R,)``.
+
+    A snapped stack's scale and offset are refitted by least squares after snapping, so a
+    copy only has to match the target up to ``a * output + b``: ``1 - c/h`` trains an NMU
+    towards ``c/h``, ``c - a*b`` towards ``a*b``. ``a`` and ``b`` are solved in closed form
+    each step and held fixed in the gradient, which is then exactly that of the best affine
+    fit (they minimise the error). Dividing by the target's variance makes the loss
+    ``1 - R**2``, whatever the target's scale and offset.
+    """
+    target = _match_target(prediction, target).expand_as(prediction)
+    p = prediction - prediction.mean(dim=1, keepdim=True)
+    t = target - target.mean(dim=1, keepdim=True)
+    with torch.no_grad():
+        variance = p.pow(2).mean(dim=1, keepdim=True)
+        scale = (p * t).mean(dim=1, keepdim=True) / variance.clamp_min(1e-300)
+        spread = t.pow(2).flatten(1).mean(dim=1).clamp_min(1e-300)
+    return (t - scale * p).pow(2).flatten(1).mean(dim=1) / spread
+
+
 def train(
     ensemble: Ensemble,
     data: tuple[Tensor, Tensor] | Sampler,

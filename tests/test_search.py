@@ -229,13 +229,18 @@ def test_a_noisy_constant_near_a_fraction_with_a_large_denominator_is_an_estimat
     ("option", "margin", "pinned"),
     [
         (sympy.Integer(0), 10.0, True),  # dropping a term is a structural choice
-        (sympy.Integer(32), 0.02, True),  # 2 * 0.02 * 1 integer per unit = 0.04
-        (sympy.Integer(32), 0.3, False),  # 0.6: most values this uncertain are near an integer
-        (sympy.Rational(9, 5), 0.002, True),  # 2 * 0.002 * 10 fifths per unit = 0.04
-        (sympy.Rational(9, 5), 0.005, False),  # 0.1
-        (sympy.Rational(83, 10), 0.014, False),  # 2 * 0.014 * 32 tenths per unit = 0.9
-        (sympy.Rational(25, 3), 0.019, False),  # 2 * 0.019 * 4 thirds per unit = 0.15
-        (sympy.pi / 2, 0.03, True),  # 2 * 0.03 * 2 halves per pi = 0.04
+        # The densities of forms as simple (see exact_form_density): 32: 1.16 per unit (the
+        # integers, 6*pi..9*pi); 9/5: 11.7; 83/10: 36.5; 25/3: 5.3; pi/2: 8.9; 1/(4*pi): 37.7.
+        (sympy.Integer(32), 0.02, True),  # 2 * 0.02 * 1.16 = 0.046
+        (sympy.Integer(32), 0.3, False),  # 0.7: most values this uncertain are near one
+        (sympy.Rational(9, 5), 0.002, True),  # 0.047
+        (sympy.Rational(9, 5), 0.005, False),  # 0.12
+        (sympy.Rational(83, 10), 0.014, False),  # 1.0
+        (sympy.Rational(25, 3), 0.019, False),  # 0.2
+        (sympy.pi / 2, 0.002, True),  # 0.036
+        (sympy.pi / 2, 0.03, False),  # 0.53: as many fractions of 1/pi lie as near
+        (1 / (4 * sympy.pi), 5e-4, True),  # 0.038
+        (1 / (4 * sympy.pi), 2e-3, False),  # 0.15: a noisy 0.08 is not named 1/(4*pi)
         (sympy.Float(8.314), 1e-7, True),  # noise-free: determined to 1e-6
         (sympy.Float(8.314), 1e-3, False),
     ],
@@ -421,17 +426,21 @@ def test_chunks_of_copies_cover_every_copy_once_whatever_the_architecture():
     X = np.random.default_rng(0).uniform(1, 2, size=(64, 10))
     table = build_feature_table(X, feature_symbols([f"x{i}" for i in range(10)]), np.arange(64))
     settings = TrainingSettings()
-    copies = list(range(len(settings.scales())))
-    chunks = {a.name: copy_chunks(a, settings) for a in stacks_on(table)}
+    offered = {a.name: a for a in stacks_on(table)}
+    chunks = {name: copy_chunks(a, settings) for name, a in offered.items()}
     for name, slices in chunks.items():
+        copies = list(range(settings.copies(offered[name])))
         assert [i for chunk in slices for i in copies[chunk]] == copies, name
-    # Products over 40 columns are split; sums, whose steps cost little, are not.
-    assert len(chunks["NMU->NAU[2]"]) > 1 and len(chunks["NAU"]) == 1
-    # Each chunk promotes its share of a job's formulas, at least one.
-    assert _promoted(slice(0, len(copies)), len(copies)) == PROMOTED
-    for slices in chunks.values():
+        # Each chunk promotes its share of a job's formulas, at least one.
+        assert _promoted(slice(0, len(copies)), len(copies)) == PROMOTED
         shares = [_promoted(chunk, len(copies)) for chunk in slices]
         assert min(shares) >= 1 and PROMOTED <= sum(shares) < PROMOTED + len(slices)
+    # Products over 40 columns are split; sums, whose steps cost little, are not.
+    assert len(chunks["NMU->NAU[2]"]) > 1 and len(chunks["NAU"]) == 1
+    # The grid's copies, then the affine ones (scale and offset free), whose scale is moot.
+    nau = offered["NAU"]
+    assert settings.copies(nau) == len(settings.scales()) + settings.affine_copies
+    assert settings.affine(nau).sum() == settings.affine_copies and settings.affine(nau)[-1]
 
 
 def _wide_product_of_sums(d: int = 24, rows: int = 700):
@@ -496,7 +505,8 @@ def test_columns_of_different_sizes_get_a_variant_that_scales_each_group_on_its_
     larger = stacks_on(table, 1e3 * y, rows)  # RMS about 17,000
     (larger_variant,) = (a for a in larger if a.name == "NAU->NMU[2] by scale")
     np.testing.assert_allclose(larger_variant.centres, [low * high, high * high])
-    assert TrainingSettings().copies(variant) == 3 * len(TrainingSettings().scales())
+    settings = TrainingSettings()
+    assert settings.copies(variant) == 3 * len(settings.scales()) + settings.affine_copies
     stages = plan_stages(offered, ["y", "1/y"])
     jobs = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]
     at = next(i for i, stage in enumerate(jobs) if "NAU->NMU[2] by scale on y" in stage)
@@ -542,3 +552,27 @@ def test_a_whitened_job_separates_two_wide_overlapping_sums():
         ]
     )
     assert truth in job.structures
+
+
+@pytest.mark.slow
+def test_an_offset_and_a_sign_around_a_quotient_are_found_by_the_affine_copies():
+    # 2 - a/b decreases in a: a copy matching the target as it is cannot be a product, one
+    # matching it up to scale and offset trains towards a/b.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 3, size=(500, 2))
+    result = find_formula(X, 2 - X[:, 0] / X[:, 1], feature_names=["a", "b"], random_state=0)
+    a, b = result.symbols
+    assert result.exact, result.message
+    assert sympy.simplify(result.formula - (2 - a / b)) == 0
+    assert result.candidates.loc[result.chosen, "architecture"] == "NMU"
+
+
+@pytest.mark.slow
+def test_a_constant_written_with_pi_comes_out_exact():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 3, size=(400, 2))
+    y = X[:, 0] / (4 * np.pi * X[:, 1] ** 2)
+    result = find_formula(X, y, feature_names=["q", "r"], architectures=["NMU"], random_state=0)
+    q, r = result.symbols
+    assert result.exact, result.message
+    assert result.formula == q / (4 * sympy.pi * r**2)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from nalu_sr.regularization import AnnealedRegularization
-from nalu_sr.training import Ensemble, second_moment, train
+from nalu_sr.training import Ensemble, affine_mse, per_copy_mse, second_moment, train
 from nalu_sr.units import NAU, NMU
 
 SEEDS = [3, 11, 42]
@@ -175,3 +175,29 @@ def test_whitening_rejects_an_unknown_weight_or_a_wrong_matrix(whiten, message):
     X, y = _offset_difference()
     with pytest.raises(ValueError, match=message):
         train(Ensemble(lambda: NAU(3, 1), seeds=[0]), (X, y), steps=1, whiten=whiten)
+
+
+def test_affine_mse_is_one_minus_r_squared_whatever_the_targets_scale_and_offset():
+    torch.manual_seed(0)
+    target = torch.rand(64, 1, dtype=torch.float64)
+    prediction = torch.rand(3, 64, 1, dtype=torch.float64)
+    prediction[0] = 5 - 2 * target  # an affine image: nothing left to fit
+    loss = affine_mse(prediction, target)
+    assert loss[0] == pytest.approx(0, abs=1e-12)
+    r = torch.corrcoef(torch.stack([prediction[1, :, 0], target[:, 0]]))[0, 1]
+    assert loss[1] == pytest.approx(1 - r**2, rel=1e-9)
+    torch.testing.assert_close(affine_mse(prediction, 7 * target - 3), loss)
+
+
+def test_affine_mse_gradient_is_that_of_the_best_scale_and_offset_held_fixed():
+    torch.manual_seed(1)
+    target = torch.rand(32, dtype=torch.float64)
+    prediction = torch.rand(1, 32, 1, dtype=torch.float64, requires_grad=True)
+    affine_mse(prediction, target).sum().backward()
+    p, t = prediction.detach()[0, :, 0], target
+    a = ((p - p.mean()) * (t - t.mean())).mean() / (p - p.mean()).pow(2).mean()
+    b = t.mean() - a * p.mean()
+    fixed = prediction.detach().clone().requires_grad_(True)
+    fitted = (a * fixed + b).squeeze(0)
+    (per_copy_mse(fitted[None], target) / (t - t.mean()).pow(2).mean()).sum().backward()
+    torch.testing.assert_close(prediction.grad, fixed.grad)

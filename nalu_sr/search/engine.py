@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from ..regularization import AnnealedRegularization
 from ..snapping import SnapInputs
 from ..structure import Structure
-from ..training import Ensemble, TrainingResult, second_moment, train
+from ..training import Ensemble, TrainingResult, affine_mse, per_copy_mse, second_moment, train
 from ..units import NMU
 from .space import FeatureTable, typical_size
 from .stacks import Architecture
@@ -42,6 +43,12 @@ class TrainingSettings:
     ramp: tuple[float, float] = (0.2, 0.6)
     batch_size: int | None = None
     alternatives: int = 16
+    #: Copies added to each job's grid that fit the target up to a free scale and offset (see
+    #: :func:`~nalu_sr.training.affine_mse`), so that a shape such as ``1 - c/h`` or
+    #: ``5 - a*b`` trains towards its product; the grid's copies fit the target as it is (on
+    #: the suite, products of sums such as ``a*b + b*c + c*a`` need them). Whitened variants
+    #: have none.
+    affine_copies: int = 8
     #: Whitened variants (``Architecture.whitened``): copies, all at the grid's centre, steps,
     #: learning rate, penalty ramp (fractions of the steps) and training rows. They stop early
     #: once a copy fits the target to ``whitened_fit`` (relative MSE) after the ramp.
@@ -61,12 +68,22 @@ class TrainingSettings:
     def grid(self, architecture: Architecture) -> np.ndarray:
         """Target scale of each trained copy of ``architecture``, relative to the centre: the
         whole grid, the whitened variant's few copies all at the centre, or the whole grid
-        around each of a scale-group variant's centres."""
+        around each of a scale-group variant's centres; then the affine copies (see
+        :meth:`affine`)."""
         if architecture.whitened:
             return np.ones(self.whitened_copies)
         if architecture.scale_groups:
-            return np.concatenate([centre * self.scales() for centre in architecture.centres])
-        return self.scales()
+            grid = np.concatenate([centre * self.scales() for centre in architecture.centres])
+        else:
+            grid = self.scales()
+        return np.concatenate([grid, np.ones(self.affine_copies)])
+
+    def affine(self, architecture: Architecture) -> np.ndarray:
+        """Whether each copy of :meth:`grid` fits the target up to scale and offset (the last
+        ``affine_copies``, whose scale does not matter)."""
+        copies = self.copies(architecture)
+        extra = 0 if architecture.whitened else self.affine_copies
+        return np.arange(copies) >= copies - extra
 
     def copies(self, architecture: Architecture) -> int:
         return len(self.grid(architecture))
@@ -187,7 +204,10 @@ def run_job(
     scales = centre * grid[job.chunk]
     X_t = torch.as_tensor(inputs / column_scale, dtype=torch.float64)
     Y_t = torch.as_tensor(target[None, :, None] / scales[:, None, None], dtype=torch.float64)
-    ensemble, result, late = _train_copies(architecture, seeds, X_t, Y_t, settings, deadline)
+    affine = torch.as_tensor(settings.affine(architecture)[job.chunk])
+    ensemble, result, late = _train_copies(
+        architecture, seeds, (X_t, Y_t), affine, settings, deadline
+    )
     outcome = JobResult(architecture.name, job.transform, reseeded=result.reseeded)
     if late and result.stopped_early:
         outcome.timed_out = True
@@ -206,13 +226,15 @@ def run_job(
 def _train_copies(
     architecture: Architecture,
     seeds: list[int],
-    X_t: torch.Tensor,
-    Y_t: torch.Tensor,
+    data: tuple[torch.Tensor, torch.Tensor],
+    affine: torch.Tensor,
     settings: TrainingSettings,
     deadline: float | None,
 ) -> tuple[Ensemble, TrainingResult, list[int]]:
-    """One copy of ``architecture`` per seed, trained against its column of ``Y_t``; with the
-    training result and the steps at which ``deadline`` was found passed (empty if never)."""
+    """One copy of ``architecture`` per seed, trained on ``data`` (inputs, and a target per
+    copy), up to scale and offset where ``affine``; with the training result and the steps at
+    which ``deadline`` was found passed (empty if never)."""
+    X_t, Y_t = data
     whitened = architecture.whitened
     steps = settings.whitened_steps if whitened else settings.steps
     schedule = settings.schedule(whitened)
@@ -241,7 +263,22 @@ def _train_copies(
             eval_every=steps if deadline is None and not whitened else DEADLINE_CHECK_STEPS,
             callback=stop,
             whiten={"net.0.weight": second_moment(X_t)} if whitened else None,
+            loss=_mixed_loss(affine),
         )
     finally:
         torch.set_num_threads(threads)
     return ensemble, result, late
+
+
+def _mixed_loss(affine: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The training loss of each copy: :func:`~nalu_sr.training.affine_mse` where ``affine``,
+    the plain MSE elsewhere."""
+    if not affine.any():
+        return per_copy_mse
+    if affine.all():
+        return affine_mse
+
+    def loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.where(affine, affine_mse(prediction, target), per_copy_mse(prediction, target))
+
+    return loss
