@@ -71,9 +71,10 @@ def poisoned(monkeypatch):
 
     def train(ensemble, data, **kwargs):
         calls = itertools.count()
+        inner = kwargs.pop("loss", per_copy_mse)
 
         def loss(prediction, target):
-            mse = per_copy_mse(prediction, target)
+            mse = inner(prediction, target)
             if next(calls) == 0:
                 mse = torch.where(torch.arange(len(mse)) == 0, torch.nan, mse)
             return mse
