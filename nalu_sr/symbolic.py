@@ -298,6 +298,7 @@ def shortest_decimal(value: float, margin: float) -> float:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def exact_form_density(exact: sympy.Expr, spread: float = 0.5) -> float:
     """How many exact numbers at least as simple as ``exact`` lie in a unit interval near it.
 
@@ -380,14 +381,15 @@ class _Unit(NamedTuple):
 _UNIT_EXPRESSIONS = frozenset({sympy.S.One, *(sympy.pi**k for k in PI_POWERS)})
 
 
-def _units(allow_pi: bool, max_denominator: int = 12) -> list[_Unit]:
+@functools.lru_cache(maxsize=64)
+def _units(allow_pi: bool, max_denominator: int = 12) -> tuple[_Unit, ...]:
     units = [_Unit(sympy.S.One, 1.0, max_denominator, math.inf, 0)]
     if allow_pi:
         units += [
             _Unit(sympy.pi**k, math.pi**k, PI_DENOMINATOR, max_denominator, abs(k))
             for k in PI_POWERS
         ]
-    return units
+    return tuple(units)
 
 
 def _as_finite_float(value: float) -> float:

@@ -272,13 +272,20 @@ def _train_copies(
 
 def _mixed_loss(affine: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The training loss of each copy: :func:`~nalu_sr.training.affine_mse` where ``affine``,
-    the plain MSE elsewhere."""
-    if not affine.any():
+    the plain MSE elsewhere. The affine copies come last (see
+    :meth:`TrainingSettings.affine`), so each loss is computed on its own copies only."""
+    plain = int((~affine).sum())
+    if plain == len(affine):
         return per_copy_mse
-    if affine.all():
+    if plain == 0:
         return affine_mse
 
     def loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return torch.where(affine, affine_mse(prediction, target), per_copy_mse(prediction, target))
+        return torch.cat(
+            [
+                per_copy_mse(prediction[:plain], target[:plain]),
+                affine_mse(prediction[plain:], target[plain:]),
+            ]
+        )
 
     return loss

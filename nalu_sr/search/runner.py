@@ -145,6 +145,11 @@ class SearchData:
     def labels(self) -> np.ndarray:
         return self.split.labels
 
+    @functools.cached_property
+    def probe_inputs(self) -> np.ndarray:
+        """The inputs on the probe rows (every stage's exactness check reads them)."""
+        return self.X[self.probe_rows]
+
     @property
     def fitted_rows(self) -> np.ndarray:
         """Rows the formulas are fitted on: all but the held-out extrapolation rows."""
@@ -236,11 +241,12 @@ def plan_jobs(
 def _select(available: list[Architecture], names: Sequence[str] | None) -> list[Architecture]:
     if names is None:
         return available
-    unknown = sorted(set(names) - {a.name for a in available})
+    chosen = set(names)
+    unknown = sorted(chosen - {a.name for a in available})
     if unknown:
         listed = ", ".join(a.name for a in available)
         raise ValueError(f"unknown architectures {unknown}; choose from {listed}.")
-    return [a for a in available if a.name in set(names)]
+    return [a for a in available if a.name in chosen]
 
 
 def _training_rows(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -356,7 +362,7 @@ class Scoring:
     def found(self) -> bool:
         """Whether some candidate so far holds on the held-out rows."""
         candidates = list(self.candidates.values())
-        mark_exact(candidates, self.tolerance, self.data.X[self.data.probe_rows])
+        mark_exact(candidates, self.tolerance, self.data.probe_inputs)
         return any(c.holds for c in candidates)
 
 
@@ -546,7 +552,7 @@ def find_formula(
 def _result(
     candidates: list[Candidate], data: SearchData, tolerance: float, log: SearchLog, seconds: float
 ) -> SearchResult:
-    used = mark_exact(candidates, tolerance, data.X[data.probe_rows])
+    used = mark_exact(candidates, tolerance, data.probe_inputs)
     candidates = sorted(
         candidates, key=lambda c: (c.complexity, c.relative_rmse[VALIDATION], c.key)
     )
