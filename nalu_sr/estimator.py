@@ -23,7 +23,7 @@ from .model_file import ModelRecord
 from .search import SearchResult, TrainingSettings, find_formula
 from .search.candidates import build_candidate, candidates_table, mark_exact
 from .search.space import build_feature_table
-from .symbolic import feature_symbols
+from .symbolic import denominators, feature_symbols
 from .validation import (
     check_enough_rows,
     check_finite,
@@ -33,7 +33,7 @@ from .validation import (
     informative_columns,
 )
 
-__all__ = ["NaluRegressor"]
+__all__ = ["NaluRegressor", "PoleWarning"]
 
 _BACKENDS = ("auto", "numba", "numpy", "torch")
 
@@ -43,6 +43,28 @@ def _compiled(expr: sympy.Expr, feature_names: tuple[str, ...]) -> Callable[...,
     # Cached outside the estimator: predict must not change the estimator's state, and
     # compiled functions cannot be pickled.
     return export.to_function(expr, feature_names, backend="numpy")
+
+
+class PoleWarning(UserWarning):
+    """New rows where a denominator of the formula is zero or changes sign: the formula has a
+    pole among them, where the data it was fitted on said nothing about it."""
+
+
+def _warn_on_poles(expr: sympy.Expr, names: tuple[str, ...], X: np.ndarray) -> None:
+    """Warn once per denominator of ``expr`` that is zero or takes both signs on ``X``."""
+    if X.shape[0] == 0:
+        return
+    for denominator in denominators(expr):
+        values = np.broadcast_to(_compiled(denominator, names)(*X.T), (X.shape[0],))
+        crossing = np.any(values == 0) or (np.any(values > 0) and np.any(values < 0))
+        if crossing:
+            warnings.warn(
+                f"the formula divides by {denominator}, which is zero or changes sign on "
+                f"{int(np.sum(np.sign(values) != np.sign(np.median(values))))} of the "
+                f"{X.shape[0]} rows: its values near there are not trustworthy.",
+                PoleWarning,
+                stacklevel=3,
+            )
 
 
 class NaluRegressor(RegressorMixin, BaseEstimator):
@@ -372,9 +394,11 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
             check_frame(X, "X")
         X = validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite=False)
         check_finite(X, self.result_.feature_names, "X")
-        function = _compiled(self.sympy(index), tuple(self.result_.feature_names))
+        expr = self.sympy(index)
+        names = tuple(self.result_.feature_names)
         with np.errstate(all="ignore"):
-            values = function(*X.T)
+            values = _compiled(expr, names)(*X.T)
+            _warn_on_poles(expr, names, X)
         return np.asarray(values, dtype=np.float64).reshape(X.shape[0])
 
     def sympy(self, index: int | None = None) -> sympy.Expr:

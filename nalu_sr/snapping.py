@@ -15,7 +15,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .structure import Structure, Term, make_factor, make_structure, make_term
+from .structure import (
+    Structure,
+    Term,
+    features_used,
+    make_factor,
+    make_structure,
+    make_term,
+    raise_term,
+)
 from .units import NALU, ArithmeticUnit
 
 #: A weight further than this from its nearest discrete value counts as undecided.
@@ -112,8 +120,9 @@ class SnapInputs:
     budget: int = 16
 
 
-#: Terms of one discrete choice of every layer's weights, given the first unit's columns.
-Compose = Callable[[Sequence[Tensor], Sequence[int]], list[Term | None]]
+#: Terms of one discrete choice of every layer's weights, given what snapping reads (the first
+#: unit's columns above all).
+Compose = Callable[[Sequence[Tensor], SnapInputs], list[Term | None]]
 
 
 def weight_alternatives(layers: Sequence[ArithmeticUnit], budget: int) -> Iterator[tuple]:
@@ -138,30 +147,45 @@ class SnapEach:
 
     def __call__(self, layers: Sequence[ArithmeticUnit], inputs: SnapInputs) -> list[Structure]:
         return [
-            make_structure(self.compose(weights, inputs.columns))
+            make_structure(self.compose(weights, inputs))
             for weights in weight_alternatives(layers, inputs.budget)
         ]
 
 
-def sum_terms(weights: Sequence[Tensor], columns: Sequence[int]) -> list[Term | None]:
+def sum_terms(weights: Sequence[Tensor], inputs: SnapInputs) -> list[Term | None]:
     """NAU: one signed sum."""
-    return [make_term([signed_factor(weights[0][0], columns)])]
+    return [make_term([signed_factor(weights[0][0], inputs.columns)])]
 
 
-def product_terms(weights: Sequence[Tensor], columns: Sequence[int]) -> list[Term | None]:
+def product_terms(weights: Sequence[Tensor], inputs: SnapInputs) -> list[Term | None]:
     """NMU: one product of columns."""
-    return [make_term(product_factors(weights[0][0], columns))]
+    return [make_term(product_factors(weights[0][0], inputs.columns))]
 
 
-def product_of_sums_terms(weights: Sequence[Tensor], columns: Sequence[int]) -> list[Term | None]:
+def product_of_sums_terms(weights: Sequence[Tensor], inputs: SnapInputs) -> list[Term | None]:
     """NAU -> NMU: a product of the hidden signed sums the NMU selects."""
-    hidden = [signed_factor(row, columns) for row in weights[0]]
+    hidden = [signed_factor(row, inputs.columns) for row in weights[0]]
     return [make_term([hidden[k] for k in selected(weights[1][0])])]
 
 
-def sum_of_products_terms(weights: Sequence[Tensor], columns: Sequence[int]) -> list[Term | None]:
+def sum_of_products_terms(weights: Sequence[Tensor], inputs: SnapInputs) -> list[Term | None]:
     """NMU -> NAU: the hidden products the NAU selects, each a term (its sign is refitted)."""
+    columns = inputs.columns
     return [make_term(product_factors(weights[0][k], columns)) for k in selected(weights[1][0])]
+
+
+def _divided(gates: Tensor) -> tuple[list[int], list[int]]:
+    """The inputs a snapped NDU row multiplies and those it divides by (both: they cancel)."""
+    n = gates.numel() // 2
+    numerator, denominator = set(selected(gates[:n])), set(selected(gates[n:]))
+    return sorted(numerator - denominator), sorted(denominator - numerator)
+
+
+def ratio_of_sums_terms(weights: Sequence[Tensor], inputs: SnapInputs) -> list[Term | None]:
+    """NAU -> NDU: the hidden signed sums the NDU multiplies, over those it divides by."""
+    hidden = [signed_factor(row, inputs.columns) for row in weights[0]]
+    above, below = _divided(weights[1][0])
+    return [make_term([hidden[k] for k in above], [hidden[k] for k in below])]
 
 
 def nalu_structures(layers: Sequence[NALU], inputs: SnapInputs) -> list[Structure]:
@@ -212,13 +236,13 @@ def _nalu_second_layer(second: dict, hidden: list[list[Term] | None]) -> list[St
     if any(w < 0 for w in row):
         return []
     # A product of hidden values: each must be a single factor (a sum) or a product.
-    factors = []
+    powers = []
     for k in used:
         (term,) = hidden[k] if len(hidden[k]) == 1 else (None,)
         if term is None:
             return []
-        factors.extend(term)
-    return [make_structure([make_term(factors)])]
+        powers.extend(term)
+    return [make_structure([raise_term(powers)])]
 
 
 def structure_variants(
@@ -249,16 +273,16 @@ def separate_terms(structure: Structure, constant: int | None = None) -> Structu
 
     Examples
     --------
-    >>> separate_terms(((((0, 1), (1, -1), (2, 1)),),), constant=2)
-    ((((0, 1),),), (((1, 1),),))
+    >>> separate_terms((((((0, 1), (1, -1), (2, 1)), 1),),), constant=2)
+    (((((0, 1),), 1),), ((((1, 1),), 1),))
     """
-    features = {i for term in structure for factor in term for i, _ in factor} - {constant}
+    features = features_used(structure) - {constant}
     return make_structure(make_term([make_factor([(i, 1)])]) for i in sorted(features))
 
 
 def without_feature(structure: Structure, feature: int) -> Structure:
     """``structure`` with ``feature`` dropped from every signed sum."""
     return make_structure(
-        make_term(make_factor(p for p in factor if p[0] != feature) for factor in term)
+        raise_term((make_factor(p for p in factor if p[0] != feature), e) for factor, e in term)
         for term in structure
     )

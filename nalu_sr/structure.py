@@ -1,29 +1,34 @@
-"""The discrete form every snapped network is reduced to: a sum of products of signed sums.
+"""The discrete form every snapped network is reduced to: a sum of products of powers of
+signed sums.
 
 A snapped stack of arithmetic units computes
 
 .. math::
-    y = c_0 + \\sum_t c_t \\prod_k \\Big(\\sum_j s_{tkj} f_j\\Big),
-    \\qquad s_{tkj} \\in \\{-1, 0, 1\\},
+    y = c_0 + \\sum_t c_t \\prod_k \\Big(\\sum_j s_{tkj} f_j\\Big)^{e_{tk}},
+    \\qquad s_{tkj} \\in \\{-1, 0, 1\\}, \\quad e_{tk} \\in \\mathbb{Z} \\setminus \\{0\\},
 
 over a table of *features* ``f`` (the inputs, their reciprocals where allowed, a constant 1).
 NAU is one term with one factor, NMU one term of single-feature factors, NAU→NMU one term of
-several factors, NMU→NAU several terms. The coefficients ``c`` (output scale and offset) are not
-part of the structure: they are fitted by least squares after snapping.
+several factors, NMU→NAU several terms, and a ratio unit divides by sums (negative ``e``). The
+coefficients ``c`` (output scale and offset) are not part of the structure: they are fitted by
+least squares after snapping.
 
 Representation (hashable, so candidates deduplicate by structure before any SymPy work):
 
 - a *factor* is a sorted tuple of ``(feature_index, sign)`` pairs, ``sign`` in {-1, 1};
-- a *term* is a sorted tuple of factors (repeats allowed: ``x*x`` is two equal factors);
+- a *power* is a ``(factor, exponent)`` pair, ``exponent`` a non-zero integer (``x*x`` is
+  ``(x, 2)``, a division by ``a + b`` is ``(a + b, -1)``);
+- a *term* is a sorted tuple of powers of distinct factors (the empty term is the constant 1);
 - a *structure* is a sorted tuple of terms.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 Factor = tuple[tuple[int, int], ...]
-Term = tuple[Factor, ...]
+Power = tuple[Factor, int]
+Term = tuple[Power, ...]
 Structure = tuple[Term, ...]
 
 
@@ -44,17 +49,26 @@ def canonical_factor(factor: Factor) -> tuple[Factor, int]:
     return factor, 1
 
 
-def make_term(factors: Iterable[Factor]) -> Term | None:
-    """A canonical term; ``None`` when a factor is empty (the product is identically 0).
+def make_term(factors: Iterable[Factor], denominators: Iterable[Factor] = ()) -> Term | None:
+    """A canonical term: the product of ``factors`` divided by that of ``denominators``.
 
-    Overall signs are taken out of each factor: they are absorbed by the fitted coefficient.
+    ``None`` when a factor is empty (an empty sum is 0: the product is identically 0, or the
+    division undefined). Overall signs are taken out of each factor: they are absorbed by the
+    fitted coefficient. Repeated factors become powers; a factor in both lists cancels.
     """
-    canonical = []
-    for factor in factors:
+    powers = [(f, 1) for f in factors] + [(f, -1) for f in denominators]
+    return raise_term(powers)
+
+
+def raise_term(powers: Iterable[tuple[Factor, int]]) -> Term | None:
+    """A canonical term from ``(factor, exponent)`` pairs (see :func:`make_term`)."""
+    exponents: dict[Factor, int] = {}
+    for factor, exponent in powers:
         if not factor:
             return None
-        canonical.append(canonical_factor(factor)[0])
-    return tuple(sorted(canonical))
+        base = canonical_factor(factor)[0]
+        exponents[base] = exponents.get(base, 0) + int(exponent)
+    return tuple(sorted((f, e) for f, e in exponents.items() if e != 0))
 
 
 def make_structure(terms: Iterable[Term | None]) -> Structure:
@@ -62,10 +76,15 @@ def make_structure(terms: Iterable[Term | None]) -> Structure:
     return tuple(sorted({t for t in terms if t is not None}))
 
 
-def n_features_used(structure: Structure) -> int:
-    return len({i for term in structure for factor in term for i, _ in factor})
+def factors(structure: Structure) -> Iterator[Factor]:
+    """Every factor of every term, once per term it appears in."""
+    return (factor for term in structure for factor, _ in term)
 
 
-def structure_size(structure: Structure) -> int:
-    """A cheap complexity proxy: the number of feature entries in the structure."""
-    return sum(len(factor) for term in structure for factor in term)
+def denominators(structure: Structure) -> set[Factor]:
+    """The factors that ``structure`` divides by (negative exponents)."""
+    return {factor for term in structure for factor, exponent in term if exponent < 0}
+
+
+def features_used(structure: Structure) -> set[int]:
+    return {i for factor in factors(structure) for i, _ in factor}

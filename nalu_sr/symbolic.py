@@ -570,7 +570,7 @@ def structure_to_expr(
     exact = [_as_sympy_number(c) for c in coefficients]
     total = exact[0]
     for coefficient, term in zip(exact[1:], structure):
-        product = sympy.Mul(*(_factor_expr(factor, features) for factor in term))
+        product = sympy.Mul(*(_factor_expr(f, features) ** e for f, e in term))
         total += coefficient * product
     return simplify_formula(total)
 
@@ -595,3 +595,16 @@ def _as_sympy_number(value: float | sympy.Expr) -> sympy.Expr:
     if isinstance(value, numbers.Integral):
         return sympy.Integer(int(value))
     return sympy.Float(_as_finite_float(value))
+
+
+def denominators(expr: sympy.Expr) -> list[sympy.Expr]:
+    """The expressions ``expr`` divides by (bases of negative powers), in a stable order.
+
+    Examples
+    --------
+    >>> x, y = sympy.symbols("x y")
+    >>> denominators(2*x/(x + y) - 1/y**2)
+    [y, x + y]
+    """
+    bases = {p.base for p in expr.atoms(sympy.Pow) if p.exp.is_negative}
+    return sorted(bases, key=sympy.default_sort_key)

@@ -340,6 +340,52 @@ def affine_mse(prediction: Tensor, target: Tensor) -> Tensor:
     return (t - scale * p).pow(2).flatten(1).mean(dim=1) / spread
 
 
+def _fraction_parts(prediction: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Numerator, denominator and target of a fraction output ``(R, B, 2)``, each ``(R, B)``."""
+    if prediction.shape[-1] != 2:
+        raise ValueError(
+            f"a fraction loss needs outputs (R, B, 2), numerator then denominator; got "
+            f"{tuple(prediction.shape)}."
+        )
+    numerator, denominator = prediction[..., 0], prediction[..., 1]
+    target = _match_target(prediction[..., :1], target).expand_as(prediction[..., :1])[..., 0]
+    return numerator, denominator, target
+
+
+def fraction_mse(prediction: Tensor, target: Tensor) -> Tensor:
+    """Each copy's error as a fraction ``numerator / denominator`` of the target, never
+    dividing: ``mean((n - t*d)**2) / mean((t*d)**2)``, shape ``(R,)``.
+
+    Multiplied through by the denominator (the equation error of rational fitting), the loss
+    is the relative squared error of ``n/d`` weighted by ``d**2``: zero exactly where the
+    fraction is the target, finite where ``d`` passes through zero, and unchanged when ``n``
+    and ``d`` are scaled together.
+    """
+    n, d, t = _fraction_parts(prediction, target)
+    scaled = t * d
+    return (n - scaled).pow(2).mean(dim=1) / scaled.pow(2).mean(dim=1).clamp_min(1e-300)
+
+
+def fraction_affine_mse(prediction: Tensor, target: Tensor) -> Tensor:
+    """:func:`fraction_mse` up to a free scale and offset, as :func:`affine_mse` is for plain
+    outputs: ``t ≈ a * n/d + b`` is ``t*d ≈ a*n + b*d``, whose ``a`` and ``b`` are solved in
+    closed form each step (held fixed in the gradient); divided by the same error with ``a = 0``
+    (the best constant), it is ``1 - R**2`` with weights ``d**2``."""
+    n, d, t = _fraction_parts(prediction, target)
+    scaled = t * d
+    with torch.no_grad():
+        n_n, n_d, d_d = (n * n).mean(1), (n * d).mean(1), (d * d).mean(1)
+        n_s, d_s = (n * scaled).mean(1), (d * scaled).mean(1)
+        # n proportional to d (a constant fraction) leaves a and b undetermined: a floor on
+        # the determinant keeps them finite there.
+        determinant = torch.maximum(n_n * d_d - n_d * n_d, 1e-12 * n_n * d_d).clamp_min(1e-300)
+        a = ((n_s * d_d - d_s * n_d) / determinant)[:, None]
+        b = ((d_s * n_n - n_s * n_d) / determinant)[:, None]
+        best = (d_s / d_d.clamp_min(1e-300))[:, None]
+    spread = (scaled - best * d).pow(2).mean(dim=1).clamp_min(1e-300)
+    return (scaled - a * n - b * d).pow(2).mean(dim=1) / spread
+
+
 def train(
     ensemble: Ensemble,
     data: tuple[Tensor, Tensor] | Sampler,

@@ -25,7 +25,7 @@ from nalu_sr.scoring import (
     unpack,
 )
 from nalu_sr.scoring import packing as packing_module
-from nalu_sr.structure import make_factor, make_structure, make_term
+from nalu_sr.structure import make_factor, make_structure, make_term, raise_term
 
 N_INPUTS = 4
 #: Columns of the feature table built by ``feature_table``: x0..x3, 1/x0..1/x3, 1.
@@ -50,11 +50,17 @@ def random_structures(rng: np.random.Generator, n: int, n_features: int = N_FEAT
     while len(structures) < n:
         terms = []
         for _ in range(rng.integers(1, 4)):
-            factors = []
+            powers = []
             for _ in range(rng.integers(1, 3)):
                 index = rng.choice(n_features, size=rng.integers(1, 4), replace=False)
-                factors.append(make_factor((int(i), int(rng.choice([-1, 1]))) for i in index))
-            terms.append(make_term(factors))
+                factor = make_factor((int(i), int(rng.choice([-1, 1]))) for i in index)
+                # Inputs are at least 0.2 in size (or exactly 0), so they may divide; sums,
+                # which may come near 0, and the reciprocal columns (inf where an input is 0,
+                # which the torch backend reports as NaN, not as 1/inf) only multiply.
+                divides = len(factor) == 1 and factor[0][0] < N_INPUTS
+                exponents = [1, 1, 2, 3, -1, -2] if divides else [1, 1, 2]
+                powers.append((factor, int(rng.choice(exponents))))
+            terms.append(raise_term(powers))
         structures.append(make_structure(terms))
     return structures
 
@@ -69,8 +75,8 @@ def sympy_prediction(structure, coefficients: np.ndarray, features: np.ndarray) 
     formula = sympy.Float(coefficients[0])
     for c, term in zip(coefficients[1:], structure):
         product = sympy.Integer(1)
-        for factor in term:
-            product *= sympy.Add(*(sign * symbols[i] for i, sign in factor))
+        for factor, exponent in term:
+            product *= sympy.Add(*(sign * symbols[i] for i, sign in factor)) ** exponent
         formula += sympy.Float(c) * product
     function = sympy.lambdify(symbols, formula, "numpy")
     with np.errstate(all="ignore"):
@@ -127,9 +133,9 @@ def test_pack_round_trips_structures():
 
 def test_pack_rejects_entries_that_are_not_signed_features():
     with pytest.raises(ValueError, match="sign of -1 or 1"):
-        pack([((((0, 2),),),)])
+        pack([(((((0, 2),), 1),),)])
     with pytest.raises(ValueError, match="feature index >= 0"):
-        pack([((((-1, 1),),),)])
+        pack([(((((-1, 1),), 1),),)])
 
 
 def test_available_backends_lists_all_three():
@@ -227,11 +233,11 @@ def test_dependent_terms_get_zero_coefficients_in_order(backend):
     split = random_split(rng, 200)
     candidates = [
         # a constant term duplicates the intercept: the intercept keeps the constant
-        ((((CONSTANT, 1),),), (((0, 1),),), (((1, 1),),)),
+        (((((CONSTANT, 1),), 1),), ((((0, 1),), 1),), ((((1, 1),), 1),)),
         # x0 - x1 after x0 and x1 is dependent: it gets 0 and x0, x1 keep the fit
-        ((((0, 1),),), (((1, 1),),), (((0, 1), (1, -1)),)),
+        (((((0, 1),), 1),), ((((1, 1),), 1),), ((((0, 1), (1, -1)), 1),)),
         # the same term twice: the second copy gets 0
-        ((((0, 1),),), (((0, 1),),), (((1, 1),),)),
+        (((((0, 1),), 1),), ((((0, 1),), 1),), ((((1, 1),), 1),)),
     ]
     result = score(pack(candidates), features, y, split, backend=backend)
     np.testing.assert_allclose(result.coefficients[0], [1.0, 0.0, 4.0, -2.0], atol=1e-10)
@@ -248,7 +254,7 @@ def test_fit_intercept_false_fixes_c0_at_zero(backend):
     features = feature_table(rng, 200)
     y = 3.0 + 2.0 * features[:, 0]
     split = random_split(rng, 200)
-    candidates = [((((0, 1),),),), ((((0, 1),),), (((CONSTANT, 1),),))]
+    candidates = [(((((0, 1),), 1),),), (((((0, 1),), 1),), ((((CONSTANT, 1),), 1),))]
     without = score(pack(candidates), features, y, split, fit_intercept=False, backend=backend)
     assert without.coefficients[0, 0] == 0.0 and without.relative_rmse[0, 0] > 0.1
     # with no intercept, a constant term is no longer redundant and takes its place
@@ -280,8 +286,8 @@ def test_non_finite_features_give_inf_on_their_split_only(backend):
     split = np.repeat(np.array([0, 1, 2], dtype=np.int8), 30)
     features[75, N_INPUTS] = np.inf  # 1/x0 on an extrapolation row
     y = 1.0 + features[:, 1]
-    reads_inf = ((((N_INPUTS, 1),),), (((1, 1),),))
-    avoids_it = ((((1, 1),),),)
+    reads_inf = (((((N_INPUTS, 1),), 1),), ((((1, 1),), 1),))
+    avoids_it = (((((1, 1),), 1),),)
     result = score(pack([reads_inf, avoids_it]), features, y, split, backend=backend)
     for name in MEASURES:
         values = getattr(result, name)
@@ -313,7 +319,7 @@ def test_a_structure_without_terms_fits_the_train_mean(backend):
     rng = np.random.default_rng(10)
     features = feature_table(rng, 60)
     y, split = features[:, 0] + 1.0, random_split(rng, 60)
-    result = score(pack([(), ((((0, 1),),),)]), features, y, split, backend=backend)
+    result = score(pack([(), (((((0, 1),), 1),),)]), features, y, split, backend=backend)
     np.testing.assert_allclose(result.coefficients[0], [y[split == 0].mean(), np.nan])
     np.testing.assert_allclose(result.coefficients[1], [1.0, 1.0])
     assert score(pack([]), features, y, split, backend=backend).rmse.shape == (0, 3)
@@ -322,7 +328,7 @@ def test_a_structure_without_terms_fits_the_train_mean(backend):
 def test_relative_measures_of_an_all_zero_target():
     rng = np.random.default_rng(8)
     features = feature_table(rng, 60)
-    packed = pack([((((0, 1),),),)])
+    packed = pack([(((((0, 1),), 1),),)])
     split = random_split(rng, 60)
     exact = score(packed, features, np.zeros(60), split, backend="numpy")
     assert np.all(exact.relative_rmse == 0) and np.all(exact.max_relative_error == 0)
@@ -335,7 +341,7 @@ def test_split_errors_of_one_prediction_are_the_scores_of_its_candidate():
     features = feature_table(rng, 80)
     split = random_split(rng, 80)
     y = 1.5 + 2 * features[:, 0] + rng.normal(0, 0.1, 80)
-    scores = score(pack([((((0, 1),),),)]), features, y, split, backend="numpy")
+    scores = score(pack([(((((0, 1),), 1),),)]), features, y, split, backend="numpy")
     c0, c1 = scores.coefficients[0]
     measures = split_errors(c0 + c1 * features[:, 0], y, split)
     expected = (scores.rmse, scores.relative_rmse, scores.max_relative_error)
@@ -359,13 +365,13 @@ def test_invalid_inputs_raise_errors_that_say_what_to_do():
     rng = np.random.default_rng(9)
     features = feature_table(rng, 30)
     y, split = features[:, 0], random_split(rng, 30)
-    packed = pack([((((0, 1),),),)])
+    packed = pack([(((((0, 1),), 1),),)])
     with pytest.raises(ValueError, match="'auto', 'numpy', 'numba', 'torch'"):
         score(packed, features, y, split, backend="cuda")
     with pytest.raises(ValueError, match="split must hold"):
         score(packed, features, y, np.full(30, 3, dtype=np.int8))
     with pytest.raises(ValueError, match="only 1 columns"):
-        score(pack([((((5, 1),),),)]), features[:, :1], y, split)
+        score(pack([(((((5, 1),), 1),),)]), features[:, :1], y, split)
     with pytest.raises(ValueError, match="shape"):
         score(packed, features, y, split, coefficients=np.ones((1, 3)))
     with pytest.raises(ValueError, match="no train rows"):
@@ -399,7 +405,7 @@ def test_auto_falls_back_to_numpy_silently_without_numba(tmp_path):
         features = np.column_stack([x, x[::-1], np.ones(40)])
         y = 3.0 + 2.0 * features[:, 0] * features[:, 1]
         split = np.arange(40, dtype=np.int8) % 3
-        result = score(pack([((((0, 1),), ((1, 1),)),)]), features, y, split)
+        result = score(pack([(((((0, 1),), 1), (((1, 1),), 1)),)]), features, y, split)
         with open({str(out)!r}, "w") as f:
             json.dump({{"backend": result.backend, "available": available_backends(),
                        "coefficients": result.coefficients.tolist(),
@@ -420,7 +426,8 @@ def test_numba_backend_without_numba_says_how_to_install_it():
         import numpy as np
         from nalu_sr.scoring import pack, score
         features = np.ones((3, 1))
-        score(pack([((((0, 1),),),)]), features, np.ones(3), np.zeros(3, np.int8), backend="numba")
+        line = (((((0, 1),), 1),),)
+        score(pack([line]), features, np.ones(3), np.zeros(3, np.int8), backend="numba")
         """
     )
     assert done.returncode != 0
@@ -434,7 +441,7 @@ def test_importing_scoring_does_not_import_numba():
 
 
 def test_packed_candidates_describe_their_shape():
-    packed = pack([((((0, 1),), ((3, -1), (4, 1))), (((2, 1),),)), ()])
+    packed = pack([(((((0, 1),), 1), (((3, -1), (4, 1)), 1)), ((((2, 1),), 1),)), ()])
     assert isinstance(packed, PackedCandidates)
     assert len(packed) == 2 and packed.max_terms == 2 and packed.n_features_required == 5
     assert packed.factor_offsets.tolist() == [0, 2, 3]

@@ -41,8 +41,12 @@ def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
         "NAU[1/x]",
         "NAU->NMU[2]",
         "NAU->NMU[3]",
+        "NAU[x, 1/x]->NMU[2]",
+        "NAU[x, 1/x]->NMU[3]",
         "NMU->NAU[2]",
         "NMU->NAU[3]",
+        "NAU->NDU[2]",
+        "NAU->NDU[3]",
         "NALU",
         "NALU->NALU[2]",
     ]
@@ -74,7 +78,8 @@ def _cube_columns(space: Space) -> tuple[int, ...]:
     return tuple(c for c in space.table.inputs for _ in range(3))
 
 
-def _product_of_selected(weights, columns):
+def _product_of_selected(weights, inputs):
+    columns = inputs.columns
     return [make_term(make_factor([(columns[i], 1)]) for i in selected(weights[0][0]))]
 
 

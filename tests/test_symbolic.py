@@ -269,8 +269,8 @@ def test_structure_to_expr_writes_a_sum_of_products_with_float_coefficients():
     by_structure = np.full(len(values), 0.25)
     for coefficient, term in zip(coefficients[1:], structure):
         product = np.ones(len(values))
-        for factor in term:
-            product *= sum(sign * values[:, index] for index, sign in factor)
+        for factor, exponent in term:
+            product *= sum(sign * values[:, index] for index, sign in factor) ** exponent
         by_structure += coefficient * product
     np.testing.assert_allclose(evaluated, by_structure, rtol=1e-12)
 

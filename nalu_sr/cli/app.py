@@ -385,7 +385,7 @@ def predict(
         import numpy as np
 
         from ..errors import InputError
-        from ..estimator import NaluRegressor
+        from ..estimator import NaluRegressor, PoleWarning
         from .csv_input import read_table, table_text
 
         _check_output(output, force)
@@ -397,12 +397,16 @@ def predict(
         frame = table.X.copy()
         # A model fitted on an array has no column names to compare the table's with.
         X = table.X if hasattr(model, "feature_names_in_") else table.X.to_numpy()
-        frame[column] = model.predict(X, index=index)
+        with warnings.catch_warnings(record=True) as poles:
+            warnings.simplefilter("always", PoleWarning)
+            frame[column] = model.predict(X, index=index)
         _write_or_print(table_text(frame), output, force)
         undefined = ~np.isfinite(frame[column].to_numpy())
         if undefined.any():
             lines = [table.lines[i] for i in np.flatnonzero(undefined)]
             _err.print(render.undefined_message(model, table.path, lines), markup=False)
+        for pole in poles:
+            _err.print(f"warning: {pole.message}", markup=False)
 
 
 @app.command("export", epilog=EXIT_CODES)

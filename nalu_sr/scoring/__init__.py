@@ -10,6 +10,7 @@ and ``"torch"`` (the snapped networks as dense layers). Numba is imported on fir
 from .backends import available_backends
 from .evaluate import score, score_rows
 from .packing import PackedCandidates, pack, unpack
+from .powers import raised
 from .rows import EXTRAPOLATION, SPLITS, TRAIN, VALIDATION, SplitRows, group_rows
 from .scores import Scores, split_errors
 
@@ -24,6 +25,7 @@ __all__ = [
     "available_backends",
     "group_rows",
     "pack",
+    "raised",
     "score",
     "score_rows",
     "split_errors",

@@ -64,7 +64,7 @@ def score(
     >>> x = np.linspace(1.0, 4.0, 30)
     >>> features = np.column_stack([x, 1.0 / x, np.ones_like(x)])
     >>> split = np.repeat(np.array([0, 1, 2], dtype=np.int8), 10)
-    >>> line = ((((0, 1),),),)  # one term: the feature x
+    >>> line = (((((0, 1),), 1),),)  # one term: the feature x
     >>> result = score(pack([line]), features, 3 + 2 * x, split, backend="numpy")
     >>> np.round(result.coefficients, 10).tolist()
     [[3.0, 2.0]]

@@ -41,6 +41,7 @@ def residual_sums(
         packed.entry_offsets,
         np.ascontiguousarray(packed.feature, dtype=np.int32),
         np.ascontiguousarray(packed.sign, dtype=np.int8),
+        np.ascontiguousarray(packed.power, dtype=np.int8),
     )
     _kernel(
         structures,
@@ -60,14 +61,15 @@ def compiled_kernel() -> numba.core.registry.CPUDispatcher:
 
 
 @njit(cache=True)
-def _term_block(features, start, n, t, structures, factor, out):
+def _term_block(features, start, n, t, structures, scratch, out):
     """``out[:n]`` = term ``t`` of ``structures`` (the packed arrays, see :func:`_kernel`) on
-    rows ``start:start + n``; ``factor`` is scratch space.
+    rows ``start:start + n``; ``scratch`` is space for two blocks (a factor, a power's base).
 
     The first factor is built in ``out`` itself and each factor starts from its first entry,
     which saves a pass over the block each; NumPy's ``term_values`` does the same.
     """
-    _, factor_offsets, entry_offsets, feature, sign = structures
+    _, factor_offsets, entry_offsets, feature, sign, power = structures
+    factor = scratch[0]
     if factor_offsets[t] == factor_offsets[t + 1]:
         for r in range(n):
             out[r] = 1.0
@@ -94,9 +96,25 @@ def _term_block(features, start, n, t, structures, factor, out):
             else:
                 for r in range(n):
                     target[r] -= column[r]
+        if power[f] != 1:
+            _raise(target, n, power[f], scratch[1])
         if f != factor_offsets[t]:
             for r in range(n):
                 out[r] *= factor[r]
+
+
+@njit(cache=True, error_model="numpy")
+def _raise(values, n, exponent, scratch):
+    """``values[:n] **= exponent`` in :func:`~nalu_sr.scoring.powers.raised`'s order of
+    operations; ``scratch`` is space for the base."""
+    for r in range(n):
+        scratch[r] = values[r]
+    for _ in range(abs(exponent) - 1):
+        for r in range(n):
+            values[r] *= scratch[r]
+    if exponent < 0:
+        for r in range(n):
+            values[r] = 1.0 / values[r]
 
 
 @njit(cache=True)
@@ -128,7 +146,7 @@ def _fold(lanes):
 
 @njit(parallel=True, cache=True)
 def _kernel(structures, rows, fit, fit_intercept, coefficients, square_sum, max_abs):
-    # structures: (term_offsets, factor_offsets, entry_offsets, feature, sign) as packed;
+    # structures: (term_offsets, factor_offsets, entry_offsets, feature, sign, power) as packed;
     # rows: (features, y, offsets) grouped by split.
     term_offsets = structures[0]
     features, y, offsets = rows
@@ -139,7 +157,7 @@ def _kernel(structures, rows, fit, fit_intercept, coefficients, square_sum, max_
         # Rows of the design block: the constant 1, the terms, then y. A block is filled up to
         # a whole number of lanes; the rows past its end are zeros, which add nothing.
         design = np.zeros((k, BLOCK))
-        factor = np.empty(BLOCK)
+        scratch = np.empty((2, BLOCK))
         prediction = np.empty(BLOCK)
         residual = np.zeros(BLOCK)
         coef = coefficients[c]
@@ -153,7 +171,7 @@ def _kernel(structures, rows, fit, fit_intercept, coefficients, square_sum, max_
                     design[0, r] = 1.0
                     design[k - 1, r] = y[start + r]
                 for i in range(n_terms):
-                    _term_block(features, start, n, first + i, structures, factor, design[i + 1])
+                    _term_block(features, start, n, first + i, structures, scratch, design[i + 1])
                 for i in range(k):
                     for r in range(n, filled):
                         design[i, r] = 0.0
@@ -181,7 +199,7 @@ def _kernel(structures, rows, fit, fit_intercept, coefficients, square_sum, max_
                     weight = coef[i + 1]
                     if weight != 0.0:
                         values = design[i + 1]
-                        _term_block(features, start, n, first + i, structures, factor, values)
+                        _term_block(features, start, n, first + i, structures, scratch, values)
                         for r in range(n):
                             prediction[r] += weight * values[r]
                 targets = y[start : start + n]

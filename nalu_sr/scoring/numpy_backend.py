@@ -11,6 +11,7 @@ import numpy as np
 
 from .normal_equations import solve_normal_equations
 from .packing import PackedCandidates
+from .powers import raised
 from .rows import TRAIN, SplitRows, lane_padded, lane_sum
 
 
@@ -87,6 +88,8 @@ def term_values(packed: PackedCandidates, t: int, features: np.ndarray) -> np.nd
                 factor += column
             else:
                 factor -= column
+        if packed.power[f] != 1:
+            factor = raised(factor, int(packed.power[f]))
         value = factor if value is None else np.multiply(value, factor, out=value)
     return np.ones(features.shape[1]) if value is None else value
 

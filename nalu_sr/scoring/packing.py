@@ -1,9 +1,9 @@
 """Many candidate structures as a handful of flat integer arrays.
 
-A :class:`~nalu_sr.structure.Structure` is a nested tuple (terms of factors of signed feature
-entries). Scoring thousands of them in compiled code needs the nesting as offsets instead, the
-layout sparse matrices use (CSR): each level stores where its children start and stop in the
-level below.
+A :class:`~nalu_sr.structure.Structure` is a nested tuple (terms of powers of factors of signed
+feature entries). Scoring thousands of them in compiled code needs the nesting as offsets
+instead, the layout sparse matrices use (CSR): each level stores where its children start and
+stop in the level below.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import numpy as np
 
 from ..structure import Structure
 
+#: Largest size of a factor's exponent (they are stored as int8).
+MAX_EXPONENT = 127
+
 
 @dataclass(frozen=True)
 class PackedCandidates:
@@ -23,7 +26,8 @@ class PackedCandidates:
     Candidate ``c`` owns terms ``term_offsets[c]:term_offsets[c + 1]``, term ``t`` owns
     factors ``factor_offsets[t]:factor_offsets[t + 1]`` and factor ``f`` owns entries
     ``entry_offsets[f]:entry_offsets[f + 1]``. Entry ``e`` adds
-    ``sign[e] * features[:, feature[e]]`` to its factor's sum. Build it with :func:`pack`.
+    ``sign[e] * features[:, feature[e]]`` to its factor's sum, and the term multiplies its
+    factors' sums, each raised to ``power[f]``. Build it with :func:`pack`.
 
     Attributes
     ----------
@@ -34,6 +38,8 @@ class PackedCandidates:
         Column of the feature table each entry reads.
     sign : ndarray of int8, shape (n_entries,)
         -1 or 1.
+    power : ndarray of int8, shape (n_factors_total,)
+        Non-zero integer exponent of each factor.
     """
 
     term_offsets: np.ndarray
@@ -41,6 +47,7 @@ class PackedCandidates:
     entry_offsets: np.ndarray
     feature: np.ndarray
     sign: np.ndarray
+    power: np.ndarray
 
     @property
     def n_candidates(self) -> int:
@@ -75,7 +82,8 @@ class PackedCandidates:
             factors = []
             for f in range(self.factor_offsets[t], self.factor_offsets[t + 1]):
                 entries = range(self.entry_offsets[f], self.entry_offsets[f + 1])
-                factors.append(tuple((int(self.feature[e]), int(self.sign[e])) for e in entries))
+                pairs = tuple((int(self.feature[e]), int(self.sign[e])) for e in entries)
+                factors.append((pairs, int(self.power[f])))
             terms.append(tuple(factors))
         return tuple(terms)
 
@@ -90,8 +98,9 @@ def pack(structures: Sequence[Structure]) -> PackedCandidates:
     Parameters
     ----------
     structures : sequence of Structure
-        Each a tuple of terms, each term a tuple of factors, each factor a tuple of
-        ``(feature_index, sign)`` pairs with ``feature_index >= 0`` and ``sign`` -1 or 1.
+        Each a tuple of terms, each term a tuple of ``(factor, exponent)`` powers, each factor
+        a tuple of ``(feature_index, sign)`` pairs with ``feature_index >= 0`` and ``sign`` -1
+        or 1, each exponent a non-zero integer.
 
     Returns
     -------
@@ -99,22 +108,31 @@ def pack(structures: Sequence[Structure]) -> PackedCandidates:
 
     Examples
     --------
-    >>> x0 = (((0, 1),),)  # a term with one factor, the sum 1 * f0
-    >>> x1_minus_x2 = (((1, 1), (2, -1)),)
-    >>> packed = pack([(x0, x1_minus_x2), ()])  # two terms, then an empty structure
+    >>> x0 = ((((0, 1),), 1),)  # a term with one factor, the sum 1 * f0
+    >>> over_x1_minus_x2 = ((((1, 1), (2, -1)), -1),)  # 1 / (f1 - f2)
+    >>> packed = pack([(x0, over_x1_minus_x2), ()])  # two terms, then an empty structure
     >>> packed.n_terms.tolist(), packed.feature.tolist(), packed.sign.tolist()
     ([2, 0], [0, 1, 2], [1, 1, -1])
+    >>> packed.power.tolist()
+    [1, -1]
     """
     term_sizes: list[int] = []
     factor_sizes: list[int] = []
     entry_sizes: list[int] = []
     features: list[int] = []
     signs: list[int] = []
+    powers: list[int] = []
     for c, structure in enumerate(structures):
         term_sizes.append(len(structure))
         for term in structure:
             factor_sizes.append(len(term))
-            for factor in term:
+            for factor, power in term:
+                if power == 0 or abs(power) > MAX_EXPONENT:
+                    raise ValueError(
+                        f"candidate {c} raises a factor to the power {power}; exponents need "
+                        f"to be non-zero integers of at most {MAX_EXPONENT} in size."
+                    )
+                powers.append(power)
                 entry_sizes.append(len(factor))
                 for index, sign in factor:
                     if sign not in (-1, 1) or index < 0:
@@ -130,6 +148,7 @@ def pack(structures: Sequence[Structure]) -> PackedCandidates:
         entry_offsets=_offsets(entry_sizes),
         feature=np.asarray(features, dtype=np.int32),
         sign=np.asarray(signs, dtype=np.int8),
+        power=np.asarray(powers, dtype=np.int8),
     )
 
 

@@ -98,6 +98,9 @@ class SnappedNetworks:
     unused : Tensor of shape (K * C * T,)
         1 for an unused slot and 0 otherwise: added to the sum, it makes an unused slot the
         neutral factor 1.
+    powers : Tensor of shape (K * C * T,) or None
+        The exponent each slot's sum is raised to (1 for unused slots); ``None`` when every
+        exponent is 1.
     n_terms : ndarray of int64, shape (C,)
     n_factor_slots : int
         K, the most factors of any term in the block.
@@ -107,6 +110,7 @@ class SnappedNetworks:
 
     sums: torch.Tensor
     unused: torch.Tensor
+    powers: torch.Tensor | None
     n_terms: np.ndarray
     n_factor_slots: int
     width: int
@@ -123,14 +127,17 @@ class SnappedNetworks:
         slot = terms - np.repeat(packed.term_offsets[block], n_terms)
         sums = np.zeros((*shape, n_features))
         used = np.zeros(shape, dtype=bool)
+        powers = np.ones(shape)
         for t, c, i in zip(terms, candidate, slot):
             for k, f in enumerate(range(packed.factor_offsets[t], packed.factor_offsets[t + 1])):
                 used[k, c, i] = True
+                powers[k, c, i] = packed.power[f]
                 entries = slice(packed.entry_offsets[f], packed.entry_offsets[f + 1])
                 sums[k, c, i, packed.feature[entries]] = packed.sign[entries]
         return cls(
             sums=torch.from_numpy(sums.reshape(-1, n_features)),
             unused=torch.from_numpy((~used).reshape(-1).astype(np.float64)),
+            powers=torch.from_numpy(powers.reshape(-1)) if np.any(powers != 1) else None,
             n_terms=n_terms,
             n_factor_slots=shape[0],
             width=shape[2],
@@ -142,7 +149,10 @@ class SnappedNetworks:
         ``non_finite`` (1 where a feature is not finite) makes every term that reads one NaN.
         """
         n_rows, slots = features.shape[0], self.n_factor_slots
-        factors = torch.addmm(self.unused, features, self.sums.T).view(n_rows, slots, -1)
+        factors = torch.addmm(self.unused, features, self.sums.T)
+        if self.powers is not None:
+            factors = factors.pow(self.powers)
+        factors = factors.view(n_rows, slots, -1)
         values = factors[:, 0] * factors[:, 1] if slots > 1 else factors[:, 0].clone()
         for k in range(2, slots):
             values.mul_(factors[:, k])

@@ -10,7 +10,7 @@ import pandas as pd
 import sympy
 
 from ..data import EXTRAPOLATION, SPLIT_NAMES, TRAIN, VALIDATION
-from ..scoring import split_errors
+from ..scoring import raised, split_errors
 from ..structure import Structure
 from ..symbolic import (
     complexity,
@@ -79,8 +79,9 @@ def design_matrix(structure: Structure, values: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
         for term in structure:
             product = np.ones(values.shape[0])
-            for factor in term:
-                product = product * sum(sign * values[:, i] for i, sign in factor)
+            for factor, exponent in term:
+                base = sum(sign * values[:, i] for i, sign in factor)
+                product = product * raised(base, exponent)
             columns.append(product)
     return np.column_stack(columns)
 

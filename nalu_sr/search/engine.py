@@ -13,7 +13,16 @@ import torch
 from ..regularization import AnnealedRegularization
 from ..snapping import SnapInputs
 from ..structure import Structure
-from ..training import Ensemble, TrainingResult, affine_mse, per_copy_mse, second_moment, train
+from ..training import (
+    Ensemble,
+    TrainingResult,
+    affine_mse,
+    fraction_affine_mse,
+    fraction_mse,
+    per_copy_mse,
+    second_moment,
+    train,
+)
 from ..units import NMU
 from .space import FeatureTable, typical_size
 from .stacks import Architecture
@@ -154,6 +163,8 @@ def training_scales(
         return rms, target_rms
     column_scale = _power_of_ten(float(np.median(rms)))
     degree = max(1, architecture.hidden) if architecture.kind.multiplies_sums else 1
+    if architecture.kind.fraction:
+        degree = 0  # as many sums divide as multiply, most often
     return np.full_like(rms, column_scale), column_scale**degree
 
 
@@ -263,28 +274,34 @@ def _train_copies(
             eval_every=steps if deadline is None and not whitened else DEADLINE_CHECK_STEPS,
             callback=stop,
             whiten={"net.0.weight": second_moment(X_t)} if whitened else None,
-            loss=_mixed_loss(affine),
+            loss=_mixed_loss(affine, architecture.kind.fraction),
         )
     finally:
         torch.set_num_threads(threads)
     return ensemble, result, late
 
 
-def _mixed_loss(affine: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def _mixed_loss(
+    affine: torch.Tensor, fraction: bool = False
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The training loss of each copy: :func:`~nalu_sr.training.affine_mse` where ``affine``,
-    the plain MSE elsewhere. The affine copies come last (see
+    the plain MSE elsewhere (their :func:`~nalu_sr.training.fraction_mse` forms for a stack
+    that ends in a division). The affine copies come last (see
     :meth:`TrainingSettings.affine`), so each loss is computed on its own copies only."""
+    plain_loss, affine_loss = (
+        (fraction_mse, fraction_affine_mse) if fraction else (per_copy_mse, affine_mse)
+    )
     plain = int((~affine).sum())
     if plain == len(affine):
-        return per_copy_mse
+        return plain_loss
     if plain == 0:
-        return affine_mse
+        return affine_loss
 
     def loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return torch.cat(
             [
-                per_copy_mse(prediction[:plain], target[:plain]),
-                affine_mse(prediction[plain:], target[plain:]),
+                plain_loss(prediction[:plain], target[:plain]),
+                affine_loss(prediction[plain:], target[plain:]),
             ]
         )
 

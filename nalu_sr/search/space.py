@@ -12,8 +12,9 @@ import torch
 
 from ..training import second_moment
 
-#: An input is offered as a reciprocal only if it keeps one sign and its smallest magnitude is at
-#: least this share of its largest (the NMRU idea needs inputs bounded away from zero).
+#: An input is offered as a reciprocal, and a sum as a denominator, only if it keeps one sign and
+#: its smallest magnitude is at least this share of its largest (the NMRU idea needs inputs
+#: bounded away from zero).
 RECIPROCAL_MIN_RATIO = 1e-2
 
 #: A product of sums whose inputs' second moment has a largest eigenvalue at least this many
@@ -69,10 +70,7 @@ def build_feature_table(
     expressions: list[sympy.Expr] = list(symbols)
     reciprocal_of = {}
     for j, symbol in enumerate(symbols):
-        fitted = X[fit_rows, j]
-        magnitude = np.abs(fitted)
-        same_sign = np.all(fitted > 0) or np.all(fitted < 0)
-        if same_sign and magnitude.min() >= RECIPROCAL_MIN_RATIO * magnitude.max():
+        if divides_safely(X[fit_rows, j]):
             with np.errstate(divide="ignore"):
                 columns.append(1.0 / X[:, j])
             expressions.append(1 / symbol)
@@ -86,6 +84,19 @@ def build_feature_table(
         reciprocal_of=reciprocal_of,
         constant=len(columns) - 1,
     )
+
+
+def divides_safely(values: np.ndarray) -> bool:
+    """Whether ``values`` keep one sign, away from zero (see :data:`RECIPROCAL_MIN_RATIO`).
+
+    Examples
+    --------
+    >>> divides_safely(np.array([-2.0, -0.5])), divides_safely(np.array([-1.0, 3.0]))
+    (True, False)
+    """
+    magnitude = np.abs(values)
+    same_sign = bool(np.all(values > 0) or np.all(values < 0))
+    return same_sign and bool(magnitude.min() >= RECIPROCAL_MIN_RATIO * magnitude.max())
 
 
 def product_columns(table: FeatureTable, max_power: int, limit: int) -> tuple[int, ...]:

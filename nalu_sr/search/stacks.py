@@ -24,12 +24,13 @@ from ..snapping import (
     nalu_structures,
     product_of_sums_terms,
     product_terms,
+    ratio_of_sums_terms,
     structure_variants,
     sum_of_products_terms,
     sum_terms,
 )
 from ..structure import Structure
-from ..units import NALU, NAU, NMU, ArithmeticUnit
+from ..units import NALU, NAU, NDU, NMU, ArithmeticUnit
 from .space import (
     MAX_SCALE_CENTRES,
     STIFFNESS,
@@ -152,6 +153,10 @@ class StackKind:
     whitened : bool
         Whether the first layer is trained in whitened coordinates, longer and on more rows
         (see :class:`~nalu_sr.search.engine.TrainingSettings`).
+    fraction : bool
+        Whether the stack ends in a division whose numerator and denominator are trained
+        apart (:func:`~nalu_sr.training.fraction_mse`); its output has no degree in the
+        columns' scale.
     """
 
     label: str
@@ -166,6 +171,7 @@ class StackKind:
     multiplies_sums: bool = False
     separate_sums: bool = False
     whitened: bool = False
+    fraction: bool = False
 
     def name(self, hidden: int = 0) -> str:
         return self.label.format(h=hidden)
@@ -283,6 +289,15 @@ def _sum_columns(space: Space) -> tuple[int, ...]:
     return space.sum_columns
 
 
+def _sum_and_reciprocal_columns(space: Space) -> tuple[int, ...]:
+    # Only where there are reciprocals: otherwise it is the plain NAU->NMU.
+    return (
+        (*space.table.inputs, *space.table.reciprocals, space.table.constant)
+        if space.table.reciprocals
+        else ()
+    )
+
+
 def _product_columns(space: Space) -> tuple[int, ...]:
     return space.product_columns
 
@@ -363,6 +378,10 @@ def _nmu_nau(n_in: int, hidden: int) -> list[nn.Module]:
     return [NMU(n_in, hidden), NAU(hidden, 1)]
 
 
+def _nau_ndu(n_in: int, hidden: int) -> list[nn.Module]:
+    return [NAU(n_in, hidden), NDU(hidden, 1, fraction=True)]
+
+
 def _nalu(n_in: int, hidden: int) -> list[nn.Module]:
     return [NALU(n_in, 1)]
 
@@ -399,6 +418,15 @@ STACK_KINDS: dict[str, StackKind] = {
         SnapEach(product_of_sums_terms),
         multiplies_sums=True,
     ),
+    # Sums that read reciprocals too: m*(1/r - 1/s), and on 1/y a/(b + c) as (b + c)*(1/a).
+    "nau-nmu-reciprocals": StackKind(
+        "NAU[x, 1/x]->NMU[{h}]",
+        _nau_nmu,
+        PerWidth(_sum_and_reciprocal_columns, widest=3),
+        SnapEach(product_of_sums_terms),
+        reciprocal=True,
+        multiplies_sums=True,
+    ),
     # A product of sums is not the reciprocal of one: its variants are tried on y only.
     "nau-nmu-whitened": StackKind(
         "NAU->NMU[{h}] whitened",
@@ -424,6 +452,15 @@ STACK_KINDS: dict[str, StackKind] = {
         _nmu_nau,
         PerWidth(_product_columns, widest=4),
         SnapEach(sum_of_products_terms),
+    ),
+    # Ratios of sums, (a - b)/(a + b) and kin; the reciprocal of one is another, so y only.
+    "nau-ndu": StackKind(
+        "NAU->NDU[{h}]",
+        _nau_ndu,
+        PerWidth(_sum_columns),
+        SnapEach(ratio_of_sums_terms),
+        transforms=("y",),
+        fraction=True,
     ),
     "nalu": StackKind("NALU", _nalu, Single(_positive_inputs), nalu_structures, family=Family.NALU),
     "nalu-nalu": StackKind(

@@ -8,6 +8,17 @@ from ._base import ArithmeticUnit, snap_to, sparsity_penalty
 from .nac import NAC, NACMul
 from .nalu import NALU
 from .nau import NAU
+from .ndu import NDU
 from .nmu import NMU
 
-__all__ = ["NAC", "NALU", "NAU", "NMU", "ArithmeticUnit", "NACMul", "snap_to", "sparsity_penalty"]
+__all__ = [
+    "NAC",
+    "NALU",
+    "NAU",
+    "NDU",
+    "NMU",
+    "ArithmeticUnit",
+    "NACMul",
+    "snap_to",
+    "sparsity_penalty",
+]

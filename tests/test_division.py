@@ -1,0 +1,184 @@
+"""Division by sums: factor powers in structures, the NDU, its fraction losses, the guard on
+denominators, and ratios found, exported and predicted end to end."""
+
+import warnings
+
+import numpy as np
+import pytest
+import sympy
+import torch
+
+from nalu_sr import NaluRegressor
+from nalu_sr.estimator import PoleWarning
+from nalu_sr.scoring import pack, score, unpack
+from nalu_sr.search import find_formula
+from nalu_sr.search.candidates import design_matrix
+from nalu_sr.search.runner import Scoring, prepare_data
+from nalu_sr.search.space import divides_safely
+from nalu_sr.snapping import SnapInputs, ratio_of_sums_terms
+from nalu_sr.structure import denominators, make_factor, make_structure, make_term, raise_term
+from nalu_sr.symbolic import denominators as expr_denominators
+from nalu_sr.symbolic import structure_to_expr
+from nalu_sr.training import fraction_affine_mse, fraction_mse
+from nalu_sr.units import NDU
+
+A, B, C = sympy.symbols("a b c")
+A_PLUS_B = make_factor([(0, 1), (1, 1)])
+A_MINUS_B = make_factor([(0, 1), (1, -1)])
+JUST_A = make_factor([(0, 1)])
+
+
+def test_terms_merge_repeats_into_powers_and_cancel_what_divides_what_it_multiplies():
+    assert make_term([JUST_A, JUST_A]) == ((JUST_A, 2),)
+    assert make_term([A_MINUS_B], [A_PLUS_B]) == ((A_MINUS_B, 1), (A_PLUS_B, -1))
+    # b - a is a - b with its sign taken out
+    assert make_term([make_factor([(0, -1), (1, 1)])], [A_PLUS_B]) == make_term(
+        [A_MINUS_B], [A_PLUS_B]
+    )
+    assert make_term([A_PLUS_B, JUST_A], [A_PLUS_B]) == ((JUST_A, 1),)
+    assert make_term([], [make_factor([])]) is None  # a division by an empty sum
+    assert raise_term([(JUST_A, 3), (JUST_A, -1)]) == ((JUST_A, 2),)
+    structure = make_structure([make_term([JUST_A], [A_PLUS_B]), make_term([JUST_A])])
+    assert denominators(structure) == {A_PLUS_B}
+
+
+def test_pack_keeps_powers_and_rejects_a_zero_exponent():
+    structures = [
+        make_structure([make_term([JUST_A, JUST_A], [A_PLUS_B]), make_term([A_MINUS_B])]),
+        make_structure([raise_term([(A_PLUS_B, -3)])]),
+    ]
+    packed = pack(structures)
+    assert sorted(packed.power.tolist()) == [-3, -1, 1, 2]
+    assert unpack(packed) == structures
+    with pytest.raises(ValueError, match="non-zero"):
+        pack([(((JUST_A, 0),),)])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
+def test_every_backend_divides_by_sums_and_raises_powers(backend):
+    rng = np.random.default_rng(0)
+    a, b, c = rng.uniform(1, 3, size=(3, 300))
+    features = np.column_stack([a, b, c, np.ones(300)])
+    y = 2.0 + 3.0 * (a - b) / (a + b) + 0.5 * a**2 * c / (b + c) ** 2
+    split = rng.integers(0, 3, size=300).astype(np.int8)
+    b_plus_c = make_factor([(1, 1), (2, 1)])
+    structure = make_structure(
+        [
+            make_term([A_MINUS_B], [A_PLUS_B]),
+            raise_term([(JUST_A, 2), (make_factor([(2, 1)]), 1), (b_plus_c, -2)]),
+        ]
+    )
+    result = score(pack([structure]), features, y, split, backend=backend)
+    assert np.all(result.relative_rmse[0] < 1e-10)
+    expected = design_matrix(structure, features)
+    fitted = expected @ result.coefficients[0, : len(structure) + 1]
+    np.testing.assert_allclose(fitted, y, rtol=1e-10)
+
+
+def test_a_structure_with_a_denominator_becomes_its_formula():
+    structure = make_structure([make_term([A_MINUS_B], [A_PLUS_B])])
+    expr = structure_to_expr(structure, [1, 2], [A, B])
+    assert sympy.simplify(expr - (1 + 2 * (A - B) / (A + B))) == 0
+    assert expr_denominators(expr) == [A + B]
+
+
+def test_the_ndu_multiplies_divides_and_cancels_as_its_gates_say():
+    unit = NDU(3, 1)
+    with torch.no_grad():
+        unit.weight.copy_(torch.tensor([[1.0, 0.0, 1.0]]))
+        unit.denominator.copy_(torch.tensor([[0.0, 1.0, 1.0]]))
+    x = torch.tensor([[6.0, 4.0, 5.0]], dtype=torch.float32)
+    assert unit(x).item() == pytest.approx(1.5)
+    assert unit.to_sympy([A, B, C]) == [A / B]
+    assert unit.effective_weight().shape == (1, 6)
+    fraction = NDU(3, 1, fraction=True)
+    assert fraction(torch.rand(5, 3)).shape == (5, 2)
+    # stacked copies run at once, as the training ensemble needs
+    stacked = NDU(3, 1)
+    stacked.weight = torch.nn.Parameter(torch.rand(4, 1, 3))
+    stacked.denominator = torch.nn.Parameter(torch.rand(4, 1, 3))
+    assert stacked(torch.rand(7, 3) + 1).shape == (4, 7, 1)
+
+
+def test_a_snapped_nau_ndu_is_a_ratio_of_its_sums():
+    first = torch.tensor([[1.0, -1.0], [1.0, 1.0]])
+    gates = torch.tensor([[1.0, 0.0, 0.0, 1.0]])  # multiply sum 0, divide by sum 1
+    terms = ratio_of_sums_terms([first, gates], SnapInputs([0, 1]))
+    assert terms == [make_term([A_MINUS_B], [A_PLUS_B])]
+
+
+def test_fraction_losses_vanish_at_the_ratio_and_only_there():
+    x = torch.rand(200, 2, dtype=torch.float64) + 1
+    ratio = (x[:, 0] - x[:, 1]) / (x[:, 0] + x[:, 1])
+    parts = torch.stack([x[:, 0] - x[:, 1], x[:, 0] + x[:, 1]], dim=-1)
+    exact = torch.stack([parts, 3 * parts, parts * torch.tensor([1.0, 0.0]) + torch.tensor([0, 1])])
+    target = ratio[None, :, None].expand(3, 200, 1)
+    plain = fraction_mse(exact, target)
+    # numerator and denominator scaled together: the same fraction, the same loss
+    assert plain[0] < 1e-28 and plain[1] < 1e-28 and plain[2] > 1e-2
+    affine = fraction_affine_mse(exact, 4.0 - 2.5 * target)
+    assert affine[0] < 1e-20 and affine[1] < 1e-20 and affine[2] > 1e-3
+    with pytest.raises(ValueError, match="numerator then denominator"):
+        fraction_mse(torch.ones(1, 5, 1), torch.ones(5))
+
+
+def test_a_sum_is_a_denominator_only_where_it_keeps_one_sign_away_from_zero():
+    assert divides_safely(np.array([1.0, 2.0, 3.0]))
+    assert not divides_safely(np.array([-1.0, 2.0]))
+    assert not divides_safely(np.array([1e-5, 2.0]))
+    rng = np.random.default_rng(1)
+    X = rng.uniform(1, 3, size=(200, 2))
+    data = prepare_data(X, X[:, 0], None, None, 0.2, 0.2, 0)
+    scoring = Scoring(data, 1e-6, "numpy")
+    assert scoring.divides_safely(A_PLUS_B)
+    assert not scoring.divides_safely(A_MINUS_B)  # a - b crosses zero on these rows
+
+
+def test_the_search_finds_a_ratio_of_differences_exactly():
+    rng = np.random.default_rng(2)
+    X = rng.uniform(1, 4, size=(300, 2))
+    y = (X[:, 0] - X[:, 1]) / (X[:, 0] + X[:, 1])
+    result = find_formula(X, y, ["a", "b"], architectures=["NAU->NDU[2]"], max_time=60)
+    assert result.exact
+    a, b = result.symbols
+    assert sympy.simplify(result.formula - (a - b) / (a + b)) == 0
+
+
+def _ratio_inputs(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.column_stack([rng.uniform(1, 4, n), rng.uniform(1, 2, n), rng.uniform(3, 5, n)])
+
+
+@pytest.fixture(scope="module")
+def ratio_model():
+    X = _ratio_inputs(np.random.default_rng(3), 300)
+    y = X[:, 0] * X[:, 2] / (X[:, 2] - X[:, 1])
+    model = NaluRegressor(architectures=["NAU->NDU[3]"], max_time=60, random_state=0)
+    return model.fit(X, y)
+
+
+def test_a_ratio_model_exports_and_round_trips(ratio_model, tmp_path):
+    assert ratio_model.exact_
+    X = _ratio_inputs(np.random.default_rng(4), 20)
+    expected = X[:, 0] * X[:, 2] / (X[:, 2] - X[:, 1])
+    np.testing.assert_allclose(ratio_model.predict(X), expected, rtol=1e-9)
+    assert "\\frac" in ratio_model.latex()
+    namespace: dict = {}
+    exec(ratio_model.to_python(), namespace)  # noqa: S102 (the test's own generated code)
+    function = next(v for k, v in namespace.items() if callable(v) and not k.startswith("_"))
+    np.testing.assert_allclose(function(*X.T), expected, rtol=1e-9)
+    path = tmp_path / "ratio.json"
+    ratio_model.save(path)
+    loaded = NaluRegressor.load(path)
+    np.testing.assert_allclose(loaded.predict(X), expected, rtol=1e-12)
+
+
+def test_predict_warns_where_a_denominator_crosses_zero(ratio_model):
+    inside = _ratio_inputs(np.random.default_rng(5), 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PoleWarning)
+        ratio_model.predict(inside)
+    across = inside.copy()
+    across[:3, 1] = across[:3, 2]  # c - b = 0 on three rows
+    across[3, 1] = across[3, 2] + 1.0  # and negative on one
+    with pytest.warns(PoleWarning, match="zero or changes sign on 4 of the 10 rows"):
+        ratio_model.predict(across)
