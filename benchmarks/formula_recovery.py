@@ -156,8 +156,11 @@ def same_formula(found: sympy.Expr | None, truth_rhs: sympy.Expr, rtol: float = 
     """
     if found is None:
         return False
-    found = _by_name(sympy.sympify(found, strict=True))
-    truth_rhs = _by_name(sympy.sympify(truth_rhs, strict=True))
+    # Exact constants such as 1/(4*pi) are compared as numbers (the suite writes them as
+    # floats, and polynomial coefficients must be numbers).
+    numeric = {sympy.pi: sympy.Float(math.pi, 30), sympy.E: sympy.Float(math.e, 30)}
+    found = _by_name(sympy.sympify(found, strict=True)).xreplace(numeric)
+    truth_rhs = _by_name(sympy.sympify(truth_rhs, strict=True)).xreplace(numeric)
     if found.has(*_NOT_FINITE) or truth_rhs.has(*_NOT_FINITE):
         return False
     # Cheap rejection first: equal formulas cannot differ by 0.1% at three random points

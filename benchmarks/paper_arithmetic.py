@@ -35,7 +35,7 @@ from nalu_sr.datasets.arithmetic import (
 )
 from nalu_sr.regularization import AnnealedRegularization
 from nalu_sr.training import Ensemble, second_moment, train
-from nalu_sr.units import NAC, NALU, NAU, NMU, ArithmeticUnit, NACMul
+from nalu_sr.units import NAC, NALU, NAU, NDU, NMU, ArithmeticUnit, NACMul
 
 HIDDEN_SIZE = 2
 
@@ -104,6 +104,15 @@ MODELS: dict[str, ModelSetting] = {
     "NAU": ModelSetting(_stack(NAU, NAU), None),
     "NMU": ModelSetting(
         _stack(NAU, NMU),
+        AnnealedRegularization(1.0, 2_000, 6_000),
+        phases=((20_000, 1e-2), (None, 1e-3)),
+        train_samples=1024,
+        whiten=True,
+    ),
+    # Division: a NAU into the division unit, trained as the NMU model is (the subset sums
+    # share the inputs' common mean, so the same stiff direction is whitened out).
+    "NDU": ModelSetting(
+        _stack(NAU, NDU),
         AnnealedRegularization(1.0, 2_000, 6_000),
         phases=((20_000, 1e-2), (None, 1e-3)),
         train_samples=1024,

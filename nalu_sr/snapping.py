@@ -112,12 +112,15 @@ class SnapInputs:
         The (scaled) training inputs, for units whose snapped form depends on them (NALU).
     budget : int
         Most alternative snaps tried per network.
+    constant : int or None
+        The feature column of ones.
     """
 
     columns: Sequence[int]
     reciprocal_of: dict[int, int] = field(default_factory=dict)
     x: Tensor | None = None
     budget: int = 16
+    constant: int | None = None
 
 
 #: Terms of one discrete choice of every layer's weights, given what snapping reads (the first
@@ -125,30 +128,53 @@ class SnapInputs:
 Compose = Callable[[Sequence[Tensor], SnapInputs], list[Term | None]]
 
 
-def weight_alternatives(layers: Sequence[ArithmeticUnit], budget: int) -> Iterator[tuple]:
-    """Every combination of the layers' alternative snaps (about ``budget`` in all)."""
+def weight_alternatives(
+    layers: Sequence[ArithmeticUnit], budget: int, scale_free: Sequence[int] = ()
+) -> Iterator[tuple]:
+    """Every combination of the layers' alternative snaps (about ``budget`` in all).
+
+    The rows of the layers in ``scale_free`` are first divided by their largest weight in
+    size (see :func:`scale_free_rows`).
+    """
     per_layer = max(1, int(round(budget ** (1 / len(layers)))))
-    alternatives = [
-        discrete_alternatives(
-            unit.effective_weight().detach(), unit.snap_targets, max_alternatives=per_layer
+    alternatives = []
+    for index, unit in enumerate(layers):
+        weight = unit.effective_weight().detach()
+        if index in scale_free:
+            weight = scale_free_rows(weight)
+        alternatives.append(
+            discrete_alternatives(weight, unit.snap_targets, max_alternatives=per_layer)
         )
-        for unit in layers
-    ]
     return itertools.product(*alternatives)
+
+
+def scale_free_rows(weight: Tensor) -> Tensor:
+    """Each row of ``weight`` over its largest entry in size (rows of zeros stay zero).
+
+    A sum that is only ever multiplied or divided by (a factor of a single product) has no
+    scale of its own: the refitted coefficient takes any. Training may leave such a row at
+    ``0.1*(a + 1)``, which rounds to nothing; divided by its largest weight it rounds to
+    ``a + 1``.
+    """
+    largest = weight.abs().amax(dim=-1, keepdim=True)
+    return torch.where(largest > 0, weight / largest.clamp_min(1e-300), weight)
 
 
 @dataclass(frozen=True)
 class SnapEach:
     """A stack's snapping function: ``compose`` applied to every alternative snap of its
     layers (a plain object rather than a closure, so that stacks pickle for worker processes).
+
+    ``scale_free`` lists the layers whose rows are snapped after :func:`scale_free_rows`.
     """
 
     compose: Compose
+    scale_free: tuple[int, ...] = ()
 
     def __call__(self, layers: Sequence[ArithmeticUnit], inputs: SnapInputs) -> list[Structure]:
         return [
             make_structure(self.compose(weights, inputs))
-            for weights in weight_alternatives(layers, inputs.budget)
+            for weights in weight_alternatives(layers, inputs.budget, self.scale_free)
         ]
 
 
@@ -160,6 +186,13 @@ def sum_terms(weights: Sequence[Tensor], inputs: SnapInputs) -> list[Term | None
 def product_terms(weights: Sequence[Tensor], inputs: SnapInputs) -> list[Term | None]:
     """NMU: one product of columns."""
     return [make_term(product_factors(weights[0][0], inputs.columns))]
+
+
+def power_terms(weights: Sequence[Tensor], inputs: SnapInputs) -> list[Term | None]:
+    """NPU: one product of columns raised to the snapped integer exponents."""
+    columns = inputs.columns
+    row = weights[0][0].tolist()
+    return [raise_term((make_factor([(columns[i], 1)]), int(w)) for i, w in enumerate(row) if w)]
 
 
 def product_of_sums_terms(weights: Sequence[Tensor], inputs: SnapInputs) -> list[Term | None]:
@@ -186,6 +219,23 @@ def ratio_of_sums_terms(weights: Sequence[Tensor], inputs: SnapInputs) -> list[T
     hidden = [signed_factor(row, inputs.columns) for row in weights[0]]
     above, below = _divided(weights[1][0])
     return [make_term([hidden[k] for k in above], [hidden[k] for k in below])]
+
+
+def polynomial_ratio_terms(weights: Sequence[Tensor], inputs: SnapInputs) -> list[Term | None]:
+    """(NMU -> NAU) / NAU: a sum of monomials ``P`` over a signed sum ``Q`` of the same
+    columns, written as the terms ``m / Q`` for each monomial ``m`` of ``P`` (each with its
+    coefficient refitted). A column the NMU reads is a factor of its monomial, except the
+    constant column, which is the factor 1."""
+    columns = inputs.columns
+    monomials, numerator, denominator = weights
+    factor = signed_factor(denominator[0], columns)
+    if not factor:
+        return []
+    ones = {make_factor([(c, 1)]) for c in columns if c == inputs.constant}
+    return [
+        make_term([f for f in product_factors(monomials[k], columns) if f not in ones], [factor])
+        for k in selected(numerator[0])
+    ]
 
 
 def nalu_structures(layers: Sequence[NALU], inputs: SnapInputs) -> list[Structure]:

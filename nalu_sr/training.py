@@ -340,6 +340,20 @@ def affine_mse(prediction: Tensor, target: Tensor) -> Tensor:
     return (t - scale * p).pow(2).flatten(1).mean(dim=1) / spread
 
 
+def centred_mse(prediction: Tensor, target: Tensor) -> Tensor:
+    """Each copy's MSE up to a free offset, over the target's variance: ``(R,)``.
+
+    A product unit trained in log space matches ``log|y|`` up to ``log|c|``, the formula's
+    constant factor, which least squares refits after snapping; its scale is the exponents
+    themselves, so, unlike :func:`affine_mse`, only the offset is free.
+    """
+    target = _match_target(prediction, target).expand_as(prediction)
+    p = prediction - prediction.mean(dim=1, keepdim=True)
+    t = target - target.mean(dim=1, keepdim=True)
+    spread = t.pow(2).flatten(1).mean(dim=1).clamp_min(1e-300)
+    return (t - p).pow(2).flatten(1).mean(dim=1) / spread
+
+
 def _fraction_parts(prediction: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Numerator, denominator and target of a fraction output ``(R, B, 2)``, each ``(R, B)``."""
     if prediction.shape[-1] != 2:

@@ -1,5 +1,6 @@
-"""Division by sums: factor powers in structures, the NDU, its fraction losses, the guard on
-denominators, and ratios found, exported and predicted end to end."""
+"""Division by sums and integer powers: factor powers in structures, the NDU and the
+polynomial ratio with their fraction losses, the guard on denominators, the power unit in log
+space, and ratios found, exported and predicted end to end."""
 
 import warnings
 
@@ -15,12 +16,18 @@ from nalu_sr.search import find_formula
 from nalu_sr.search.candidates import design_matrix
 from nalu_sr.search.runner import Scoring, prepare_data
 from nalu_sr.search.space import divides_safely
-from nalu_sr.snapping import SnapInputs, ratio_of_sums_terms
+from nalu_sr.search.stacks import Branches
+from nalu_sr.snapping import (
+    SnapInputs,
+    polynomial_ratio_terms,
+    ratio_of_sums_terms,
+    scale_free_rows,
+)
 from nalu_sr.structure import denominators, make_factor, make_structure, make_term, raise_term
 from nalu_sr.symbolic import denominators as expr_denominators
 from nalu_sr.symbolic import structure_to_expr
-from nalu_sr.training import fraction_affine_mse, fraction_mse
-from nalu_sr.units import NDU
+from nalu_sr.training import centred_mse, fraction_affine_mse, fraction_mse
+from nalu_sr.units import NAU, NDU, NPU
 
 A, B, C = sympy.symbols("a b c")
 A_PLUS_B = make_factor([(0, 1), (1, 1)])
@@ -182,3 +189,76 @@ def test_predict_warns_where_a_denominator_crosses_zero(ratio_model):
     across[3, 1] = across[3, 2] + 1.0  # and negative on one
     with pytest.warns(PoleWarning, match="zero or changes sign on 4 of the 10 rows"):
         ratio_model.predict(across)
+
+
+def test_scale_free_rows_round_a_small_sum_to_its_shape():
+    weight = torch.tensor([[0.11, 0.0, 0.1], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(scale_free_rows(weight), [[1.0, 0.0, 10 / 11], [0, 0, 0]])
+
+
+def test_a_snapped_polynomial_ratio_is_each_monomial_over_the_sum():
+    # columns a, b, c and the constant (3): P = a*b + c*1, Q = a + 1
+    monomials = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]])
+    numerator = torch.tensor([[1.0, 1.0]])
+    denominator = torch.tensor([[1.0, 0.0, 0.0, 1.0]])
+    inputs = SnapInputs([0, 1, 2, 3], constant=3)
+    terms = polynomial_ratio_terms([monomials, numerator, denominator], inputs)
+    a_plus_1 = make_factor([(0, 1), (3, 1)])
+    assert terms == [
+        make_term([JUST_A, make_factor([(1, 1)])], [a_plus_1]),
+        make_term([make_factor([(2, 1)])], [a_plus_1]),
+    ]
+    assert polynomial_ratio_terms([monomials, numerator, torch.zeros(1, 4)], inputs) == []
+
+
+def test_branches_run_stacked_copies_side_by_side():
+    network = Branches([NAU(3, 2), NAU(2, 1)], [NAU(3, 1)])
+    assert network(torch.rand(5, 3)).shape == (5, 2)
+
+
+def test_the_search_finds_a_sum_of_monomials_over_a_sum():
+    rng = np.random.default_rng(6)
+    X = rng.uniform(1, 4, size=(300, 3))
+    y = (X[:, 0] * X[:, 1] + X[:, 2]) / (X[:, 0] + X[:, 1])
+    result = find_formula(X, y, architectures=["(NMU->NAU)/NAU[2]"], max_time=60)
+    assert result.exact
+    a, b, c = result.symbols
+    assert sympy.simplify(result.formula - (a * b + c) / (a + b)) == 0
+
+
+def test_the_power_unit_is_a_monomial_with_integer_exponents():
+    unit = NPU(3, 1)
+    with torch.no_grad():
+        unit.weight.copy_(torch.tensor([[3.0, 1.0, -2.0]]))
+    x = torch.tensor([[2.0, 5.0, 4.0]], dtype=torch.float32)
+    assert unit(x).item() == pytest.approx(2.5)
+    assert float(unit.regularizer().detach()) == 0.0
+    a, b, c = sympy.symbols("a b c", positive=True)
+    assert unit.to_sympy([a, b, c]) == [a**3 * b / c**2]
+    logs = NPU(3, 1, log_space=True)
+    with torch.no_grad():
+        logs.weight.copy_(torch.tensor([[3.0, 1.0, -2.0]]))
+    assert logs(torch.log(x)).item() == pytest.approx(np.log(2.5))
+    with torch.no_grad():
+        unit.weight.copy_(torch.tensor([[2.6, 0.0, 0.0]]))
+    assert float(unit.regularizer().detach()) == pytest.approx(0.4 / 3)
+    with pytest.raises(ValueError, match="max_exponent"):
+        NPU(2, 1, max_exponent=0)
+
+
+def test_the_offset_free_loss_ignores_the_constant_factor_only():
+    target = torch.linspace(0, 1, 50, dtype=torch.float64)[None, :, None]
+    prediction = torch.cat([target + 3.0, 2 * target])
+    loss = centred_mse(prediction, target.expand(2, 50, 1))
+    assert loss[0] < 1e-28 and loss[1] > 0.5
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_the_search_finds_high_powers_in_log_space(sign):
+    rng = np.random.default_rng(7)
+    X = rng.uniform(1, 4, size=(300, 3))
+    y = sign * 2.5 * X[:, 0] ** 4 / (X[:, 1] ** 2 * X[:, 2] ** 3)
+    result = find_formula(X, y, architectures=["NPU"], max_time=60)
+    assert result.exact
+    a, b, c = result.symbols
+    assert sympy.simplify(result.formula - sign * sympy.Rational(5, 2) * a**4 / (b**2 * c**3)) == 0

@@ -165,3 +165,10 @@ def test_alternatives_and_restarts_reach_the_search_settings(bench, monkeypatch,
     for option in ("--alternatives", "--restarts"):
         with pytest.raises(SystemExit):
             bench.main([option, "0"])
+
+
+def test_same_formula_compares_pi_constants_with_the_suite_floats(bench):
+    q1, q2, eps, r = real("q1 q2 eps r")
+    truth_rhs = truth("coulomb_force").rhs
+    assert bench.same_formula(q1 * q2 / (4 * sympy.pi * eps * r**2), truth_rhs)
+    assert not bench.same_formula(q1 * q2 / (4 * eps * r**2), truth_rhs)

@@ -42,7 +42,7 @@ def stacks_on(table, y=None, rows=None):
 
 
 def snapped(kind, network, columns, constant=None):
-    return STACK_KINDS[kind].structures(network, SnapInputs(columns), constant)
+    return STACK_KINDS[kind].structures(network, SnapInputs(columns, constant=constant))
 
 
 def test_outer_band_rows_lie_outside_the_fitted_ranges():
@@ -134,7 +134,7 @@ def test_reciprocals_are_offered_only_for_inputs_bounded_away_from_zero():
     table = build_feature_table(X, feature_symbols(["a", "b"]), np.arange(50))
     assert table.reciprocal_of == {0: 2}
     assert table.expressions[2] == 1 / sympy.Symbol("a", real=True)
-    assert [a.name for a in stacks_on(table)][:3] == ["NAU", "NMU", "NAU[1/x]"]
+    assert [a.name for a in stacks_on(table)][:4] == ["NAU", "NMU", "NPU", "NAU[1/x]"]
 
 
 def test_a_candidate_off_a_split_where_the_target_is_all_zero_has_infinite_error_there():
@@ -511,8 +511,10 @@ def test_columns_of_different_sizes_get_a_variant_that_scales_each_group_on_its_
     jobs = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]
     at = next(i for i, stage in enumerate(jobs) if "NAU->NMU[2] by scale on y" in stage)
     # After every stack of its width, before the next width.
-    assert "NAU->NMU[2] on y" in sum(jobs[:at], []) and "NAU->NMU[3] on y" in jobs[at + 1]
-    assert jobs[at] == ["NAU->NMU[2] by scale on y"]
+    assert "NAU->NMU[2] on y" in sum(jobs[:at], [])
+    assert "NAU->NMU[3] on y" in sum(jobs[at + 1 :], [])
+    assert all("[2]" in job for job in sum(jobs[at : at + 2], []))
+    assert jobs[at][0] == "NAU->NMU[2] by scale on y"
     assert not any("by scale on 1/y" in job for stage in jobs for job in stage)
     # Columns of one size: nothing to add.
     X = np.random.default_rng(1).uniform(1, 5, size=(50, 3))

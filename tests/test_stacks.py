@@ -38,6 +38,7 @@ def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
     assert offered == [
         "NAU",
         "NMU",
+        "NPU",
         "NAU[1/x]",
         "NAU->NMU[2]",
         "NAU->NMU[3]",
@@ -47,6 +48,8 @@ def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
         "NMU->NAU[3]",
         "NAU->NDU[2]",
         "NAU->NDU[3]",
+        "(NMU->NAU)/NAU[2]",
+        "(NMU->NAU)/NAU[3]",
         "NALU",
         "NALU->NALU[2]",
     ]
@@ -68,7 +71,7 @@ def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalu
     assert offered["NALU"].stage_key("y") > offered["NAU->NMU[2]"].stage_key("1/y")
     stages = plan_stages(list(offered.values()), ["y", "1/y"])
     jobs = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]
-    assert jobs[0] == ["NAU on y", "NMU on y"]
+    assert jobs[0] == ["NAU on y", "NMU on y", "NPU on y"]
     assert jobs[1] == ["NAU[1/x] on y", "NAU on 1/y", "NAU[1/x] on 1/y"]
     assert not any("NMU on 1/y" in job for stage in jobs for job in stage)
     assert jobs[-1] == ["NALU->NALU[2] on 1/y"]

@@ -17,6 +17,7 @@ from ..training import (
     Ensemble,
     TrainingResult,
     affine_mse,
+    centred_mse,
     fraction_affine_mse,
     fraction_mse,
     per_copy_mse,
@@ -58,6 +59,9 @@ class TrainingSettings:
     #: the suite, products of sums such as ``a*b + b*c + c*a`` need them). Whitened variants
     #: have none.
     affine_copies: int = 8
+    #: Copies of a stack trained in log space (``StackKind.log_space``), which has no scale
+    #: grid: the constant factor is an offset there.
+    log_copies: int = 8
     #: Whitened variants (``Architecture.whitened``): copies, all at the grid's centre, steps,
     #: learning rate, penalty ramp (fractions of the steps) and training rows. They stop early
     #: once a copy fits the target to ``whitened_fit`` (relative MSE) after the ramp.
@@ -81,6 +85,8 @@ class TrainingSettings:
         :meth:`affine`)."""
         if architecture.whitened:
             return np.ones(self.whitened_copies)
+        if architecture.kind.log_space:
+            return np.ones(self.log_copies)
         if architecture.scale_groups:
             grid = np.concatenate([centre * self.scales() for centre in architecture.centres])
         else:
@@ -91,7 +97,7 @@ class TrainingSettings:
         """Whether each copy of :meth:`grid` fits the target up to scale and offset (the last
         ``affine_copies``, whose scale does not matter)."""
         copies = self.copies(architecture)
-        extra = 0 if architecture.whitened else self.affine_copies
+        extra = 0 if architecture.whitened or architecture.kind.log_space else self.affine_copies
         return np.arange(copies) >= copies - extra
 
     def copies(self, architecture: Architecture) -> int:
@@ -209,12 +215,15 @@ def run_job(
     architecture = job.architecture
     columns = list(architecture.columns)
     inputs = table.values[:, columns]
-    column_scale, centre = training_scales(architecture, inputs, target)
     grid = settings.grid(architecture)
     seeds = np.random.SeedSequence(job.seed).generate_state(len(grid)).tolist()[job.chunk]
-    scales = centre * grid[job.chunk]
-    X_t = torch.as_tensor(inputs / column_scale, dtype=torch.float64)
-    Y_t = torch.as_tensor(target[None, :, None] / scales[:, None, None], dtype=torch.float64)
+    if architecture.kind.log_space:
+        X_t, Y_t = _log_data(inputs, target, len(seeds))
+    else:
+        column_scale, centre = training_scales(architecture, inputs, target)
+        scales = centre * grid[job.chunk]
+        X_t = torch.as_tensor(inputs / column_scale, dtype=torch.float64)
+        Y_t = torch.as_tensor(target[None, :, None] / scales[:, None, None], dtype=torch.float64)
     affine = torch.as_tensor(settings.affine(architecture)[job.chunk])
     ensemble, result, late = _train_copies(
         architecture, seeds, (X_t, Y_t), affine, settings, deadline
@@ -224,14 +233,28 @@ def run_job(
         outcome.timed_out = True
         outcome.seconds = time.perf_counter() - started
         return outcome
-    snap_inputs = SnapInputs(columns, table.reciprocal_of, X_t, settings.alternatives)
+    snap_inputs = SnapInputs(
+        columns, table.reciprocal_of, X_t, settings.alternatives, constant=table.constant
+    )
     seen: dict[Structure, None] = {}
     for r in range(len(ensemble)):
-        found = architecture.kind.structures(ensemble.network(r), snap_inputs, table.constant)
+        found = architecture.kind.structures(ensemble.network(r), snap_inputs)
         seen.update(dict.fromkeys(found))
     outcome.structures = list(seen)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _log_data(inputs: np.ndarray, target: np.ndarray, copies: int) -> tuple[torch.Tensor, ...]:
+    """Logarithms of the columns' and the target's magnitudes, each centred (an offset is the
+    formula's constant factor, which the loss leaves free), the target once per copy."""
+    with np.errstate(divide="ignore"):
+        logs = np.log(np.abs(inputs))
+        log_target = np.log(np.abs(target))
+    logs -= logs.mean(axis=0)
+    log_target = np.broadcast_to(log_target - log_target.mean(), (copies, len(target)))
+    X_t = torch.as_tensor(logs, dtype=torch.float64)
+    return X_t, torch.as_tensor(np.ascontiguousarray(log_target)[..., None], dtype=torch.float64)
 
 
 def _train_copies(
@@ -274,7 +297,9 @@ def _train_copies(
             eval_every=steps if deadline is None and not whitened else DEADLINE_CHECK_STEPS,
             callback=stop,
             whiten={"net.0.weight": second_moment(X_t)} if whitened else None,
-            loss=_mixed_loss(affine, architecture.kind.fraction),
+            loss=centred_mse
+            if architecture.kind.log_space
+            else _mixed_loss(affine, architecture.kind.fraction),
         )
     finally:
         torch.set_num_threads(threads)

@@ -16,12 +16,15 @@ from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
+import torch
 from torch import nn
 
 from ..snapping import (
     SnapEach,
     SnapInputs,
     nalu_structures,
+    polynomial_ratio_terms,
+    power_terms,
     product_of_sums_terms,
     product_terms,
     ratio_of_sums_terms,
@@ -30,7 +33,7 @@ from ..snapping import (
     sum_terms,
 )
 from ..structure import Structure
-from ..units import NALU, NAU, NDU, NMU, ArithmeticUnit
+from ..units import NALU, NAU, NDU, NMU, NPU, ArithmeticUnit
 from .space import (
     MAX_SCALE_CENTRES,
     STIFFNESS,
@@ -157,6 +160,10 @@ class StackKind:
         Whether the stack ends in a division whose numerator and denominator are trained
         apart (:func:`~nalu_sr.training.fraction_mse`); its output has no degree in the
         columns' scale.
+    log_space : bool
+        Whether it is trained on the logarithms of its columns' and the target's magnitudes,
+        up to an offset (:func:`~nalu_sr.training.centred_mse`): a product of powers is
+        linear there. Its columns and the target must keep one sign away from zero.
     """
 
     label: str
@@ -172,19 +179,17 @@ class StackKind:
     separate_sums: bool = False
     whitened: bool = False
     fraction: bool = False
+    log_space: bool = False
 
     def name(self, hidden: int = 0) -> str:
         return self.label.format(h=hidden)
 
-    def structures(
-        self, network: nn.Module, inputs: SnapInputs, constant: int | None = None
-    ) -> list[Structure]:
+    def structures(self, network: nn.Module, inputs: SnapInputs) -> list[Structure]:
         """Every candidate structure of one trained ``network`` of this kind, most plausible
-        first, deduplicated (see :func:`~nalu_sr.snapping.structure_variants`; ``constant`` is
-        the feature column of ones)."""
+        first, deduplicated (see :func:`~nalu_sr.snapping.structure_variants`)."""
         units = [m for m in network.modules() if isinstance(m, ArithmeticUnit)]
         found = self.snap(units, inputs)
-        return structure_variants(found, constant=constant, separate=self.separate_sums)
+        return structure_variants(found, constant=inputs.constant, separate=self.separate_sums)
 
     def at(self, columns: Sequence[int], hidden: int = 0, **fields) -> Architecture:
         """This kind on ``columns`` with a hidden layer of width ``hidden``."""
@@ -298,6 +303,18 @@ def _sum_and_reciprocal_columns(space: Space) -> tuple[int, ...]:
     )
 
 
+def _log_columns(space: Space) -> tuple[int, ...]:
+    # Inputs of one sign, without zeros, for a target of one sign: both have finite logs.
+    if not _one_sign(space.target):
+        return ()
+    values = space.table.values[space.rows]
+    return tuple(c for c in space.table.inputs if _one_sign(values[:, c]))
+
+
+def _one_sign(values: np.ndarray) -> bool:
+    return bool(np.all(values > 0) or np.all(values < 0))
+
+
 def _product_columns(space: Space) -> tuple[int, ...]:
     return space.product_columns
 
@@ -370,6 +387,10 @@ def _nmu(n_in: int, hidden: int) -> list[nn.Module]:
     return [NMU(n_in, 1)]
 
 
+def _npu(n_in: int, hidden: int) -> list[nn.Module]:
+    return [NPU(n_in, 1, log_space=True)]
+
+
 def _nau_nmu(n_in: int, hidden: int) -> list[nn.Module]:
     return [NAU(n_in, hidden), NMU(hidden, 1)]
 
@@ -380,6 +401,30 @@ def _nmu_nau(n_in: int, hidden: int) -> list[nn.Module]:
 
 def _nau_ndu(n_in: int, hidden: int) -> list[nn.Module]:
     return [NAU(n_in, hidden), NDU(hidden, 1, fraction=True)]
+
+
+class Branches(nn.Module):
+    """Stacks of units side by side on the same input, their outputs joined: a layer that is
+    not a chain, such as a numerator and a denominator read from the same columns. Like the
+    units, it runs stacked copies at once."""
+
+    broadcasts = True
+
+    def __init__(self, *branches: Sequence[nn.Module]) -> None:
+        super().__init__()
+        # Sequential children, not a ModuleList: the training ensemble runs stacked copies
+        # without vmap only through modules it knows to broadcast.
+        for i, units in enumerate(branches):
+            self.add_module(str(i), nn.Sequential(*units))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([branch(x) for branch in self.children()], dim=-1)
+
+
+def _polynomial_ratio(n_in: int, hidden: int) -> list[nn.Module]:
+    # The numerator P = NMU -> NAU and the denominator Q = NAU side by side, as a fraction
+    # output (P, Q): a division unit whose gates are fixed to P over Q.
+    return [Branches([NMU(n_in, hidden), NAU(hidden, 1)], [NAU(n_in, 1)])]
 
 
 def _nalu(n_in: int, hidden: int) -> list[nn.Module]:
@@ -401,6 +446,17 @@ STACK_KINDS: dict[str, StackKind] = {
         SnapEach(product_terms),
         transforms=("y",),
         common_scale=False,
+    ),
+    # Monomials with integer powers up to 4 in size, x**3*y/z**2, learnt in log space: one
+    # small least-squares problem however many inputs (no repeated columns).
+    "npu": StackKind(
+        "NPU",
+        _npu,
+        Single(_log_columns),
+        SnapEach(power_terms),
+        transforms=("y",),
+        common_scale=False,
+        log_space=True,
     ),
     # Sums of reciprocals: with the 1/y target they give 1/y = 1/R1 + 1/R2 and kin.
     "nau-reciprocals": StackKind(
@@ -458,8 +514,18 @@ STACK_KINDS: dict[str, StackKind] = {
         "NAU->NDU[{h}]",
         _nau_ndu,
         PerWidth(_sum_columns),
-        SnapEach(ratio_of_sums_terms),
+        SnapEach(ratio_of_sums_terms, scale_free=(0,)),
         transforms=("y",),
+        fraction=True,
+    ),
+    # A sum of monomials over a sum, P/Q: (a*b + c)/(a + b), a*b/(a + b + c); on 1/y also a
+    # sum over a sum of monomials.
+    "polynomial-ratio": StackKind(
+        "(NMU->NAU)/NAU[{h}]",
+        _polynomial_ratio,
+        PerWidth(_sum_columns, widest=3),
+        SnapEach(polynomial_ratio_terms, scale_free=(1, 2)),
+        place=Place.AFTER,
         fraction=True,
     ),
     "nalu": StackKind("NALU", _nalu, Single(_positive_inputs), nalu_structures, family=Family.NALU),

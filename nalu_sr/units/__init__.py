@@ -10,6 +10,7 @@ from .nalu import NALU
 from .nau import NAU
 from .ndu import NDU
 from .nmu import NMU
+from .npu import NPU
 
 __all__ = [
     "NAC",
@@ -17,6 +18,7 @@ __all__ = [
     "NAU",
     "NDU",
     "NMU",
+    "NPU",
     "ArithmeticUnit",
     "NACMul",
     "snap_to",
