@@ -70,8 +70,8 @@ def _warn_on_poles(expr: sympy.Expr, names: tuple[str, ...], X: np.ndarray) -> N
 class NaluRegressor(RegressorMixin, BaseEstimator):
     """Symbolic regression with neural arithmetic units, checked on held-out input ranges.
 
-    ``fit`` trains stacks of arithmetic units (NAU, NMU, their two-layer combinations and
-    NALU), snaps their weights to discrete values, turns each snapped network into a SymPy
+    ``fit`` trains stacks of arithmetic units (NAU, NMU, their two-layer combinations, the
+    division unit NDU after sums, the power unit NPU, and NALU), snaps their weights to discrete values, turns each snapped network into a SymPy
     formula with exact constants where the data allow, and keeps the formulas in
     ``candidates_``. The chosen formula is the simplest one that also holds on the rows with
     the most extreme inputs, which the search never trains on (or on an explicit
