@@ -71,14 +71,14 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     """Symbolic regression with neural arithmetic units, checked on held-out input ranges.
 
     ``fit`` trains stacks of arithmetic units (NAU, NMU, their two-layer combinations, the
-    division unit NDU after sums, the power unit NPU, and NALU), snaps their weights to discrete values, turns each snapped network into a SymPy
-    formula with exact constants where the data allow, and keeps the formulas in
-    ``candidates_``. The chosen formula is the simplest one that also holds on the rows with
-    the most extreme inputs, which the search never trains on (or on an explicit
-    extrapolation set), preferring formulas whose constants the data pin (``exact_``) over
-    ones that hold with estimated constants (noisy data); when none holds, the best trade-off
-    between error and size is chosen and ``exact_`` is false. ``predict`` evaluates the
-    formula: no network is kept.
+    division unit NDU after sums, the power unit NPU, and NALU), snaps their weights to discrete
+    values, turns each snapped network into a SymPy formula with exact constants where the data
+    allow, and keeps the formulas in ``candidates_``. The chosen formula is the simplest one
+    that also holds on the rows with the most extreme inputs, which the search never trains on
+    (or on an explicit extrapolation set), preferring formulas whose constants the data pin
+    (``exact_``) over ones that hold with estimated constants (noisy data); when none holds, the
+    best trade-off between error and size is chosen and ``exact_`` is false. ``predict``
+    evaluates the formula: no network is kept.
 
     Parameters
     ----------

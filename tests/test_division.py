@@ -262,3 +262,13 @@ def test_the_search_finds_high_powers_in_log_space(sign):
     assert result.exact
     a, b, c = result.symbols
     assert sympy.simplify(result.formula - sign * sympy.Rational(5, 2) * a**4 / (b**2 * c**3)) == 0
+
+
+def test_a_ratio_over_columns_of_different_sizes_gets_a_variant_scaled_by_group():
+    rng = np.random.default_rng(8)
+    X = np.column_stack([rng.uniform(1, 12, 400), rng.uniform(100, 1000, (400, 2))])
+    y = X[:, 0] * X[:, 2] / (X[:, 1] + X[:, 2])
+    result = find_formula(X, y, ["V", "R1", "R2"], architectures=["NAU->NDU[3] by scale"])
+    assert result.exact
+    v, r1, r2 = result.symbols
+    assert sympy.simplify(result.formula - v * r2 / (r1 + r2)) == 0

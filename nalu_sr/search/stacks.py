@@ -379,6 +379,22 @@ def scale_group_instances(kind: StackKind, space: Space) -> list[Architecture]:
     return result
 
 
+def ratio_scale_group_instances(kind: StackKind, space: Space) -> list[Architecture]:
+    """A ratio of sums whose columns fall into several scale groups, one per width: as
+    :func:`scale_group_instances`, each group of similar columns at its own scale, so that
+    ``V*R2/(R1 + R2)`` (``V`` near 5, resistances near 500) keeps ``V`` out of the sums. A
+    ratio's scale is that of its numerator over its denominator's, unknown before the
+    structure is: the grid is centred on the target's size, and the affine copies see
+    through the rest."""
+    columns = space.sum_columns
+    scales = scale_group_scales(space.table.values[np.ix_(space.rows, columns)])
+    if len(np.unique(scales)) < 2:
+        return []
+    centre = (float(typical_size(space.target)),)
+    column_scales = tuple(float(c) for c in scales)
+    return [kind.at(columns, h, column_scales=column_scales, centres=centre) for h in space.widths]
+
+
 def _nau(n_in: int, hidden: int) -> list[nn.Module]:
     return [NAU(n_in, 1)]
 
@@ -516,6 +532,15 @@ STACK_KINDS: dict[str, StackKind] = {
         PerWidth(_sum_columns),
         SnapEach(ratio_of_sums_terms, scale_free=(0,)),
         transforms=("y",),
+        fraction=True,
+    ),
+    "nau-ndu-scale-groups": StackKind(
+        "NAU->NDU[{h}] by scale",
+        _nau_ndu,
+        ratio_scale_group_instances,
+        SnapEach(ratio_of_sums_terms, scale_free=(0,)),
+        transforms=("y",),
+        place=Place.AFTER,
         fraction=True,
     ),
     # A sum of monomials over a sum, P/Q: (a*b + c)/(a + b), a*b/(a + b + c); on 1/y also a
