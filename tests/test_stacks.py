@@ -71,8 +71,16 @@ def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalu
     assert offered["NALU"].stage_key("y") > offered["NAU->NMU[2]"].stage_key("1/y")
     stages = plan_stages(list(offered.values()), ["y", "1/y"])
     jobs = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]
-    assert jobs[0] == ["NAU on y", "NMU on y", "NPU on y"]
+    assert jobs[0] == ["NAU on y", "NMU on y"]
     assert jobs[1] == ["NAU[1/x] on y", "NAU on 1/y", "NAU[1/x] on 1/y"]
+    assert jobs[2] == ["NPU on y"]
+    # The division units come after every other stack of their width.
+    width_two = [job for stage in jobs for job in stage if "[2]" in job and "NALU" not in job]
+    assert width_two[-3:] == [
+        "NAU->NDU[2] on y",
+        "(NMU->NAU)/NAU[2] on y",
+        "(NMU->NAU)/NAU[2] on 1/y",
+    ]
     assert not any("NMU on 1/y" in job for stage in jobs for job in stage)
     assert jobs[-1] == ["NALU->NALU[2] on 1/y"]
 

@@ -464,13 +464,15 @@ STACK_KINDS: dict[str, StackKind] = {
         common_scale=False,
     ),
     # Monomials with integer powers up to 4 in size, x**3*y/z**2, learnt in log space: one
-    # small least-squares problem however many inputs (no repeated columns).
+    # small least-squares problem however many inputs (no repeated columns). After the
+    # single units' other stages, which find the common monomials as fast.
     "npu": StackKind(
         "NPU",
         _npu,
         Single(_log_columns),
         SnapEach(power_terms),
         transforms=("y",),
+        place=Place.AFTER,
         common_scale=False,
         log_space=True,
     ),
@@ -532,6 +534,7 @@ STACK_KINDS: dict[str, StackKind] = {
         PerWidth(_sum_columns),
         SnapEach(ratio_of_sums_terms, scale_free=(0,)),
         transforms=("y",),
+        place=Place.AFTER,
         fraction=True,
     ),
     "nau-ndu-scale-groups": StackKind(
