@@ -531,13 +531,13 @@ def structure_to_expr(
     coefficients: Sequence[float | sympy.Expr],
     features: Sequence[sympy.Expr],
 ) -> sympy.Expr:
-    """The formula ``c0 + sum_t c_t * prod_k (sum_j s_tkj * f_j)``, simplified.
+    """The formula ``c0 + sum_t c_t * prod_k (sum_j s_tkj * f_j) ** e_tk``, simplified.
 
     Parameters
     ----------
     structure : Structure
-        A canonical structure from :mod:`nalu_sr.structure`: terms of factors of
-        ``(feature_index, sign)`` pairs.
+        A canonical structure from :mod:`nalu_sr.structure`: terms of ``(factor, exponent)``
+        powers, each factor a tuple of ``(feature_index, sign)`` pairs.
     coefficients : sequence of float or sympy.Expr
         ``[c0, c1, ..., cT]``: the intercept, then one coefficient per term of ``structure``.
         Python / NumPy floats become :class:`sympy.Float`, integers :class:`sympy.Integer`.
@@ -559,8 +559,10 @@ def structure_to_expr(
     --------
     >>> x, y = sympy.symbols("x y")
     >>> x_plus_y = ((0, 1), (1, 1))
-    >>> structure_to_expr(((x_plus_y,),), [0, 2], [x, y])
-    2*(x + y)
+    >>> structure_to_expr((((x_plus_y, 2),),), [0, 3], [x, y])
+    3*(x + y)**2
+    >>> structure_to_expr((((((0, 1),), 1), (x_plus_y, -1)),), [1, 2], [x, y])
+    2*x/(x + y) + 1
     """
     if len(coefficients) != len(structure) + 1:
         raise ValueError(

@@ -377,7 +377,10 @@ def fraction_mse(prediction: Tensor, target: Tensor) -> Tensor:
     """
     n, d, t = _fraction_parts(prediction, target)
     scaled = t * d
-    return (n - scaled).pow(2).mean(dim=1) / scaled.pow(2).mean(dim=1).clamp_min(1e-300)
+    size = scaled.pow(2).mean(dim=1)
+    # A denominator of zero on every row (a sum whose weights all went to 0) is no fraction:
+    # its loss is that of predicting nothing, not the 0/0 of a perfect fit.
+    return torch.where(size > 0, (n - scaled).pow(2).mean(dim=1) / size.clamp_min(1e-300), 1.0)
 
 
 def fraction_affine_mse(prediction: Tensor, target: Tensor) -> Tensor:
@@ -396,8 +399,9 @@ def fraction_affine_mse(prediction: Tensor, target: Tensor) -> Tensor:
         a = ((n_s * d_d - d_s * n_d) / determinant)[:, None]
         b = ((d_s * n_n - n_s * n_d) / determinant)[:, None]
         best = (d_s / d_d.clamp_min(1e-300))[:, None]
-    spread = (scaled - best * d).pow(2).mean(dim=1).clamp_min(1e-300)
-    return (scaled - a * n - b * d).pow(2).mean(dim=1) / spread
+    spread = (scaled - best * d).pow(2).mean(dim=1)
+    error = (scaled - a * n - b * d).pow(2).mean(dim=1) / spread.clamp_min(1e-300)
+    return torch.where(spread > 0, error, 1.0)  # as in fraction_mse, d = 0 is no fraction
 
 
 def train(

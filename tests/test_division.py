@@ -127,6 +127,10 @@ def test_fraction_losses_vanish_at_the_ratio_and_only_there():
     assert affine[0] < 1e-20 and affine[1] < 1e-20 and affine[2] > 1e-3
     with pytest.raises(ValueError, match="numerator then denominator"):
         fraction_mse(torch.ones(1, 5, 1), torch.ones(5))
+    # a denominator of zero everywhere is no fraction, not a perfect fit
+    nothing = torch.zeros(1, 200, 2, dtype=torch.float64)
+    assert fraction_mse(nothing, target[:1]).item() == 1.0
+    assert fraction_affine_mse(nothing, target[:1]).item() == 1.0
 
 
 def test_a_sum_is_a_denominator_only_where_it_keeps_one_sign_away_from_zero():
@@ -139,6 +143,11 @@ def test_a_sum_is_a_denominator_only_where_it_keeps_one_sign_away_from_zero():
     scoring = Scoring(data, 1e-6, "numpy")
     assert scoring.divides_safely(A_PLUS_B)
     assert not scoring.divides_safely(A_MINUS_B)  # a - b crosses zero on these rows
+    # a single column only needs one sign: x**-2 over three decades has no pole
+    wide = np.column_stack([10 ** rng.uniform(-2, 1, 200), X[:, 1]])
+    scoring = Scoring(prepare_data(wide, wide[:, 1], None, None, 0.2, 0.2, 0), 1e-6, "numpy")
+    assert scoring.divides_safely(JUST_A)
+    assert not scoring.divides_safely(make_factor([(0, 1), (1, -1)]))
 
 
 def test_the_search_finds_a_ratio_of_differences_exactly():
@@ -188,6 +197,9 @@ def test_predict_warns_where_a_denominator_crosses_zero(ratio_model):
     across[:3, 1] = across[:3, 2]  # c - b = 0 on three rows
     across[3, 1] = across[3, 2] + 1.0  # and negative on one
     with pytest.warns(PoleWarning, match="zero or changes sign on 4 of the 10 rows"):
+        ratio_model.predict(across)
+    across[:, 1] = across[:, 2]  # zero on every row
+    with pytest.warns(PoleWarning, match="on 10 of the 10 rows"):
         ratio_model.predict(across)
 
 
@@ -272,3 +284,22 @@ def test_a_ratio_over_columns_of_different_sizes_gets_a_variant_scaled_by_group(
     assert result.exact
     v, r1, r2 = result.symbols
     assert sympy.simplify(result.formula - v * r2 / (r1 + r2)) == 0
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "nalu_sr.symbolic",
+        "nalu_sr.units.ndu",
+        "nalu_sr.units.npu",
+        "nalu_sr.scoring.powers",
+        "nalu_sr.search.space",
+        "nalu_sr.snapping",
+    ],
+)
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

@@ -93,7 +93,8 @@ def pack(structures: Sequence[Structure]) -> PackedCandidates:
 
     Terms, factors and entries keep the order they have in each structure. An empty term is the
     constant 1 (an empty product) and an empty factor the constant 0 (an empty sum); canonical
-    structures from :func:`~nalu_sr.structure.make_structure` contain neither.
+    structures from :func:`~nalu_sr.structure.make_structure` may hold the empty term (a
+    product whose factors cancelled) but never an empty factor.
 
     Parameters
     ----------

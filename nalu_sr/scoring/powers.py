@@ -1,6 +1,6 @@
-"""Integer powers of factor values, computed by every backend in the same order of operations
-(repeated products, then one division for a negative exponent), so that the backends agree
-to the last bit."""
+"""Integer powers of factor values, computed by the NumPy and Numba backends in the same order
+of operations (repeated products, then one division for a negative exponent), so that they
+agree to the last bit; the torch backend uses ``Tensor.pow`` and agrees to rounding."""
 
 from __future__ import annotations
 

@@ -169,8 +169,8 @@ def training_scales(
         return rms, target_rms
     column_scale = _power_of_ten(float(np.median(rms)))
     degree = max(1, architecture.hidden) if architecture.kind.multiplies_sums else 1
-    if architecture.kind.fraction:
-        degree = 0  # as many sums divide as multiply, most often
+    if architecture.kind.degree is not None:
+        degree = architecture.kind.degree
     return np.full_like(rms, column_scale), column_scale**degree
 
 

@@ -323,12 +323,18 @@ class Scoring:
 
     def divides_safely(self, factor: Factor) -> bool:
         """Whether the signed sum ``factor`` keeps one sign away from zero on the fitted rows,
-        as a denominator must (see :func:`~nalu_sr.search.space.divides_safely`)."""
+        as a denominator must (see :func:`~nalu_sr.search.space.divides_safely`); a single
+        column only needs to keep one sign."""
         if factor not in self.denominators:
             values = self.data.table.values
             rows = self.data.fitted_rows
             total = sum(sign * values[rows, i] for i, sign in factor)
-            self.denominators[factor] = divides_safely(total)
+            if len(factor) == 1:
+                # A column of one sign has no pole (x**-2 with x over many decades is fine).
+                safe = bool(np.all(total > 0) or np.all(total < 0))
+            else:
+                safe = divides_safely(total)
+            self.denominators[factor] = safe
         return self.denominators[factor]
 
     def keep(self, candidate: Candidate) -> None:

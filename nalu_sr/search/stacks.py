@@ -158,8 +158,11 @@ class StackKind:
         (see :class:`~nalu_sr.search.engine.TrainingSettings`).
     fraction : bool
         Whether the stack ends in a division whose numerator and denominator are trained
-        apart (:func:`~nalu_sr.training.fraction_mse`); its output has no degree in the
-        columns' scale.
+        apart (:func:`~nalu_sr.training.fraction_mse`).
+    degree : int or None
+        The output's degree in the columns' common scale, when it is not that of a sum (1) or
+        of a product of ``hidden`` sums (``multiplies_sums``): 0 for a ratio of sums, whose
+        numerator and denominator most often have as many.
     log_space : bool
         Whether it is trained on the logarithms of its columns' and the target's magnitudes,
         up to an offset (:func:`~nalu_sr.training.centred_mse`): a product of powers is
@@ -179,6 +182,7 @@ class StackKind:
     separate_sums: bool = False
     whitened: bool = False
     fraction: bool = False
+    degree: int | None = None
     log_space: bool = False
 
     def name(self, hidden: int = 0) -> str:
@@ -536,6 +540,7 @@ STACK_KINDS: dict[str, StackKind] = {
         transforms=("y",),
         place=Place.AFTER,
         fraction=True,
+        degree=0,
     ),
     "nau-ndu-scale-groups": StackKind(
         "NAU->NDU[{h}] by scale",

@@ -31,7 +31,8 @@ class NPU(ArithmeticUnit):
         max_exponent: ``p``, the largest exponent in size.
         log_space: take and return logarithms (see above).
         clamp: clip ``W`` into ``[-p, p]`` after each optimiser step; otherwise an
-            out-of-bounds penalty is added to :meth:`regularizer`.
+            out-of-bounds penalty is added to :meth:`regularizer`. (There is no
+            ``regularizer_shape``: the penalty is the distance to the nearest integer.)
 
     Shape:
         - Input: ``(*, in_features)``
@@ -41,7 +42,7 @@ class NPU(ArithmeticUnit):
         >>> unit = NPU(2, 1)
         >>> with torch.no_grad():
         ...     _ = unit.weight.copy_(torch.tensor([[3.0, -2.0]]))
-        >>> unit(torch.tensor([[2.0, 4.0]])).item()
+        >>> round(unit(torch.tensor([[2.0, 4.0]])).item(), 6)
         0.5
         >>> unit.to_sympy(sympy.symbols("x y", positive=True))
         [x**3/y**2]
