@@ -100,24 +100,23 @@ def _linear(n_in: int, hidden: int) -> nn.Module:
 #: is taken out of its way (``whiten``) and (2) the gradient is not drowned in sampling noise (a
 #: fixed set of 1,024 samples used whole at every step instead of a fresh batch of 128). It then
 #: stays at 1e-2 long enough to leave (about 1e4 steps) before the paper's 1e-3.
+def _whitened(second: Callable[..., nn.Module]) -> ModelSetting:
+    """A NAU into ``second``, trained the NMU model's way (see above)."""
+    return ModelSetting(
+        _stack(NAU, second),
+        AnnealedRegularization(1.0, 2_000, 6_000),
+        phases=((20_000, 1e-2), (None, 1e-3)),
+        train_samples=1024,
+        whiten=True,
+    )
+
+
 MODELS: dict[str, ModelSetting] = {
     "NAU": ModelSetting(_stack(NAU, NAU), None),
-    "NMU": ModelSetting(
-        _stack(NAU, NMU),
-        AnnealedRegularization(1.0, 2_000, 6_000),
-        phases=((20_000, 1e-2), (None, 1e-3)),
-        train_samples=1024,
-        whiten=True,
-    ),
+    "NMU": _whitened(NMU),
     # Division: a NAU into the division unit, trained as the NMU model is (the subset sums
     # share the inputs' common mean, so the same stiff direction is whitened out).
-    "NDU": ModelSetting(
-        _stack(NAU, NDU),
-        AnnealedRegularization(1.0, 2_000, 6_000),
-        phases=((20_000, 1e-2), (None, 1e-3)),
-        train_samples=1024,
-        whiten=True,
-    ),
+    "NDU": _whitened(NDU),
     "NAC+": ModelSetting(_stack(NAC, NAC), None),
     "NAC•": ModelSetting(_stack(NAC, NACMul), None),
     "NALU": ModelSetting(_stack(NALU, NALU), None),

@@ -29,7 +29,7 @@ from .candidates import (
     mark_exact,
 )
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
-from .space import FeatureTable, build_feature_table, divides_safely
+from .space import FeatureTable, build_feature_table, divides_safely, keeps_sign
 from .stacks import Architecture, Space
 
 #: Fitted rows on which each formula's residual is checked for structure (noisy data).
@@ -195,11 +195,7 @@ def prepare_data(
 
 def _transforms(y: np.ndarray, fit_rows: np.ndarray) -> list[str]:
     """``"y"``, and ``"1/y"`` when y keeps one sign away from zero (sums of reciprocals)."""
-    fitted = y[fit_rows]
-    same_sign = np.all(fitted > 0) or np.all(fitted < 0)
-    if same_sign and np.abs(fitted).min() >= 1e-2 * np.abs(fitted).max():
-        return ["y", "1/y"]
-    return ["y"]
+    return ["y", "1/y"] if divides_safely(y[fit_rows]) else ["y"]
 
 
 def plan_stages(
@@ -329,11 +325,8 @@ class Scoring:
             values = self.data.table.values
             rows = self.data.fitted_rows
             total = sum(sign * values[rows, i] for i, sign in factor)
-            if len(factor) == 1:
-                # A column of one sign has no pole (x**-2 with x over many decades is fine).
-                safe = bool(np.all(total > 0) or np.all(total < 0))
-            else:
-                safe = divides_safely(total)
+            # A column of one sign has no pole (x**-2 with x over many decades is fine).
+            safe = keeps_sign(total) if len(factor) == 1 else divides_safely(total)
             self.denominators[factor] = safe
         return self.denominators[factor]
 

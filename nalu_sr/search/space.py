@@ -86,6 +86,12 @@ def build_feature_table(
     )
 
 
+def keeps_sign(values: np.ndarray) -> bool:
+    """Whether ``values`` are all positive or all negative (no zeros): finite logarithms of
+    their magnitudes, and no pole for a single column that divides."""
+    return bool(np.all(values > 0) or np.all(values < 0))
+
+
 def divides_safely(values: np.ndarray) -> bool:
     """Whether ``values`` keep one sign, away from zero (see :data:`RECIPROCAL_MIN_RATIO`).
 
@@ -95,8 +101,7 @@ def divides_safely(values: np.ndarray) -> bool:
     (True, False)
     """
     magnitude = np.abs(values)
-    same_sign = bool(np.all(values > 0) or np.all(values < 0))
-    return same_sign and bool(magnitude.min() >= RECIPROCAL_MIN_RATIO * magnitude.max())
+    return keeps_sign(values) and bool(magnitude.min() >= RECIPROCAL_MIN_RATIO * magnitude.max())
 
 
 def product_columns(table: FeatureTable, max_power: int, limit: int) -> tuple[int, ...]:

@@ -38,6 +38,7 @@ from .space import (
     MAX_SCALE_CENTRES,
     STIFFNESS,
     FeatureTable,
+    keeps_sign,
     product_columns,
     scale_group_scales,
     stiffness,
@@ -309,14 +310,10 @@ def _sum_and_reciprocal_columns(space: Space) -> tuple[int, ...]:
 
 def _log_columns(space: Space) -> tuple[int, ...]:
     # Inputs of one sign, without zeros, for a target of one sign: both have finite logs.
-    if not _one_sign(space.target):
+    if not keeps_sign(space.target):
         return ()
     values = space.table.values[space.rows]
-    return tuple(c for c in space.table.inputs if _one_sign(values[:, c]))
-
-
-def _one_sign(values: np.ndarray) -> bool:
-    return bool(np.all(values > 0) or np.all(values < 0))
+    return tuple(c for c in space.table.inputs if keeps_sign(values[:, c]))
 
 
 def _product_columns(space: Space) -> tuple[int, ...]:

@@ -82,8 +82,9 @@ class NDU(ArithmeticUnit):
         if x.dim() == 1:
             return self.forward(x.unsqueeze(0)).squeeze(0)
         shifted = x - 1
-        numerator, _, _ = _GatedProduct.apply(shifted, self.weight.clamp(0.0, 1.0))
-        denominator, _, _ = _GatedProduct.apply(shifted, self.denominator.clamp(0.0, 1.0))
+        above, below = self.effective_weight().split(self.in_features, dim=-1)
+        numerator, _, _ = _GatedProduct.apply(shifted, above)
+        denominator, _, _ = _GatedProduct.apply(shifted, below)
         if self.fraction:
             return torch.cat([numerator.mT, denominator.mT], dim=-1)
         return (numerator / denominator).mT
