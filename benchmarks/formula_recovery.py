@@ -236,7 +236,8 @@ def run_entry(
     name: str,
     noise: float,
     *,
-    max_time: float,
+    max_time: float | None = None,
+    effort: float = 1.0,
     seed: int,
     n_jobs: int,
     data_seed: int = DEFAULT_SEED,
@@ -254,6 +255,7 @@ def run_entry(
             table[entry.target],
             feature_names=list(entry.inputs),
             max_time=max_time,
+            effort=effort,
             n_jobs=n_jobs,
             random_state=seed,
             settings=settings,
@@ -392,10 +394,16 @@ def _parser() -> argparse.ArgumentParser:
         help="noise levels, as fractions of the target's RMS (default: 0 0.001 0.01)",
     )
     parser.add_argument(
+        "--effort",
+        type=float,
+        default=1.0,
+        help="the search plan's effort (default: 1, the search's own default)",
+    )
+    parser.add_argument(
         "--max-time",
         type=float,
-        default=60.0,
-        help="time budget per search (default: 60)",
+        default=None,
+        help="optional time cap per search in seconds (default: none, as the search's own)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the search (default: 0)")
     parser.add_argument(
@@ -449,10 +457,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unknown entry {name!r}.{hint} Valid: {', '.join(list_suite())}.")
     if any(not (math.isfinite(n) and n >= 0) for n in args.noise):
         parser.error(f"noise levels must be finite and >= 0, got {args.noise}.")
-    if args.max_time <= 0 or args.data_seed < 0 or min(args.alternatives, args.restarts) < 1:
+    capped = args.max_time is not None
+    if (
+        (capped and args.max_time <= 0)
+        or args.effort <= 0
+        or args.data_seed < 0
+        or min(args.alternatives, args.restarts) < 1
+    ):
         parser.error(
-            "--max-time must be positive, --data-seed non-negative, and --alternatives and "
-            "--restarts at least 1."
+            "--max-time and --effort must be positive, --data-seed non-negative, and "
+            "--alternatives and --restarts at least 1."
         )
     noises = list(dict.fromkeys(args.noise))
     given = sys.argv[1:] if argv is None else list(argv)
@@ -460,7 +474,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = [
         f"`{shlex.join(command)}`",
         "",
-        f"max_time {args.max_time:g} s per search, search seed {args.seed}, data seed "
+        f"effort {args.effort:g}, "
+        f"{f'max_time {args.max_time:g} s' if capped else 'no time cap'} per search, "
+        f"search seed {args.seed}, data seed "
         f"{args.data_seed}, n_jobs {args.n_jobs}, restarts {args.restarts}, "
         f"alternatives per copy {args.alternatives}, "
         f"warm-up {'on' if args.warm_up else 'off'}; "
@@ -484,6 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 name,
                 noise,
                 max_time=args.max_time,
+                effort=args.effort,
                 seed=args.seed,
                 n_jobs=args.n_jobs,
                 data_seed=args.data_seed,

@@ -83,10 +83,20 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    max_time : float, default=120.0
-        Time budget in seconds. The first (simplest) group of architectures always runs to
-        the end; after the budget the search stops, abandoning jobs still training, and keeps
-        the best formula found so far.
+    effort : float, default=1.0
+        How much search to plan, as PySR's ``niterations`` or gplearn's ``generations`` do:
+        the groups of architectures (stages, simplest first) whose training runs add up to at
+        most ``60 * effort``. At 1 the plan takes about two minutes on 2 cores when no stage
+        finds the formula, less on narrow tables; raise it to reach wider stacks on wide
+        tables. The search ends on its own, earlier when a stage yields a formula that holds
+        or one that leaves only noise, and the same seed gives the same formula on any
+        machine, busy or idle.
+    max_time : float or None, default=None
+        Optional cap in seconds. The first (simplest) group of architectures always runs to
+        the end; after the cap the search stops, abandoning jobs still training, and keeps
+        the best formula found so far. How far it got then depends on the machine's speed
+        and load, so a rerun may give another formula: ``timed_out_`` says when the cap
+        ended the search.
     restarts : int, default=2
         Trained copies of each architecture per target scale (three times as many at the
         centre of the scale grid, where formulas with unit coefficients are matched).
@@ -144,6 +154,9 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         formula's relative RMSE and largest relative error on the held-out rows.
     message_ : str
         A one-line verdict.
+    timed_out_ : bool
+        Whether ``max_time`` ended the search before its plan was done (a rerun may then
+        differ).
     result_ : SearchResult
         Everything the search returned, including the row split.
     target_name_ : str or None
@@ -182,7 +195,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     >>> import pandas as pd
     >>> rng = np.random.default_rng(0)
     >>> X = pd.DataFrame({"I": rng.uniform(0.1, 2, 200), "R": rng.uniform(1, 100, 200)})
-    >>> model = NaluRegressor(max_time=30, architectures=["NAU", "NMU"]).fit(X, X.I * X.R)
+    >>> model = NaluRegressor(architectures=["NAU", "NMU"]).fit(X, X.I * X.R)
     >>> model.formula_
     I*R
     >>> model.exact_
@@ -191,7 +204,8 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
 
     def __init__(
         self,
-        max_time: float = 120.0,
+        effort: float = 1.0,
+        max_time: float | None = None,
         restarts: int = TrainingSettings.restarts,
         steps: int = TrainingSettings.steps,
         scale_steps: int = TrainingSettings.scale_steps,
@@ -206,6 +220,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         n_jobs: int | None = 1,
         verbose: int = 0,
     ):
+        self.effort = effort
         self.max_time = max_time
         self.restarts = restarts
         self.steps = steps
@@ -293,6 +308,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
             holdout_fraction=self.holdout_fraction,
             validation_fraction=self.validation_fraction,
             tolerance=self.tolerance,
+            effort=self.effort,
             max_time=self.max_time,
             settings=TrainingSettings(
                 restarts=self.restarts, steps=self.steps, scale_steps=self.scale_steps
@@ -334,10 +350,13 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"max_train_rows must be an integer >= 2, got {self.max_train_rows!r}."
             )
-        for name in ("max_time", "tolerance"):
+        for name in ("effort", "max_time", "tolerance"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}.")
+            if name == "max_time" and value is None:
+                continue
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value > 0:
+                none = " or None" if name == "max_time" else ""
+                raise ValueError(f"{name} must be a positive number{none}, got {value!r}.")
         for name in ("holdout_fraction", "validation_fraction"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not 0 <= value < 1:
@@ -365,6 +384,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         self.chosen_ = int(result.chosen)
         self.extrapolation_ = result.extrapolation
         self.message_ = result.message
+        self.timed_out_ = bool(result.timed_out)
         self.target_name_ = target_name
         self.dropped_features_ = dict(dropped)
 

@@ -17,7 +17,7 @@ parsed, and every field is checked before use. Layout (``format_version`` 1)::
       "exact": true, "chosen": 0, "tolerance": 1e-06, "message": "...",
       "extrapolation": {...},               # for readers; recomputed on load
       "search": {"seconds": ..., "reseeded": 0, "interrupted": false, "timed_out": false,
-                 "jobs": [...]},
+                 "explained": false, "stages_left": 0, "jobs": [...]},
       "candidates": {"columns": [{"name": "formula", "type": "str"}, ...], "rows": [...]},
       "split": {"labels": "0102...", "train_ranges": [[low, high], ...], "explicit": false}
     }
@@ -123,6 +123,8 @@ def record_to_dict(record: ModelRecord) -> dict[str, Any]:
             "reseeded": int(result.reseeded),
             "interrupted": bool(result.interrupted),
             "timed_out": bool(result.timed_out),
+            "explained": bool(result.explained),
+            "stages_left": int(result.stages_left),
             "jobs": list(result.jobs),
         },
         "candidates": {"columns": columns, "rows": rows},
@@ -274,6 +276,9 @@ def _result_from_json(data: dict, names: list[str], symbols: list[sympy.Symbol])
         interrupted=_get(search, "interrupted", bool, "$.search"),
         timed_out=_get(search, "timed_out", bool, "$.search"),
         jobs=list(jobs),
+        # Absent from files written before the search plan was set by effort.
+        explained=_get({"explained": False, **search}, "explained", bool, "$.search"),
+        stages_left=_get({"stages_left": 0, **search}, "stages_left", int, "$.search"),
     )
 
 

@@ -196,11 +196,21 @@ def fit(
             "by default the rows at the edge of the input ranges are held out instead."
         ),
     ] = None,
+    effort: Annotated[
+        float | None,
+        typer.Option(
+            help="How much search to plan (default 1: about two minutes on 2 cores when "
+            "nothing is found; 2 plans twice the training). The plan is set by work, so the "
+            "same seed gives the same formula on any machine.",
+            min=0,
+        ),
+    ] = None,
     max_time: Annotated[
         float | None,
         typer.Option(
-            help="Time budget in seconds; after it the search stops with the best formula so "
-            "far (the first, simplest group of architectures always runs to the end).",
+            help="Optional cap in seconds; after it the search stops with the best formula so "
+            "far (the first, simplest group of architectures always runs to the end). A "
+            "search the cap ended may give another formula when rerun.",
             min=0,
         ),
     ] = None,
@@ -252,7 +262,7 @@ def fit(
 
       nalu-sr fit datasets/ohms_law.csv --target V
 
-      nalu-sr fit data.csv -t y -f a,b,c --max-time 60 --output model.json
+      nalu-sr fit data.csv -t y -f a,b,c --effort 2 --output model.json
 
       nalu-sr fit data.csv -t y --extrapolation-data wide.csv --export latex
 
@@ -283,6 +293,7 @@ def fit(
                 if read is not None and read.dropped_lines:
                     _err.print(read.dropped_message(), markup=False)
         options = {
+            "effort": effort,
             "max_time": max_time,
             "restarts": restarts,
             "steps": steps,

@@ -129,6 +129,13 @@ def verdict(model: NaluRegressor) -> list[Text]:
                 "infinite and started afresh; the search went on."
             )
         )
+    if model.result_.timed_out:
+        lines.append(
+            Text(
+                "Stopped by --max-time before the search plan was done: how far it got "
+                "depends on the machine, so a rerun may give another formula."
+            )
+        )
     if model.exact_:
         exact = ("yes", "green")
     elif model.result_.holds:

@@ -26,6 +26,14 @@ from .space import FeatureTable
 #: Below this relative validation error the data is taken as noise-free.
 NOISE_FREE = 1e-9
 
+#: How much larger than on the validation rows a formula's RMSE on the held-out rows may be
+#: before its error counts as growing outside the fitted ranges (as a wrong formula's does).
+GROWTH = 1.5
+
+#: Fewest probe rows on which a residual is tested before the search ends on it (see
+#: :func:`leaves_noise`); with fewer, every residual counts as noise.
+NOISE_TEST_ROWS = 10
+
 #: Above this relative error a formula is an approximation, and its constants stay floats.
 MISFIT = 0.05
 #: Largest chance that a constant's uncertainty interval holds an exact number as simple as
@@ -317,7 +325,7 @@ def mark_exact(
         if not (np.isfinite(val) and val <= used) or np.isnan(extra):
             c.holds = False
         elif noisy:
-            c.holds = bool(c.rmse[EXTRAPOLATION] <= 1.5 * c.rmse[VALIDATION] and val <= 0.05)
+            c.holds = bool(_error_stays(c) and val <= 0.05)
             if c.holds and probe_inputs is not None and c.probe_residual is not None:
                 c.holds = residual_is_noise(probe_inputs, c.probe_residual, c.probe_prediction)
         else:
@@ -326,6 +334,40 @@ def mark_exact(
             )
         c.exact = c.holds and not c.estimated
     return used
+
+
+def _error_stays(candidate: Candidate) -> bool:
+    """Whether ``candidate``'s RMSE on the held-out rows is within ``GROWTH`` times its RMSE on
+    the validation rows."""
+    return bool(candidate.rmse[EXTRAPOLATION] <= GROWTH * candidate.rmse[VALIDATION])
+
+
+def leaves_noise(candidates: list[Candidate], tolerance: float, probe_inputs: np.ndarray) -> bool:
+    """Whether the best of the candidates whose error does not grow on the held-out rows
+    leaves a residual that is only noise.
+
+    When the formula with the lowest validation loss among those whose error does not grow on
+    the held-out rows misses the target (by more than ``tolerance``) by a residual that
+    nothing in the inputs predicts, the data show nothing more to find: wider stacks could
+    only fit the noise. That is pure noise, or a formula found up to noise above the level
+    under which :func:`mark_exact` lets a formula hold. On noise-free data a formula that
+    misses leaves a residual that is a function of the inputs, so it does not end the search;
+    on fewer than ``NOISE_TEST_ROWS`` probe rows nothing can be told and every residual counts
+    as noise.
+    """
+    steady = [
+        c
+        for c in candidates
+        if np.isfinite(c.rmse[VALIDATION]) and c.probe_residual is not None and _error_stays(c)
+    ]
+    if not steady:
+        return False
+    best = min(steady, key=lambda c: (c.relative_rmse[VALIDATION], c.key))
+    if best.relative_rmse[VALIDATION] <= max(NOISE_FREE, tolerance):
+        return False
+    return residual_is_noise(
+        probe_inputs, best.probe_residual, best.probe_prediction, min_rows=NOISE_TEST_ROWS
+    )
 
 
 def pareto_scores(complexities: np.ndarray, losses: np.ndarray) -> np.ndarray:

@@ -14,7 +14,10 @@ STRUCTURE_R2 = 0.05
 
 
 def residual_structure(
-    inputs: np.ndarray, residual: np.ndarray, fitted: np.ndarray | None = None
+    inputs: np.ndarray,
+    residual: np.ndarray,
+    fitted: np.ndarray | None = None,
+    min_rows: int = 20,
 ) -> float:
     """How much of ``residual`` the inputs predict: best cross-validated R^2 of a few models.
 
@@ -25,10 +28,10 @@ def residual_structure(
     over 100 inputs leaves a residual no linear model of the inputs predicts, but one that
     follows the square of the fit. The residual of the true formula on noisy data is noise,
     which none of them can predict (R^2 at or below 0); a wrong formula leaves a residual that
-    is a function of the inputs.
+    is a function of the inputs. Below ``min_rows`` rows nothing is tested and 0 is returned.
     """
     n, d = inputs.shape
-    if n < 20 or not np.all(np.isfinite(residual)) or np.ptp(residual) == 0:
+    if n < min_rows or not np.all(np.isfinite(residual)) or np.ptp(residual) == 0:
         return 0.0
     folds = KFold(n_splits=5, shuffle=True, random_state=0)
     alphas = np.logspace(-3, 3, 7)
@@ -52,8 +55,11 @@ def residual_structure(
 
 
 def residual_is_noise(
-    inputs: np.ndarray, residual: np.ndarray, fitted: np.ndarray | None = None
+    inputs: np.ndarray,
+    residual: np.ndarray,
+    fitted: np.ndarray | None = None,
+    min_rows: int = 20,
 ) -> bool:
     """Whether nothing in ``inputs`` (or the ``fitted`` values) predicts ``residual`` (see
     :func:`residual_structure`)."""
-    return residual_structure(inputs, residual, fitted) <= STRUCTURE_R2
+    return residual_structure(inputs, residual, fitted, min_rows) <= STRUCTURE_R2

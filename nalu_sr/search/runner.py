@@ -26,6 +26,7 @@ from .candidates import (
     build_candidate,
     candidates_table,
     choose,
+    leaves_noise,
     mark_exact,
 )
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
@@ -42,6 +43,11 @@ PROMOTED = 12
 #: Below this many candidate-rows, ``scoring_backend="auto"`` scores with NumPy: Numba's
 #: one-off compilation (seconds, cached on disk afterwards) would cost more than it saves.
 NUMBA_WORTHWHILE = 2_000_000
+
+#: Training runs in the search plan at ``effort=1`` (see :func:`plan_within`): about two
+#: minutes of training on 2 cores. A run is one chunk of a job's copies (see
+#: :func:`~nalu_sr.search.engine.copy_chunks`), 1 to 5 s each there.
+PLAN_RUNS = 60
 
 #: ``progress(done, total, description)`` after each trained architecture.
 Progress = Callable[[int, int, str], None]
@@ -70,6 +76,22 @@ class SearchResult:
         Relative error under which a formula counted as exact.
     message : str
         A one-line verdict for people.
+    seconds : float
+        How long the search took.
+    reseeded : int
+        Trained copies that went NaN or infinite and were started afresh.
+    interrupted : bool
+        Whether the user interrupted the search (Ctrl-C).
+    timed_out : bool
+        Whether ``max_time`` ended the search before its plan did: a rerun may then train more
+        or less and give another formula.
+    jobs : list of str
+        The architectures trained, in order, with their target transform.
+    explained : bool
+        Whether the search ended because the best formula left a residual that is only noise
+        (see :func:`~nalu_sr.search.candidates.leaves_noise`).
+    stages_left : int
+        Stages of the search space beyond the plan that ``effort`` allowed.
     """
 
     formula: sympy.Expr | None
@@ -86,6 +108,8 @@ class SearchResult:
     interrupted: bool = False
     timed_out: bool = False
     jobs: list[str] = field(default_factory=list)
+    explained: bool = False
+    stages_left: int = 0
 
     @property
     def holds(self) -> bool:
@@ -234,6 +258,35 @@ def plan_jobs(
     ]
 
 
+def _runs(job: Job, settings: TrainingSettings) -> float:
+    """Training runs one chunk of a job counts as: one, or the whitened variant's steps in
+    plain default runs (it may stop early, but the plan cannot know)."""
+    if job.architecture.whitened:
+        return settings.whitened_steps / TrainingSettings.steps
+    return 1.0
+
+
+def plan_within(
+    jobs: list[Job], settings: TrainingSettings, effort: float
+) -> tuple[list[Job], int]:
+    """The jobs of the first stages whose training runs add up to at most
+    ``effort * PLAN_RUNS`` (stage 0 always), and how many stages are left out.
+
+    The plan is set by work, not by time, so the same data and seed give the same search on
+    any machine, busy or idle, for any number of workers.
+    """
+    work: dict[int, float] = {}
+    for job in jobs:
+        work[job.stage] = work.get(job.stage, 0.0) + _runs(job, settings)
+    allowed, used, planned = effort * PLAN_RUNS, 0.0, 0
+    for stage in sorted(work):
+        used += work[stage]
+        if stage > 0 and used > allowed:
+            break
+        planned = stage + 1
+    return [job for job in jobs if job.stage < planned], len(work) - planned
+
+
 def _select(available: list[Architecture], names: Sequence[str] | None) -> list[Architecture]:
     if names is None:
         return available
@@ -376,6 +429,11 @@ class Scoring:
         mark_exact(candidates, self.tolerance, self.data.probe_inputs)
         return any(c.holds for c in candidates)
 
+    def leaves_noise(self) -> bool:
+        """Whether the best formula so far leaves only noise (see
+        :func:`~nalu_sr.search.candidates.leaves_noise`)."""
+        return leaves_noise(list(self.candidates.values()), self.tolerance, self.data.probe_inputs)
+
 
 @dataclass
 class SearchLog:
@@ -385,6 +443,8 @@ class SearchLog:
     reseeded: int = 0
     timed_out: bool = False
     interrupted: bool = False
+    explained: bool = False
+    stages_left: int = 0
 
 
 def _run_jobs(tasks: Iterable, n_jobs: int | None) -> Iterator[JobResult]:
@@ -409,14 +469,18 @@ def _close(results: Iterator[JobResult]) -> None:
 
 @dataclass(frozen=True)
 class _Budget:
+    """The optional time cap on a search (``max_time``, ``None`` for none)."""
+
     started: float
-    max_time: float
+    max_time: float | None
 
     def spent(self) -> bool:
-        return time.perf_counter() - self.started > self.max_time
+        return self.max_time is not None and time.perf_counter() - self.started > self.max_time
 
-    def deadline(self) -> float:
+    def deadline(self) -> float | None:
         """The end of the budget as a :func:`time.time` value (for worker processes)."""
+        if self.max_time is None:
+            return None
         return time.time() + self.max_time - (time.perf_counter() - self.started)
 
 
@@ -430,7 +494,8 @@ def _search(
     progress: Progress | None,
 ) -> SearchLog:
     """Train ``jobs`` (chunks of them, in order) and score each as it arrives, stage by stage,
-    until a stage yields a formula that holds, the budget is spent, or the user interrupts."""
+    until a stage yields a formula that holds or one that leaves only noise, the jobs run out,
+    the time cap is reached, or the user interrupts."""
     log = SearchLog()
     total = sum(job.chunk.start == 0 for job in jobs)
     deadline = budget.deadline()
@@ -466,6 +531,9 @@ def _search(
                 continue  # the stage is not complete yet
             if scoring.found():
                 break
+            if scoring.leaves_noise():
+                log.explained = True
+                break
             if not last and budget.spent():
                 log.timed_out = True
                 break
@@ -485,7 +553,8 @@ def find_formula(
     holdout_fraction: float = 0.2,
     validation_fraction: float = 0.2,
     tolerance: float = 1e-6,
-    max_time: float = 120.0,
+    effort: float = 1.0,
+    max_time: float | None = None,
     settings: TrainingSettings | None = None,
     architectures: Sequence[str] | None = None,
     max_power: int = 2,
@@ -502,7 +571,8 @@ def find_formula(
     trained copy is snapped to discrete weights (with nearby alternatives), each distinct
     structure gets its constants by least squares, constants are made exact where the data
     allows, and every formula is scored on train, validation and extrapolation rows. The
-    search stops at the first stage of architectures that yields a formula that holds.
+    search stops at the first stage of architectures that yields a formula that holds, or
+    one whose residual is only noise; the stages it may try are set by ``effort``.
 
     Parameters
     ----------
@@ -517,9 +587,14 @@ def find_formula(
         Shares of rows held out for the extrapolation check and for validation.
     tolerance : float
         Relative RMSE under which a formula is exact on noise-free data.
-    max_time : float
-        Time budget in seconds. The first stage always runs to the end; after the budget,
-        the search stops (abandoning jobs in training) and reports the best formula so far.
+    effort : float
+        How much search the plan holds: the stages, simplest first, whose training runs add up
+        to at most ``effort * PLAN_RUNS`` (about two minutes on 2 cores at 1; the first stage
+        always). Set by work, not time, so the result does not depend on the machine.
+    max_time : float or None
+        Optional time cap in seconds. The first stage always runs to the end; after the cap
+        the search stops (abandoning jobs in training) with the best formula so far, and
+        ``timed_out`` says so: how far it got depends on the machine's speed and load.
     settings : TrainingSettings, optional
         Restarts, steps, learning rate and regularisation of each architecture.
     architectures : sequence of str, optional
@@ -552,10 +627,11 @@ def find_formula(
         _select(stacks.architectures(space), architectures),
         _transforms(data.y, data.fitted_rows),
     )
-    jobs = plan_jobs(stages, settings, random_state)
+    jobs, stages_left = plan_within(plan_jobs(stages, settings, random_state), settings, effort)
     training = _training_data(data, jobs, settings, max_train_rows, random_state)
     scoring = Scoring(data, tolerance, scoring_backend)
     log = _search(jobs, training, scoring, settings, budget, n_jobs, progress)
+    log.stages_left = stages_left
     seconds = time.perf_counter() - budget.started
     return _result(list(scoring.candidates.values()), data, tolerance, log, seconds)
 
@@ -584,6 +660,8 @@ def _result(
         interrupted=log.interrupted,
         timed_out=log.timed_out,
         jobs=log.jobs,
+        explained=log.explained,
+        stages_left=log.stages_left,
     )
 
 
@@ -614,8 +692,19 @@ def _message(
             where = "No exact formula among the architectures trained before the interruption"
         elif log.timed_out:
             where = (
-                "No exact formula among the architectures trained within the time budget "
-                "(raise max_time, or --max-time, to train the rest)"
+                "No exact formula among the architectures trained before max_time ended the "
+                "search (a rerun may differ; raise max_time, or --max-time, or leave it out "
+                "to train the whole plan)"
+            )
+        elif log.explained:
+            where = (
+                "No exact formula: the best one leaves a residual that the inputs do not "
+                "predict (noise), so the search stopped"
+            )
+        elif log.stages_left:
+            where = (
+                f"No exact formula among the stages of the search plan ({log.stages_left} "
+                "stages of wider stacks left; raise effort, or --effort, to train them)"
             )
         else:
             where = "No exact formula in the search space"

@@ -1,0 +1,148 @@
+"""The amount of search is set by work, not by time: a plan of stages that ends on its own
+(``effort``), an optional time cap (``max_time``) that says when it ended the search, and an
+end as soon as the best formula leaves only noise."""
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nalu_sr import NaluRegressor
+from nalu_sr.search import TrainingSettings, find_formula
+from nalu_sr.search.engine import Job
+from nalu_sr.search.runner import PLAN_RUNS, plan_within
+
+SMALL = TrainingSettings(restarts=1, steps=60, scale_steps=0)
+
+
+def _jobs(chunks_per_stage: list[int], whitened_stage: int | None = None) -> list[Job]:
+    jobs = []
+    for stage, chunks in enumerate(chunks_per_stage):
+        architecture = SimpleNamespace(whitened=stage == whitened_stage)
+        jobs += [Job(stage, architecture, "y", 0) for _ in range(chunks)]
+    return jobs
+
+
+def test_the_plan_keeps_the_first_stages_whose_runs_fit_the_effort():
+    jobs = _jobs([10, 20, 25, 6])
+    kept, left = plan_within(jobs, SMALL, effort=1.0)
+    assert PLAN_RUNS == 60
+    assert {job.stage for job in kept} == {0, 1, 2} and left == 1  # 55 runs; 61 with stage 3
+    kept, left = plan_within(jobs, SMALL, effort=0.5)
+    assert {job.stage for job in kept} == {0, 1} and left == 2
+    kept, left = plan_within(jobs, SMALL, effort=2.0)
+    assert len(kept) == len(jobs) and left == 0
+
+
+def test_the_first_stage_is_always_planned_and_a_whitened_run_counts_its_steps():
+    kept, left = plan_within(_jobs([100, 1]), SMALL, effort=0.01)
+    assert {job.stage for job in kept} == {0} and left == 1
+    settings = TrainingSettings()
+    # A whitened chunk trains up to 14000 steps: about nine plain runs of 1500.
+    per_run = settings.whitened_steps / settings.steps
+    kept, _ = plan_within(_jobs([1, 5], whitened_stage=1), settings, effort=5 * per_run / 60)
+    assert {job.stage for job in kept} == {0}
+    kept, _ = plan_within(_jobs([1, 5], whitened_stage=1), settings, effort=6 * per_run / 60)
+    assert {job.stage for job in kept} == {0, 1}
+
+
+@pytest.fixture(scope="module")
+def wavy():
+    """A noise-free target outside the search space: no stage finds it, none leaves noise."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.uniform(1, 3, 300), "b": rng.uniform(1, 3, 300)})
+    return X, X.a * np.sin(2 * X.b) + X.b
+
+
+def test_effort_sets_how_many_stages_run_and_the_verdict_says_what_was_left(wavy):
+    small = find_formula(*wavy, settings=SMALL, effort=0.05)
+    larger = find_formula(*wavy, settings=SMALL, effort=0.1)
+    assert 0 < len(small.jobs) < len(larger.jobs)
+    assert small.stages_left > larger.stages_left > 0
+    assert not small.explained and not small.timed_out
+    assert f"{small.stages_left} stages of wider stacks left" in small.message
+    assert "raise effort" in small.message
+
+
+def test_pure_noise_ends_the_search_once_a_formula_leaves_only_noise():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(size=(120, 3))
+    y = rng.integers(0, 3, 120).astype(float)  # a target no input explains
+    result = find_formula(X, y, settings=SMALL)
+    assert result.explained and not result.exact
+    assert result.stages_left == 0 and not result.timed_out
+    assert len(result.jobs) <= 3  # the first stage: NAU and NMU (and NMU chunks)
+    assert "residual that the inputs do not predict" in result.message
+
+
+def test_a_noise_free_miss_leaves_structure_so_the_search_goes_on(wavy):
+    result = find_formula(*wavy, settings=SMALL, architectures=["NAU", "NMU", "NAU->NMU[2]"])
+    assert not result.explained and not result.exact
+    assert result.jobs == ["NAU on y", "NMU on y", "NAU->NMU[2] on y"]
+
+
+def test_noisy_data_with_the_formula_found_up_to_heavy_noise_stops_there():
+    # 30 % noise: more than a formula may hold within, but the residual of a*b is noise.
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame({"a": rng.uniform(1, 3, 400), "b": rng.uniform(1, 3, 400)})
+    y = X.a * X.b * (1 + 0.3 * rng.standard_normal(400))
+    model = NaluRegressor(restarts=1, steps=300, scale_steps=2).fit(X, y)
+    assert model.result_.explained and not model.exact_
+    assert model.result_.jobs[:2] == ["NAU on y", "NMU on y"]
+
+
+def test_a_search_ended_by_max_time_says_so_everywhere(tmp_path):
+    X = pd.DataFrame({"a": np.linspace(1, 3, 60), "b": np.linspace(3, 1, 60) ** 2})
+    y = X.a * np.sin(2 * X.b)
+    model = NaluRegressor(max_time=1e-9, restarts=1, steps=60, scale_steps=0).fit(X, y)
+    assert model.timed_out_ and model.result_.timed_out
+    assert "max_time ended the search" in model.message_ and "a rerun may differ" in model.message_
+    model.save(tmp_path / "model.json")
+    assert NaluRegressor.load(tmp_path / "model.json").timed_out_
+    untimed = NaluRegressor(restarts=1, steps=60, scale_steps=0, effort=0.05).fit(X, y)
+    assert not untimed.timed_out_
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"effort": 0}, "effort must be a positive number"),
+        ({"effort": True}, "effort must be a positive number"),
+        ({"max_time": -1}, "max_time must be a positive number or None"),
+    ],
+)
+def test_bad_effort_or_max_time_is_a_clear_error(params, message):
+    X = np.linspace(1, 2, 40)[:, None]
+    with pytest.raises(ValueError, match=message):
+        NaluRegressor(**params).fit(X, X[:, 0])
+
+
+def _spin(seconds: float) -> subprocess.Popen:
+    """A process keeping one core busy."""
+    loop = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
+    return subprocess.Popen([sys.executable, "-c", loop])
+
+
+@pytest.mark.slow
+def test_the_default_plan_gives_the_same_formula_and_table_idle_and_beside_busy_processes():
+    # A formula that the first stages cannot reach: the default plan trains stage after
+    # stage until one finds it, whatever the machine's load.
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame({"a": rng.uniform(1, 3, 200), "b": rng.uniform(1, 3, 200)})
+    y = X.a * X.b + X.a
+    idle = NaluRegressor(random_state=5).fit(X, y)
+    spinners = [_spin(600) for _ in range(3)]
+    try:
+        busy = NaluRegressor(random_state=5, n_jobs=2).fit(X, y)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    assert not idle.timed_out_ and not busy.timed_out_
+    assert len(idle.result_.jobs) > 2
+    assert idle.formula_ == busy.formula_
+    assert idle.result_.jobs == busy.result_.jobs
+    pd.testing.assert_frame_equal(idle.candidates_, busy.candidates_, check_exact=True)
