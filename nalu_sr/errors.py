@@ -7,8 +7,9 @@ command line prints the message on one line and exits with code 2.
 ``InputError``
     Any problem with the data or an option given by the user.
 ``CSVError``
-    The file cannot be read as a table: missing, empty, not UTF-8, a header without rows,
-    rows with more fields than the header.
+    The file cannot be read as a table: missing, empty, not UTF-8, not compressed as its name
+    says or cut short, not valid Parquet, a header without rows, rows with more fields than the
+    header.
 ``ColumnError``
     A column is missing, unnamed, named twice, or holds something other than numbers.
 ``NonFiniteError``

@@ -1,4 +1,5 @@
 import dataclasses
+import io
 import json
 import re
 import shutil
@@ -8,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 import nalu_sr.estimator as estimator_module
 from nalu_sr import NaluRegressor, __version__, find_formula
-from nalu_sr.cli import app
+from nalu_sr.cli import app, render
 from nalu_sr.datasets import list_suite
 
 REPO = Path(__file__).resolve().parents[1]
@@ -233,6 +236,62 @@ def test_help_has_examples_and_exit_codes(command):
     if command != ["datasets"]:
         assert "Example" in result.stdout
     assert "Exit codes" in result.stdout
+
+
+def squeezed(text: str) -> str:
+    """``text`` without white space, so that where the help is wrapped does not matter."""
+    return "".join(text.split())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["fit"],
+        ["predict"],
+        ["export"],
+        ["datasets"],
+        ["datasets", "list"],
+        ["datasets", "make"],
+    ],
+)
+def test_help_prints_every_help_text_as_written(command):
+    result = run(*command, "--help")
+    assert result.exit_code == 0
+    shown = squeezed(result.stdout)
+    click_command = typer.main.get_command(app)
+    for name in command:
+        click_command = click_command.commands[name]
+    params = [getattr(param, "help", None) for param in click_command.params]
+    for text in filter(None, [click_command.help, click_command.epilog, *params]):
+        assert squeezed(text) in shown, text
+
+
+def test_fit_help_shows_the_dask_extra_in_brackets():
+    assert "pipinstall'nalu-sr[dask]'" in squeezed(run("fit", "--help").stdout)
+
+
+def test_brackets_and_colons_in_column_and_file_names_print_as_written(tmp_path):
+    data = pd.read_csv(OHMS).rename(columns={"I": "x[1]", "R": "x[2]", "V": "y[0]"})
+    data.loc[3, "x[1]"] = np.nan
+    path = tmp_path / "data[1].csv"
+    data.to_csv(path, index=False)
+    output = tmp_path / "model[red]:smile:.json"
+    result = run("fit", path, "-t", "y[0]", *PRODUCT, "--dropna", "-o", output)
+    assert result.exit_code == 0, result.output
+    assert "Formula: y[0] = x[1]*x[2]" in result.stdout
+    assert "Fitted on: x[1] in [" in result.stdout
+    assert f"Wrote {output}" in result.stdout.replace("\n", "")
+    assert f"{path}: dropped 1 row with missing or infinite values (line 5)." in (
+        result.stderr.replace("\n", "")
+    )
+
+
+def test_the_progress_bar_shows_a_description_with_brackets_as_written():
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    with render.progress_bar(console) as update:
+        update(1, 2, "NAU on 1/y[red]")
+    assert "trained NAU on 1/y[red]" in console.file.getvalue()
 
 
 BAD_INPUTS = {

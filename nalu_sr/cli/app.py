@@ -28,7 +28,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_EXACT, EXIT_INTERRUPTED = 0, 1, 2, 3, 
 EXIT_CODES = (
     "Exit codes: 0 success (fit: an exact formula was found); "
     "1 unexpected internal error; "
-    "2 usage or input error (bad option, unreadable CSV, missing column, existing output); "
+    "2 usage or input error (bad option, unreadable table, missing column, existing output); "
     "3 fit: the search ended without an exact formula (the best approximation, or a formula "
     "that holds within the noise with estimated constants, is still printed and written); "
     "130 interrupted with Ctrl-C (fit still prints and writes the best formula so far)."
@@ -48,16 +48,21 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    # Help is printed as written: Rich markup would take pip install 'nalu-sr[dask]' for a tag.
+    rich_markup_mode=None,
 )
 datasets_app = typer.Typer(
-    help="The formula suite: known formulas with training and extrapolation tables.",
+    help="The formula suite: known formulas and their tables.\n\n"
+    "Each entry has a training table and a wider extrapolation table.",
     epilog=EXIT_CODES,
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(datasets_app, name="datasets")
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No markup or emoji codes: file names, column names and formulas print as written (x[1], :y:).
+_out = Console(markup=False, emoji=False, highlight=False, soft_wrap=True)
+_err = Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 class FitExport(str, Enum):
@@ -180,7 +185,12 @@ def _check_magnitudes(table: Table) -> None:
 def fit(
     data: Annotated[
         Path,
-        typer.Argument(metavar="DATA", help="CSV file with a header line.", show_default=False),
+        typer.Argument(
+            metavar="DATA",
+            help="Table with a header line: .csv, .tsv or .parquet; .csv and .tsv may be "
+            "compressed (.csv.gz, .bz2, .xz, .zip).",
+            show_default=False,
+        ),
     ],
     target: Annotated[str, typer.Option("--target", "-t", help="Column to explain.")],
     features: Annotated[
@@ -192,7 +202,7 @@ def fit(
     extrapolation_data: Annotated[
         Path | None,
         typer.Option(
-            help="CSV with the same columns, to check the formula on (e.g. wider ranges); "
+            help="Table with the same columns, to check the formula on (e.g. wider ranges); "
             "by default the rows at the edge of the input ranges are held out instead."
         ),
     ] = None,
@@ -253,7 +263,7 @@ def fit(
         bool, typer.Option("--quiet", "-q", help="Print only the formula (or the export).")
     ] = False,
 ) -> None:
-    """Search for a formula giving TARGET from the other columns of DATA.
+    """Find a formula giving TARGET from the other columns of DATA.
 
     Shows a progress bar while searching, then the best candidates,
     the chosen formula and how it did on held-out input ranges.
@@ -291,7 +301,7 @@ def fit(
         if not quiet:
             for read in (table, extrapolation):
                 if read is not None and read.dropped_lines:
-                    _err.print(read.dropped_message(), markup=False)
+                    _err.print(read.dropped_message())
         options = {
             "effort": effort,
             "max_time": max_time,
@@ -363,17 +373,24 @@ def _report_fit(
     if printed_export or output is not None:
         _write_or_print(_formula_text(model, fmt, None, "numpy"), output, force)
     if output is not None and not quiet:
-        _out.print(f"Wrote {output}", markup=False)
+        _out.print(f"Wrote {output}")
 
 
 @app.command(epilog=EXIT_CODES)
 def predict(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model file from fit.")],
     data: Annotated[
-        Path, typer.Argument(metavar="DATA", help="CSV file with the model's feature columns.")
+        Path,
+        typer.Argument(metavar="DATA", help="Table with the model's feature columns, as for fit."),
     ],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the CSV here (default: print it).")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the CSV here (default: print it); a name ending in .tsv writes tabs, "
+            "one ending in .gz, .bz2, .xz or .zip compresses it.",
+        ),
     ] = None,
     column: Annotated[str, typer.Option(help="Name of the prediction column.")] = "prediction",
     index: Annotated[
@@ -390,16 +407,20 @@ def predict(
 
       nalu-sr predict model.json new_data.csv
 
-      nalu-sr predict model.json new_data.csv --output predictions.csv
+      nalu-sr predict model.json new_data.parquet --output predictions.csv.gz
     """
     with _user_errors():
         import numpy as np
 
         from ..errors import InputError
         from ..estimator import NaluRegressor, PoleWarning
-        from .csv_input import read_table, table_text
+        from ..files import write_bytes_atomic
+        from .csv_input import read_table
+        from .table_formats import output_format, table_bytes, table_text
 
         _check_output(output, force)
+        if output is not None:
+            output_format(output)  # a name predict cannot write is refused before the work
         model = NaluRegressor.load(model_path)
         names = list(model.result_.feature_names)
         if column in names:
@@ -411,13 +432,16 @@ def predict(
         with warnings.catch_warnings(record=True) as poles:
             warnings.simplefilter("always", PoleWarning)
             frame[column] = model.predict(X, index=index)
-        _write_or_print(table_text(frame), output, force)
+        if output is None:
+            typer.echo(table_text(frame), nl=False)
+        else:
+            write_bytes_atomic(output, table_bytes(frame, output), overwrite=force)
         undefined = ~np.isfinite(frame[column].to_numpy())
         if undefined.any():
             lines = [table.lines[i] for i in np.flatnonzero(undefined)]
-            _err.print(render.undefined_message(model, table.path, lines), markup=False)
+            _err.print(render.undefined_message(model, table.path, lines, table.unit))
         for pole in poles:
-            _err.print(f"warning: {pole.message}", markup=False)
+            _err.print(f"warning: {pole.message}")
 
 
 @app.command("export", epilog=EXIT_CODES)
@@ -437,7 +461,7 @@ def export_command(
     ] = None,
     force: Force = False,
 ) -> None:
-    """Print a saved formula as LaTeX, a Python function or SymPy srepr.
+    """Print a saved formula as LaTeX, Python code or SymPy srepr.
 
     Examples:
 
@@ -476,7 +500,10 @@ def datasets_make(
         bool, typer.Option("--force", "--overwrite", help="Overwrite existing files.")
     ] = False,
 ) -> None:
-    """Write NAME.csv (training table), NAME_wide.csv (extrapolation table) and NAME.json.
+    """Write the tables of the suite entry NAME.
+
+    NAME.csv is the training table, NAME_wide.csv the extrapolation table and NAME.json
+    the entry's manifest.
 
     Example:
 
@@ -487,7 +514,7 @@ def datasets_make(
 
         paths = write_suite_entry(name, out, noise=noise, random_state=seed, overwrite=force)
     for path in paths:
-        _out.print(f"Wrote {path}", markup=False)
+        _out.print(f"Wrote {path}")
 
 
 def main() -> None:

@@ -27,7 +27,8 @@ def progress_bar(console: Console, enabled: bool = True) -> Iterator[ProgressCal
         yield None
         return
     columns = (
-        TextColumn("[progress.description]{task.description}"),
+        # markup=False: the description names the target's transform, e.g. 1/x[1].
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -147,13 +148,16 @@ def verdict(model: NaluRegressor) -> list[Text]:
     return lines
 
 
-def undefined_message(model: NaluRegressor, path: object, lines: list[int]) -> str:
-    """Warning for rows where the formula is undefined (a division by zero, say)."""
+def undefined_message(
+    model: NaluRegressor, path: object, lines: list[int], unit: str = "line"
+) -> str:
+    """Warning for rows where the formula is undefined (a division by zero, say); ``lines`` are
+    line numbers, or row numbers when ``unit`` is ``"row"`` (Parquet files)."""
     n = len(lines)
     shown = ", ".join(map(str, lines[:8])) + (f" and {n - 8} more" if n > 8 else "")
     return (
         f"warning: the formula {model.formula_} is undefined or infinite on {n} "
-        f"row{'s' if n > 1 else ''} of {path} (line{'s' if n > 1 else ''} {shown}), for "
+        f"row{'s' if n > 1 else ''} of {path} ({unit}{'s' if n > 1 else ''} {shown}), for "
         "example a division by zero; their predictions are written as nan or inf."
     )
 
