@@ -1,4 +1,4 @@
-"""Writing files whole or not at all: model files, exports and the suite's tables."""
+"""Writing files whole or not at all: model files, exports, figures and the suite's tables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_text_atomic"]
+__all__ = ["write_bytes_atomic", "write_text_atomic"]
 
 
 def write_text_atomic(
@@ -43,6 +43,39 @@ def write_text_atomic(
         If the write fails (a full disk, a read-only folder); it names ``path``, not the
         temporary file.
     """
+    write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite, mode=mode)
+
+
+def write_bytes_atomic(
+    path: str | os.PathLike,
+    data: bytes,
+    *,
+    overwrite: bool = False,
+    mode: int | None = None,
+) -> None:
+    """Write ``data`` to ``path`` so that the file is either complete or untouched.
+
+    The binary counterpart of :func:`write_text_atomic` (images, for instance), with the same
+    temporary file, parameters and errors.
+
+    Parameters
+    ----------
+    path : path-like
+    data : bytes
+    overwrite : bool, default=False
+        Replace an existing file; when false, an existing file raises ``FileExistsError``.
+    mode : int, optional
+        Permissions of the new file; by default those of any new file.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
+    OSError
+        If the write fails; it names ``path``, not the temporary file.
+    """
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():
@@ -50,22 +83,22 @@ def write_text_atomic(
     if not overwrite and (path.exists() or path.is_symlink()):
         raise FileExistsError(f"{path} already exists; choose another name or allow overwriting.")
     try:
-        _write_and_rename(path, text, overwrite, 0o666 & ~_umask() if mode is None else mode)
+        _write_and_rename(path, data, overwrite, 0o666 & ~_umask() if mode is None else mode)
     except FileExistsError:
         raise
     except OSError as error:
         raise OSError(error.errno, error.strerror or str(error), str(path)) from error
 
 
-def _write_and_rename(path: Path, text: str, overwrite: bool, mode: int) -> None:
+def _write_and_rename(path: Path, data: bytes, overwrite: bool, mode: int) -> None:
     descriptor, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
     try:
         # mkstemp makes the file private (0o600).
         os.chmod(temporary, mode)
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         if overwrite:
