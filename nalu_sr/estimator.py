@@ -461,6 +461,40 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         expr = self.sympy(index)
         return export.to_python(expr, self.result_.feature_names, function_name, backend)
 
+    def plot(self, X, y, X_extrapolation=None, y_extrapolation=None):
+        """A matplotlib figure of the fit: prediction and residuals against truth on the train,
+        validation and extrapolation rows, and the candidates' complexity against validation
+        loss, the chosen formula marked (see :func:`nalu_sr.plot.plot_fit`).
+
+        The estimator does not keep the data: pass the ``X`` and ``y`` given to ``fit``, and
+        its extrapolation set if it had one. Needs ``pip install 'nalu-sr[plot]'``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        X_extrapolation, y_extrapolation : array-like, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Not shown; save it with ``figure.savefig("fit.png")``.
+
+        Raises
+        ------
+        nalu_sr.errors.MissingDependencyError
+            If matplotlib is not installed.
+        nalu_sr.errors.InputError
+            If the data are not those the model was fitted on.
+
+        Examples
+        --------
+        >>> model.plot(X, y).savefig("fit.png")  # doctest: +SKIP
+        """
+        from .plot import plot_fit
+
+        return plot_fit(self, X, y, X_extrapolation, y_extrapolation)
+
     def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> None:
         """Write the fitted model to a JSON file (see :mod:`nalu_sr.model_file`).
 

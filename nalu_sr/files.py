@@ -1,4 +1,4 @@
-"""Writing files whole or not at all: model files, exports, predictions and the suite's tables."""
+"""Writing files whole or not at all: model files, exports, predictions, figures, tables."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def write_bytes_atomic(
 ) -> None:
     """Write ``data`` to ``path`` so that the file is either complete or untouched.
 
-    The binary form of :func:`write_text_atomic`, for compressed tables.
+    The binary form of :func:`write_text_atomic` (compressed tables, figures), with the same
+    temporary file, parameters and errors.
 
     Parameters
     ----------

@@ -151,16 +151,30 @@ def _formula_text(model: NaluRegressor, fmt: str, index: int | None, backend: st
     return export.to_srepr(model.sympy(index)) + "\n"
 
 
-def _check_output(output: Path | None, force: bool) -> None:
+def _check_output(output: Path | None, force: bool, option: str = "--output") -> None:
     """Fail before the work, not after it, when ``output`` cannot be written."""
     if output is None:
         return
     if not force and (output.exists() or output.is_symlink()):
         raise FileExistsError(f"{output} already exists; pass --force to overwrite it.")
     if output.is_dir():
-        raise IsADirectoryError(f"{output} is a folder; give a file name for --output.")
+        raise IsADirectoryError(f"{output} is a folder; give a file name for {option}.")
     if not output.parent.is_dir():
         raise FileNotFoundError(f"folder {output.parent} does not exist; create it first.")
+
+
+def _check_plot(plot: Path | None, output: Path | None, force: bool) -> None:
+    """Fail before the search when the figure could not be drawn or written."""
+    if plot is None:
+        return
+    from ..errors import InputError
+    from ..plot import figure_format, require_matplotlib
+
+    require_matplotlib()
+    _check_output(plot, force, "--plot")
+    if output is not None and plot.resolve() == output.resolve():
+        raise InputError("--plot and --output name the same file; give them different names.")
+    figure_format(plot)
 
 
 def _check_rows(table: Table) -> None:
@@ -262,6 +276,14 @@ def fit(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the formula (or the export).")
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Also draw the fit to this image: PNG, SVG or PDF, by the name's ending "
+            "(--force overwrites it; needs pip install 'nalu-sr[plot]').",
+        ),
+    ] = None,
 ) -> None:
     """Find a formula giving TARGET from the other columns of DATA.
 
@@ -277,6 +299,8 @@ def fit(
       nalu-sr fit data.csv -t y --extrapolation-data wide.csv --export latex
 
       nalu-sr fit data.csv -t y --scheduler tcp://10.0.0.5:8786
+
+      nalu-sr fit data.csv -t y --plot fit.png
     """
     with _user_errors():
         # The tables are read before the library is imported, so that a wrong file name or a
@@ -284,6 +308,7 @@ def fit(
         from .csv_input import parse_names, read_table
 
         _check_output(output, force)
+        _check_plot(plot, output, force)
         table = read_table(
             data, target=target, features=parse_names(features, "--features"), dropna=dropna
         )
@@ -333,6 +358,8 @@ def fit(
             typer.echo("Interrupted before any formula was found; nothing written.", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         _report_fit(model, export_format, output, force, top, quiet)
+        if plot is not None:
+            _write_plot(model, table, extrapolation, plot, force, quiet)
     if model.result_.interrupted:
         typer.echo("Search interrupted: the result above is the best found so far.", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -374,6 +401,23 @@ def _report_fit(
         _write_or_print(_formula_text(model, fmt, None, "numpy"), output, force)
     if output is not None and not quiet:
         _out.print(f"Wrote {output}")
+
+
+def _write_plot(
+    model: NaluRegressor,
+    table: Table,
+    extrapolation: Table | None,
+    path: Path,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Draw the fit on the rows it was fitted and checked on, and write it to ``path``."""
+    from ..plot import save_figure
+
+    extra = (None, None) if extrapolation is None else (extrapolation.X, extrapolation.y)
+    save_figure(model.plot(table.X, table.y, *extra), path, overwrite=force)
+    if not quiet:
+        _out.print(f"Wrote {path}", markup=False)
 
 
 @app.command(epilog=EXIT_CODES)
