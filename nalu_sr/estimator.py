@@ -441,6 +441,33 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         expr = self.sympy(index)
         return export.to_python(expr, self.result_.feature_names, function_name, backend)
 
+    def pytorch(self, index: int | None = None) -> export.TorchFormula:
+        """The chosen formula (or candidate ``index``) as a ``torch.nn.Module``.
+
+        Parameters
+        ----------
+        index : int, optional
+            Row of ``candidates_``; the chosen formula by default.
+
+        Returns
+        -------
+        nalu_sr.export.TorchFormula
+            A module whose ``forward`` takes a tensor of shape ``(n_rows, n_features_in_)``,
+            the columns as :meth:`predict` takes them (those left out of the search too), and
+            returns the formula's values, shape ``(n_rows,)``, with the input's dtype and
+            device. Gradients flow through the formula. It pickles, and ``torch.save`` saves
+            it (``torch.load(path, weights_only=False)`` loads it, with nalu-sr installed).
+
+        Examples
+        --------
+        >>> import torch
+        >>> X = pd.DataFrame({"C": np.linspace(-40, 100, 50)})
+        >>> model = NaluRegressor(max_time=5, architectures=["NAU"]).fit(X, 9 * X.C / 5 + 32)
+        >>> model.pytorch()(torch.tensor([[0.0], [100.0]], dtype=torch.float64))
+        tensor([ 32., 212.], dtype=torch.float64)
+        """
+        return export.TorchFormula(self.sympy(index), self.result_.feature_names)
+
     def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> None:
         """Write the fitted model to a JSON file (see :mod:`nalu_sr.model_file`).
 
