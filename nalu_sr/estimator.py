@@ -6,7 +6,6 @@ import dataclasses
 import functools
 import numbers
 import os
-import sys
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -20,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import export, model_file
 from .data import EXTRAPOLATION, TRAIN
 from .model_file import ModelRecord
+from .progress import verbose_progress
 from .search import SearchResult, TrainingSettings, find_formula
 from .search.candidates import build_candidate, candidates_table, mark_exact
 from .search.space import build_feature_table
@@ -127,7 +127,11 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     n_jobs : int or None, default=1
         Architectures trained in parallel (joblib).
     verbose : int, default=0
-        Print a line after each trained architecture when positive.
+        What ``fit`` shows while it searches. 0: nothing. 1: a progress bar with the
+        architectures trained of the total, the time spent and the best formula so far, in a
+        terminal or a Jupyter notebook (which needs ``ipywidgets``); elsewhere (a log file,
+        captured output) a plain line per trained architecture instead. 2: the plain lines
+        always.
 
     Attributes
     ----------
@@ -258,7 +262,9 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
             Rows to check the formula on instead of holding out the outer band of ``X``;
             typically inputs from wider ranges than ``X``. Pass both or neither.
         progress : callable, optional
-            ``progress(done, total, description)`` after each trained architecture.
+            ``progress(done, total, description)`` after each trained architecture (a
+            callback with a parameter named ``best`` also gets the best formula so far);
+            replaces what ``verbose`` shows.
 
         Returns
         -------
@@ -300,27 +306,28 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
             print(f"Left out of the search: {describe_dropped(dropped)}", flush=True)
         if extrapolation is not None:
             extrapolation = (extrapolation[0][:, kept], extrapolation[1])
-        result = find_formula(
-            X[:, kept],
-            y,
-            [names[j] for j in kept],
-            extrapolation=extrapolation,
-            holdout_fraction=self.holdout_fraction,
-            validation_fraction=self.validation_fraction,
-            tolerance=self.tolerance,
-            effort=self.effort,
-            max_time=self.max_time,
-            settings=TrainingSettings(
-                restarts=self.restarts, steps=self.steps, scale_steps=self.scale_steps
-            ),
-            architectures=None if self.architectures is None else list(self.architectures),
-            max_power=self.max_power,
-            max_train_rows=self.max_train_rows,
-            scoring_backend=self.scoring_backend,
-            n_jobs=self.n_jobs,
-            random_state=_seed(self.random_state),
-            progress=progress or (_print_progress if self.verbose else None),
-        )
+        with verbose_progress(self.verbose, progress) as report:
+            result = find_formula(
+                X[:, kept],
+                y,
+                [names[j] for j in kept],
+                extrapolation=extrapolation,
+                holdout_fraction=self.holdout_fraction,
+                validation_fraction=self.validation_fraction,
+                tolerance=self.tolerance,
+                effort=self.effort,
+                max_time=self.max_time,
+                settings=TrainingSettings(
+                    restarts=self.restarts, steps=self.steps, scale_steps=self.scale_steps
+                ),
+                architectures=None if self.architectures is None else list(self.architectures),
+                max_power=self.max_power,
+                max_train_rows=self.max_train_rows,
+                scoring_backend=self.scoring_backend,
+                n_jobs=self.n_jobs,
+                random_state=_seed(self.random_state),
+                progress=report,
+            )
         if result.formula is None:
             if result.interrupted:
                 raise KeyboardInterrupt
@@ -495,6 +502,33 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
 
         return plot_fit(self, X, y, X_extrapolation, y_extrapolation)
 
+    def pytorch(self, index: int | None = None) -> export.TorchFormula:
+        """The chosen formula (or candidate ``index``) as a ``torch.nn.Module``.
+
+        Parameters
+        ----------
+        index : int, optional
+            Row of ``candidates_``; the chosen formula by default.
+
+        Returns
+        -------
+        nalu_sr.export.TorchFormula
+            A module whose ``forward`` takes a tensor of shape ``(n_rows, n_features_in_)``,
+            the columns as :meth:`predict` takes them (those left out of the search too), and
+            returns the formula's values, shape ``(n_rows,)``, with the input's dtype and
+            device. Gradients flow through the formula. It pickles, and ``torch.save`` saves
+            it (``torch.load(path, weights_only=False)`` loads it, with nalu-sr installed).
+
+        Examples
+        --------
+        >>> import torch
+        >>> X = pd.DataFrame({"C": np.linspace(-40, 100, 50)})
+        >>> model = NaluRegressor(max_time=5, architectures=["NAU"]).fit(X, 9 * X.C / 5 + 32)
+        >>> model.pytorch()(torch.tensor([[0.0], [100.0]], dtype=torch.float64))
+        tensor([ 32., 212.], dtype=torch.float64)
+        """
+        return export.TorchFormula(self.sympy(index), self.result_.feature_names)
+
     def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> None:
         """Write the fitted model to a JSON file (see :mod:`nalu_sr.model_file`).
 
@@ -653,7 +687,3 @@ def _seed(random_state) -> int:
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-def _print_progress(done: int, total: int, description: str) -> None:
-    print(f"[{done}/{total}] trained {description}", file=sys.stdout, flush=True)

@@ -1,9 +1,10 @@
-"""Formulas as LaTeX, as standalone Python functions, and as ``srepr`` text.
+"""Formulas as LaTeX, as standalone Python functions, as PyTorch modules, and as ``srepr`` text.
 
 Everything here goes through SymPy's printers (:func:`sympy.latex`, the code printers of
 :mod:`sympy.printing.pycode` and :mod:`sympy.printing.numpy`, :func:`sympy.srepr`). The only
 text assembled by hand is what surrounds printer output: LaTeX names of symbols (through the
-printer's ``symbol_names`` option) and the ``def`` line and docstring of exported functions.
+printer's ``symbol_names`` option), the ``def`` line and docstring of exported functions, and
+the ``class`` around the formula of exported PyTorch modules.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 import sympy
+import torch
 from sympy.printing.codeprinter import PrintMethodNotImplementedError
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pretty.pretty_symbology import greek_unicode
 from sympy.printing.pycode import PythonCodePrinter
 
+from .errors import InputError
 from .symbolic import python_identifiers
 
 # Names SymPy's default LaTeX printer renders well: letters, optional digits, one subscript.
@@ -183,16 +186,9 @@ def to_python(
             "use letters, digits and underscores, not starting with a digit."
         )
     expr = sympy.sympify(expr, strict=True)
-    identifiers = python_identifiers(feature_names)
     if function_name in {"np", "math", "numpy"}:
         raise ValueError(f"function_name={function_name!r} would hide a module; pick another.")
-    unknown = sorted(s.name for s in expr.free_symbols if s.name not in identifiers)
-    if unknown:
-        raise ValueError(
-            f"the formula uses {unknown}, which are not among the feature names "
-            f"{list(feature_names)}; pass every column the formula uses."
-        )
-    renamed = expr.xreplace({s: sympy.Symbol(identifiers[s.name]) for s in expr.free_symbols})
+    renamed, identifiers = _over_identifiers(expr, feature_names)
     printer_class, module, alias = _BACKENDS[backend]
     printer = printer_class({"strict": True})
     try:
@@ -254,19 +250,297 @@ def to_function(
     return namespace["formula"]
 
 
+def _over_identifiers(
+    expr: sympy.Expr, feature_names: Sequence[str]
+) -> tuple[sympy.Expr, dict[str, str]]:
+    """``expr`` over symbols named by :func:`~nalu_sr.symbolic.python_identifiers`, and the
+    mapping from column names to those identifiers."""
+    identifiers = python_identifiers(feature_names)
+    unknown = sorted(s.name for s in expr.free_symbols if s.name not in identifiers)
+    if unknown:
+        raise ValueError(
+            f"the formula uses {unknown}, which are not among the feature names "
+            f"{list(feature_names)}; pass every column the formula uses."
+        )
+    renamed = expr.xreplace({s: sympy.Symbol(identifiers[s.name]) for s in expr.free_symbols})
+    return renamed, identifiers
+
+
+#: SymPy functions by class name, and the torch functions of the same meaning.
+_TORCH_FUNCTIONS = {
+    "Abs": "abs",
+    "sign": "sign",
+    "exp": "exp",
+    "log": "log",
+    "sin": "sin",
+    "cos": "cos",
+    "tan": "tan",
+    "asin": "asin",
+    "acos": "acos",
+    "atan": "atan",
+    "sinh": "sinh",
+    "cosh": "cosh",
+    "tanh": "tanh",
+    "asinh": "asinh",
+    "acosh": "acosh",
+    "atanh": "atanh",
+    "erf": "erf",
+    "erfc": "erfc",
+}
+
+
+class _TorchPrinter(_RoundTripFloats, PythonCodePrinter):
+    """Code on torch tensors: ``torch.`` functions, ``**`` for powers, Python numbers.
+
+    Python numbers take the dtype and device of the tensors they meet, so the code runs in
+    float32 or float64 on any device. Functions of the Python printer that torch lacks, and
+    ``Piecewise`` (printed there as Python's ``if``), are not printed.
+    """
+
+    _kf = {name: f"torch.{function}" for name, function in _TORCH_FUNCTIONS.items()}
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:  # noqa: N802
+        return self._hprint_Pow(expr, rational=rational, sqrt="torch.sqrt")
+
+    def _print_torch_function(self, expr: sympy.Function) -> str:
+        function = self.known_functions.get(type(expr).__name__)
+        if function is None:
+            return self._print_not_supported(expr)
+        arguments = ", ".join(self._print(argument) for argument in expr.args)
+        return f"{self._module_format(function)}({arguments})"
+
+    _print_Piecewise = PythonCodePrinter._print_not_supported  # noqa: N815 (SymPy's name)
+
+
+for _name in set(PythonCodePrinter._kf) | set(_TORCH_FUNCTIONS):
+    setattr(_TorchPrinter, f"_print_{_name}", _TorchPrinter._print_torch_function)
+
+
+def _constants_as_floats(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with every constant other than an integer or a fraction (``pi/3``,
+    ``sqrt(2)``, ``E``) replaced by the float nearest to it.
+
+    torch functions take tensors, not Python numbers, and printing ``pi/3`` as ``(1/3)*pi``
+    would round twice. Integers and fractions stay: Python divides them exactly rounded.
+    """
+    if expr.is_Rational:
+        return expr
+    if expr.is_number:
+        try:
+            return sympy.Float(float(expr.evalf(30)))
+        except TypeError:
+            raise ValueError(f"the constant {expr} is not a real number.") from None
+    if isinstance(expr, (sympy.Add, sympy.Mul)):
+        # The numeric factors (or terms) of a product (or sum) make one constant.
+        numbers = [argument for argument in expr.args if argument.is_number]
+        rest = [_constants_as_floats(argument) for argument in expr.args if not argument.is_number]
+        constant = [_constants_as_floats(expr.func(*numbers))] if numbers else []
+        return expr.func(*constant, *rest, evaluate=False)
+    if not expr.args:
+        return expr
+    return expr.func(*(_constants_as_floats(argument) for argument in expr.args))
+
+
+def to_torch(expr: sympy.Expr, feature_names: Sequence[str], class_name: str = "Formula") -> str:
+    """Source of a standalone Python module whose ``torch.nn.Module`` computes ``expr``.
+
+    The module imports only torch. Its class's ``forward`` takes a tensor of shape
+    ``(n_rows, len(feature_names))``, the columns in the order of ``feature_names`` (every
+    one of them, used by the formula or not), and returns a tensor of shape ``(n_rows,)``
+    with the input's dtype and device; integer input is computed in float64. Constants are
+    Python numbers, so ``.to(device)`` has nothing to move, and gradients flow through the
+    formula. Integers and fractions are divided by Python, other constants (``pi/3``) are
+    written as the nearest float: both keep float64's precision.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        Formula whose free symbols are named after entries of ``feature_names``.
+    feature_names : sequence of str
+        Column names, in the order of the input's columns; at least one.
+    class_name : str, default="Formula"
+        Name of the generated class; must be a valid identifier other than ``torch``.
+
+    Returns
+    -------
+    str
+        Source text: ``import torch`` and the class.
+
+    Raises
+    ------
+    ValueError
+        If a symbol of ``expr`` is not a feature, ``feature_names`` is empty, ``class_name``
+        is not an identifier, or ``expr`` uses a function torch cannot compute here
+        (``Min``, ``Piecewise``, an undefined function).
+
+    Examples
+    --------
+    >>> c = sympy.Symbol("C")
+    >>> print(to_torch(sympy.Rational(9, 5) * c + 32, ["C"]))
+    import torch
+    <BLANKLINE>
+    <BLANKLINE>
+    class Formula(torch.nn.Module):
+        \"\"\"Return 9*C/5 + 32 for each row of the input.
+    <BLANKLINE>
+        forward takes a tensor of shape (n_rows, 1) whose columns are, in order:
+        C : column 'C'
+        It returns a tensor of shape (n_rows,) with the input's dtype and device.
+        \"\"\"
+    <BLANKLINE>
+        feature_names = ('C',)
+    <BLANKLINE>
+        def forward(self, input):
+            if input.ndim != 2 or input.shape[1] != 1:
+                raise ValueError(f"expected shape (n_rows, 1), got {tuple(input.shape)}")
+            if not input.is_floating_point():
+                input = input.double()
+            (C,) = input.unbind(dim=1)
+            return (9/5)*C + 32
+    <BLANKLINE>
+    """
+    if not class_name.isidentifier() or keyword.iskeyword(class_name) or class_name == "torch":
+        raise ValueError(
+            f"class_name={class_name!r} is not a valid Python class name here; use letters, "
+            "digits and underscores, not starting with a digit, and not 'torch'."
+        )
+    if not feature_names:
+        raise ValueError("a torch module needs at least one feature column; got none.")
+    expr = sympy.sympify(expr, strict=True)
+    renamed, identifiers = _over_identifiers(expr, feature_names)
+    printer = _TorchPrinter({"strict": True})
+    try:
+        body = printer.doprint(_constants_as_floats(renamed))
+    except PrintMethodNotImplementedError as error:
+        raise ValueError(
+            f"the torch export cannot print {expr}: {error}. Export it as Python with NumPy "
+            "instead."
+        ) from error
+    foreign = set(printer.module_imports) - {"torch"}
+    if foreign:
+        raise ValueError(
+            f"printing {expr} for torch needs modules {sorted(foreign)}; only torch is "
+            "allowed in the exported module."
+        )
+    if not renamed.free_symbols:
+        body = f"input.new_full((input.shape[0],), {body})"
+    width = len(identifiers)
+    columns = ", ".join(identifiers.values())
+    text = [
+        f"Return {sympy.sstr(expr)} for each row of the input.",
+        "",
+        f"forward takes a tensor of shape (n_rows, {width}) whose columns are, in order:",
+        *(f"{identifier} : column {name!r}" for name, identifier in identifiers.items()),
+        "It returns a tensor of shape (n_rows,) with the input's dtype and device.",
+    ]
+    shape_error = f"expected shape (n_rows, {width}), got {{tuple(input.shape)}}"
+    lines = [
+        "import torch",
+        "",
+        "",
+        f"class {class_name}(torch.nn.Module):",
+        _docstring(text),
+        "",
+        f"    feature_names = {tuple(feature_names)!r}",
+        "",
+        "    def forward(self, input):",
+        f"        if input.ndim != 2 or input.shape[1] != {width}:",
+        f'            raise ValueError(f"{shape_error}")',
+        "        if not input.is_floating_point():",
+        "            input = input.double()",
+        f"        ({columns}{',' if width == 1 else ''}) = input.unbind(dim=1)",
+        f"        return {body}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class TorchFormula(torch.nn.Module):
+    """A formula as a ``torch.nn.Module``: the class of :func:`to_torch`, compiled.
+
+    Unlike the class that :func:`to_torch` prints, this one can be pickled and saved with
+    ``torch.save`` (load it back with ``torch.load(path, weights_only=False)``, with nalu-sr
+    installed): it keeps the formula, not the compiled code, and compiles it again on loading.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        Formula whose free symbols are named after entries of ``feature_names``.
+    feature_names : sequence of str
+        Column names, in the order of the input's columns.
+
+    Attributes
+    ----------
+    expr : sympy.Expr
+    feature_names : tuple of str
+
+    Shape:
+        - Input: ``(n_rows, len(feature_names))``, float32 or float64 (integers are computed
+          in float64), on any device.
+        - Output: ``(n_rows,)``, with the input's dtype and device.
+
+    Examples
+    --------
+    >>> x, y = sympy.symbols("x y")
+    >>> module = TorchFormula(x * y + sympy.pi, ["x", "y"])
+    >>> module(torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64))
+    tensor([ 5.1416, 15.1416], dtype=torch.float64)
+    """
+
+    def __init__(self, expr: sympy.Expr, feature_names: Sequence[str]) -> None:
+        super().__init__()
+        self.expr = sympy.sympify(expr, strict=True)
+        self.feature_names = tuple(feature_names)
+        self._compile()
+
+    def _compile(self) -> None:
+        namespace: dict[str, object] = {}
+        source = to_torch(self.expr, self.feature_names)
+        exec(compile(source, "<nalu_sr torch formula>", "exec"), namespace)
+        # The generated forward uses nothing of self: this module can run it.
+        self._formula = namespace["Formula"].forward
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """The formula on each row of ``input``, whose columns are the features in order."""
+        width = len(self.feature_names)
+        if input.ndim != 2 or input.shape[1] != width:
+            raise InputError(
+                f"expected a tensor of shape (n_rows, {width}), one column per feature "
+                f"{list(self.feature_names)}, got shape {tuple(input.shape)}."
+            )
+        return self._formula(self, input)
+
+    def extra_repr(self) -> str:
+        return sympy.sstr(self.expr)
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_formula", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._compile()
+
+
 def _docstring_lines(expr: sympy.Expr, identifiers: dict[str, str], kind: str) -> list[str]:
     text = [f"Return {sympy.sstr(expr)}."]
     if identifiers:
         text += ["", "Parameters", "----------"]
         for name, identifier in identifiers.items():
             text += [f"{identifier} : {kind}", f"    Column {name!r}."]
+    return [_docstring(text)]
+
+
+def _docstring(text: list[str]) -> str:
+    """``text`` as a docstring indented by four spaces, or as a ``repr`` when user names in it
+    hold quotes, backslashes or unprintable characters."""
     body = "\n".join(text)
     awkward = any(not (char.isprintable() or char == "\n") for char in body)
     if awkward or '"""' in body or "\\" in body or body.endswith('"'):
         literal = repr(body)
     else:
         literal = '"""' + "\n    ".join(text) + '\n    """'
-    return ["    " + literal.replace("\n    \n", "\n\n")]
+    return "    " + literal.replace("\n    \n", "\n\n")
 
 
 def to_srepr(expr: sympy.Expr) -> str:

@@ -30,7 +30,7 @@ from sympy.polys.polyerrors import BasePolynomialError
 from .structure import Structure
 
 # Names the exported code itself uses; a parameter with one of these names would shadow it.
-_RESERVED_IDENTIFIERS = frozenset(dir(builtins)) | {"math", "np", "numpy"}
+_RESERVED_IDENTIFIERS = frozenset(dir(builtins)) | {"math", "np", "numpy", "torch", "self"}
 
 # Above 2**53 consecutive doubles are more than 1 apart: "the nearest integer" stops meaning much.
 _LARGEST_EXACT_INTEGER = 2**53
@@ -100,8 +100,9 @@ def python_identifiers(names: Sequence[str]) -> dict[str, str]:
     Names that already are valid, non-reserved identifiers are kept unchanged. Others are
     normalised (NFKC, as Python does for identifiers), every run of characters not allowed in
     an identifier becomes ``_``, a leading digit gets an ``x_`` prefix, and keywords, builtins
-    and ``math`` / ``np`` / ``numpy`` get a ``_`` suffix. Remaining clashes are numbered
-    ``_2``, ``_3``, ... in column order, so the mapping is deterministic.
+    and the names exported code uses (``math``, ``np``, ``numpy``, ``torch``, ``self``) get a
+    ``_`` suffix. Remaining clashes are numbered ``_2``, ``_3``, ... in column order, so the
+    mapping is deterministic.
 
     Parameters
     ----------

@@ -1,6 +1,7 @@
 import dataclasses
 import math
 import pickle
+import re
 from unittest import SkipTest
 
 import numpy as np
@@ -241,13 +242,49 @@ def test_progress_callback_sees_every_trained_architecture(celsius):
     assert all(total >= done for done, total, _ in calls)
 
 
-def test_verbose_prints_a_line_per_trained_architecture(celsius, capsys):
+def test_progress_callback_with_a_best_parameter_gets_the_best_formula_so_far(celsius):
     X, y, _, _ = celsius
+    calls = []
+
+    def progress(done, total, description, best=None):
+        calls.append((done, best))
+
+    model = NaluRegressor(**LINEAR).fit(X, y, progress=progress)
+    assert [done for done, _ in calls] == list(range(1, len(model.result_.jobs) + 1))
+    assert all(isinstance(best, sympy.Expr) for _, best in calls)
+    assert calls[-1][1] == model.formula_
+
+
+def test_verbose_fit_outside_a_terminal_prints_plain_lines_and_the_same_formula(
+    celsius, capsys, monkeypatch
+):
+    # Either variable would make Rich treat captured output as a terminal.
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    X, y, _, _ = celsius
+    quiet = NaluRegressor(**LINEAR).fit(X, y)
+    assert capsys.readouterr().out == ""
     model = NaluRegressor(**LINEAR, verbose=1).fit(X, y)
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().out
+    lines = out.splitlines()
     total = len(model.result_.jobs)
+    assert "\x1b" not in out and "\r" not in out
     assert lines[0].startswith("[1/") and lines[-1].startswith(f"[{total}/")
     assert all("trained" in line for line in lines)
+    assert lines[-1].endswith(f"; best so far: {model.formula_}")
+    assert model.formula_ == quiet.formula_
+
+
+def test_verbose_fit_in_a_terminal_draws_a_progress_bar(celsius, capsys, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    X, y, _, _ = celsius
+    model = NaluRegressor(**LINEAR, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    total = len(model.result_.jobs)
+    assert "\x1b[" in out and f"trained {model.result_.jobs[-1]}" in out
+    assert re.search(rf"{total}/\d+", out)
+    assert f"best so far: {model.formula_}" in out
+    assert model.formula_ == NaluRegressor(**LINEAR).fit(X, y).formula_
 
 
 def test_pickle_round_trip_predicts_the_same(ohms_model, ohms):

@@ -76,6 +76,7 @@ class FormulaFormat(str, Enum):
     latex = "latex"
     python = "python"
     sympy = "sympy"
+    torch = "torch"
 
 
 class Backend(str, Enum):
@@ -148,6 +149,8 @@ def _formula_text(model: NaluRegressor, fmt: str, index: int | None, backend: st
         return model.latex(index) + "\n"
     if fmt == "python":
         return model.to_python(index, backend=backend)
+    if fmt == "torch":
+        return export.to_torch(model.sympy(index), model.result_.feature_names)
     return export.to_srepr(model.sympy(index)) + "\n"
 
 
@@ -492,7 +495,12 @@ def predict(
 def export_command(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model file from fit.")],
     fmt: Annotated[
-        FormulaFormat, typer.Option("--format", help="latex, python (a function) or sympy (srepr).")
+        FormulaFormat,
+        typer.Option(
+            "--format",
+            help="latex, python (a function), sympy (srepr) or torch (a module with a "
+            "torch.nn.Module class).",
+        ),
     ] = FormulaFormat.latex,
     index: Annotated[
         int | None, typer.Option(help="Export candidate row INDEX (the # of fit's table).")
@@ -505,13 +513,15 @@ def export_command(
     ] = None,
     force: Force = False,
 ) -> None:
-    """Print a saved formula as LaTeX, Python code or SymPy srepr.
+    """Print a saved formula as LaTeX, a Python function, SymPy srepr or a PyTorch module.
 
     Examples:
 
       nalu-sr export model.json --format latex
 
       nalu-sr export model.json --format python --output formula.py
+
+      nalu-sr export model.json --format torch --output formula_torch.py
     """
     with _user_errors():
         from ..estimator import NaluRegressor

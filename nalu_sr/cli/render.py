@@ -3,42 +3,30 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+
+from ..progress import ProgressCallback, progress_display
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..estimator import NaluRegressor
 
-ProgressCallback = Callable[[int, int, str], None]
-
 
 @contextmanager
 def progress_bar(console: Console, enabled: bool = True) -> Iterator[ProgressCallback | None]:
-    """A Rich progress bar fed by ``find_formula``'s ``progress(done, total, description)``."""
+    """The search's progress bar on ``console``, with the best formula so far, removed when
+    the search ends; None when disabled or when ``console`` cannot draw a bar (a file)."""
     if not enabled:
         yield None
         return
-    columns = (
-        # markup=False: the description names the target's transform, e.g. 1/x[1].
-        TextColumn("{task.description}", style="progress.description", markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("searching", total=None)
-
-        def update(done: int, total: int, description: str) -> None:
-            progress.update(task, completed=done, total=total, description=f"trained {description}")
-
+    with progress_display(console, lines=False, transient=True) as update:
         yield update
 
 

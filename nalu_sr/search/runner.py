@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import time
 import warnings
@@ -49,8 +50,10 @@ NUMBA_WORTHWHILE = 2_000_000
 #: :func:`~nalu_sr.search.engine.copy_chunks`), 1 to 5 s each there.
 PLAN_RUNS = 60
 
-#: ``progress(done, total, description)`` after each trained architecture.
-Progress = Callable[[int, int, str], None]
+#: ``progress(done, total, description)`` after each trained architecture; a callback with a
+#: parameter named ``best`` also gets ``best=``, the formula with the lowest validation error so
+#: far (see :func:`takes_best`).
+Progress = Callable[..., None]
 
 
 @dataclass
@@ -423,6 +426,13 @@ class Scoring:
                 coefficients = scores.coefficients[i, : len(fresh[i]) + 1]
                 self.keep(self._build(fresh[i], coefficients, job.transform, job.architecture))
 
+    def best(self) -> sympy.Expr:
+        """The formula with the lowest validation error so far (the simplest among equals)."""
+        return min(
+            self.candidates.values(),
+            key=lambda c: (np.nan_to_num(c.relative_rmse[VALIDATION], nan=np.inf), c.complexity),
+        ).expr
+
     def found(self) -> bool:
         """Whether some candidate so far holds on the held-out rows."""
         candidates = list(self.candidates.values())
@@ -498,6 +508,7 @@ def _search(
     the time cap is reached, or the user interrupts."""
     log = SearchLog()
     total = sum(job.chunk.start == 0 for job in jobs)
+    wants_best = progress is not None and takes_best(progress)
     deadline = budget.deadline()
     trained = _run_jobs(
         (
@@ -524,7 +535,9 @@ def _search(
             if job.chunk.stop < copies:
                 continue  # more chunks of this job to come
             log.jobs.append(f"{piece.architecture} on {piece.transform}")
-            if progress is not None:
+            if wants_best:
+                progress(len(log.jobs), total, log.jobs[-1], best=scoring.best())
+            elif progress is not None:
                 progress(len(log.jobs), total, log.jobs[-1])
             last = index + 1 == len(jobs)
             if not last and jobs[index + 1].stage == job.stage:
@@ -542,6 +555,20 @@ def _search(
     finally:
         _close(trained)
     return log
+
+
+def takes_best(progress: Progress) -> bool:
+    """Whether the callback ``progress`` has a parameter named ``best``.
+
+    Only those get the best formula so far: callbacks written for three arguments, ``*args``
+    ones included, keep getting three.
+    """
+    try:
+        parameter = inspect.signature(progress).parameters.get("best")
+    except (TypeError, ValueError):  # no signature to read (some built-in callables)
+        return False
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return parameter is not None and parameter.kind in keyword
 
 
 def find_formula(
@@ -610,7 +637,9 @@ def find_formula(
     random_state : int
         Seed of everything random; the same seed gives the same result for any ``n_jobs``.
     progress : callable, optional
-        ``progress(done, total, description)`` after each trained architecture.
+        ``progress(done, total, description)`` after each trained architecture; a callback
+        with a parameter named ``best`` is called with ``best=``, the formula with the lowest
+        validation error so far, too.
 
     Returns
     -------
