@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import export, model_file
 from .data import EXTRAPOLATION, TRAIN
 from .model_file import ModelRecord
+from .plot import keep_rows
 from .progress import verbose_progress
 from .search import SearchResult, TrainingSettings, find_formula
 from .search.candidates import build_candidate, candidates_table, mark_exact
@@ -304,6 +305,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         kept, dropped = informative_columns(X, names)
         if self.verbose and dropped:
             print(f"Left out of the search: {describe_dropped(dropped)}", flush=True)
+        extrapolation_all = extrapolation
         if extrapolation is not None:
             extrapolation = (extrapolation[0][:, kept], extrapolation[1])
         with verbose_progress(self.verbose, progress) as report:
@@ -346,6 +348,9 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
                 stacklevel=2,
             )
         self._set_result(result, target_name, dropped)
+        rows = X if extrapolation is None else np.vstack([X, extrapolation_all[0]])
+        targets = y if extrapolation is None else np.concatenate([y, extrapolation_all[1]])
+        self._plot_rows_ = keep_rows(rows, targets, result.split.labels)
         return self
 
     def _check_params(self) -> None:
@@ -468,18 +473,19 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         expr = self.sympy(index)
         return export.to_python(expr, self.result_.feature_names, function_name, backend)
 
-    def plot(self, X, y, X_extrapolation=None, y_extrapolation=None):
+    def plot(self, X=None, y=None, X_extrapolation=None, y_extrapolation=None):
         """A matplotlib figure of the fit: prediction and residuals against truth on the train,
         validation and extrapolation rows, and the candidates' complexity against validation
         loss, the chosen formula marked (see :func:`nalu_sr.plot.plot_fit`).
 
-        The estimator does not keep the data: pass the ``X`` and ``y`` given to ``fit``, and
+        By default it draws the rows the fit kept for it (up to 5,000 of each group). A model
+        loaded from a model file keeps none: pass the ``X`` and ``y`` given to ``fit``, and
         its extrapolation set if it had one. Needs ``pip install 'nalu-sr[plot]'``.
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        X : array-like or DataFrame of shape (n_samples, n_features), optional
+        y : array-like of shape (n_samples,), optional
         X_extrapolation, y_extrapolation : array-like, optional
 
         Returns
@@ -492,11 +498,12 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         nalu_sr.errors.MissingDependencyError
             If matplotlib is not installed.
         nalu_sr.errors.InputError
-            If the data are not those the model was fitted on.
+            If the data are not those the model was fitted on, or none are passed to a
+            model loaded from a file.
 
         Examples
         --------
-        >>> model.plot(X, y).savefig("fit.png")  # doctest: +SKIP
+        >>> model.plot().savefig("fit.png")  # doctest: +SKIP
         """
         from .plot import plot_fit
 

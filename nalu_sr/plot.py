@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,14 @@ if TYPE_CHECKING:
 
     from .estimator import NaluRegressor
 
-__all__ = ["figure_format", "plot_fit", "require_matplotlib", "save_figure"]
+__all__ = [
+    "PlotRows",
+    "figure_format",
+    "keep_rows",
+    "plot_fit",
+    "require_matplotlib",
+    "save_figure",
+]
 
 INSTALL = "pip install 'nalu-sr[plot]'"
 
@@ -46,6 +54,32 @@ LABEL_CHARS = 30
 
 #: Significant digits of the float constants shown in the figure (the formula keeps them all).
 DIGITS = 4
+
+
+@dataclass(frozen=True)
+class PlotRows:
+    """The rows a fit keeps for its picture: at most ``MAX_POINTS`` of each row group (a fixed
+    random sample of larger ones), with each group's full row count."""
+
+    X: np.ndarray
+    y: np.ndarray
+    labels: np.ndarray
+    totals: tuple[int, ...]
+
+
+def keep_rows(X: np.ndarray, y: np.ndarray, labels: np.ndarray) -> PlotRows:
+    """The rows of ``X`` and ``y`` (split by ``labels``) that :func:`plot_fit` draws by default;
+    small enough to keep with any fitted model (three groups of ``MAX_POINTS`` rows at most)."""
+    rng = np.random.default_rng(0)
+    kept = []
+    for part in range(len(SPLIT_NAMES)):
+        rows = np.flatnonzero(labels == part)
+        if len(rows) > MAX_POINTS:
+            rows = np.sort(rng.choice(rows, size=MAX_POINTS, replace=False))
+        kept.append(rows)
+    rows = np.concatenate(kept)
+    totals = tuple(int(np.sum(labels == part)) for part in range(len(SPLIT_NAMES)))
+    return PlotRows(X[rows].copy(), y[rows].copy(), labels[rows].copy(), totals)
 
 
 def require_matplotlib() -> None:
@@ -69,7 +103,9 @@ def _figure_class() -> type[Figure]:
     return Figure
 
 
-def plot_fit(model: NaluRegressor, X, y, X_extrapolation=None, y_extrapolation=None) -> Figure:
+def plot_fit(
+    model: NaluRegressor, X=None, y=None, X_extrapolation=None, y_extrapolation=None
+) -> Figure:
     """Draw how a fitted model's chosen formula does on the rows it was fitted and checked on.
 
     Three panels: (a) prediction against truth for the train, validation and held-out
@@ -78,18 +114,20 @@ def plot_fit(model: NaluRegressor, X, y, X_extrapolation=None, y_extrapolation=N
     validation loss, with the chosen formula marked. The title gives the formula and whether
     it is exact.
 
-    The estimator keeps which rows were which (``result_.split``) but, like any scikit-learn
-    estimator, not the data: pass the same ``X`` and ``y`` as to ``fit``, in the same order,
-    and the extrapolation set too if ``fit`` was given one.
+    By default the figure shows the rows the fitted model keeps for it (up to ``MAX_POINTS``
+    of each group, see :func:`keep_rows`). A model loaded from a model file keeps no rows:
+    pass the same ``X`` and ``y`` as to ``fit``, in the same order, and the extrapolation set
+    too if ``fit`` was given one; the model's record of which rows were which
+    (``result_.split``) then sorts them.
 
     Parameters
     ----------
     model : NaluRegressor
         A fitted estimator.
-    X : array-like or DataFrame of shape (n_samples, n_features)
-        The inputs given to ``fit``.
-    y : array-like of shape (n_samples,)
-        The target given to ``fit``.
+    X : array-like or DataFrame of shape (n_samples, n_features), optional
+        The inputs given to ``fit``; by default the rows the model kept.
+    y : array-like of shape (n_samples,), optional
+        The target given to ``fit``; pass it with ``X``.
     X_extrapolation, y_extrapolation : array-like, optional
         The extrapolation set given to ``fit``, if any; its rows are the extrapolation rows.
 
@@ -104,7 +142,7 @@ def plot_fit(model: NaluRegressor, X, y, X_extrapolation=None, y_extrapolation=N
         If matplotlib is not installed.
     InputError
         If the data are not those the model was fitted on (other rows, or an extrapolation
-        set missing or extra).
+        set missing or extra), or none are passed to a model that keeps no rows.
     sklearn.exceptions.NotFittedError
         If ``model`` is not fitted.
     """
@@ -112,11 +150,17 @@ def plot_fit(model: NaluRegressor, X, y, X_extrapolation=None, y_extrapolation=N
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(model)
-    truth, predicted, labels = _rows(model, X, y, X_extrapolation, y_extrapolation)
+    if X is None and y is None and X_extrapolation is None and y_extrapolation is None:
+        truth, predicted, labels, totals = _kept_rows(model)
+    elif X is None or y is None:
+        raise InputError("pass both X and y (the data given to fit), or neither.")
+    else:
+        truth, predicted, labels = _rows(model, X, y, X_extrapolation, y_extrapolation)
+        totals = tuple(int(np.sum(labels == part)) for part in range(len(SPLIT_NAMES)))
     figure = Figure(figsize=(15, 4.8), layout="constrained")
     fit_axes, residual_axes, candidate_axes = figure.subplots(1, 3)
     target = model.target_name_ or "y"
-    _draw_predictions(fit_axes, truth, predicted, labels, target)
+    _draw_predictions(fit_axes, truth, predicted, labels, totals, target)
     _draw_residuals(residual_axes, truth, predicted, labels, target)
     _draw_candidates(candidate_axes, model)
     if fit_axes.get_xscale() == "log":
@@ -125,13 +169,35 @@ def plot_fit(model: NaluRegressor, X, y, X_extrapolation=None, y_extrapolation=N
     return figure
 
 
+def _predicted(model: NaluRegressor, X) -> np.ndarray:
+    from .estimator import PoleWarning
+
+    # The formula's poles on these rows already show in its losses.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PoleWarning)
+        return model.predict(X)
+
+
+def _kept_rows(model: NaluRegressor) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    kept = getattr(model, "_plot_rows_", None)
+    if kept is None:
+        raise InputError(
+            "this model keeps no rows to draw (it was loaded from a model file); pass the X "
+            "and y given to fit, and its extrapolation set if it had one."
+        )
+    X = kept.X
+    if hasattr(model, "feature_names_in_"):
+        import pandas as pd
+
+        X = pd.DataFrame(X, columns=model.feature_names_in_)
+    return kept.y, _predicted(model, X), kept.labels, kept.totals
+
+
 def _rows(
     model: NaluRegressor, X, y, X_extrapolation, y_extrapolation
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Truth, prediction and split label of every row fit saw, with checks that they are."""
     from sklearn.utils.validation import column_or_1d
-
-    from .estimator import PoleWarning
 
     split = model.result_.split
     labels = split.labels
@@ -154,10 +220,7 @@ def _rows(
     truth, predicted = [], []
     for inputs, target, x_name, y_name in parts:
         target = column_or_1d(np.asarray(target, dtype=np.float64))
-        # The formula's poles on these rows already show in its losses.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PoleWarning)
-            values = model.predict(inputs)
+        values = _predicted(model, inputs)
         if len(values) != len(target):
             raise InputError(f"{x_name} has {len(values)} rows but {y_name} has {len(target)}.")
         truth.append(target)
@@ -203,8 +266,7 @@ def _groups(labels: np.ndarray, *columns: np.ndarray):
         yield part, name, undefined, [column[rows] for column in columns]
 
 
-def _label(labels: np.ndarray, part: int, name: str, undefined: int, drawn: int) -> str:
-    total = int(np.sum(labels == part))
+def _label(total: int, name: str, undefined: int, drawn: int) -> str:
     label = f"{name} ({total:,} rows"
     if drawn + undefined < total:
         label += f", {drawn:,} shown"
@@ -220,7 +282,12 @@ def _spans_decades(values: np.ndarray) -> bool:
 
 
 def _draw_predictions(
-    axes: Axes, truth: np.ndarray, predicted: np.ndarray, labels: np.ndarray, target: str
+    axes: Axes,
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    labels: np.ndarray,
+    totals: tuple[int, ...],
+    target: str,
 ) -> None:
     for part, name, undefined, (x, y) in _groups(labels, truth, predicted):
         axes.scatter(
@@ -231,7 +298,7 @@ def _draw_predictions(
             **STYLES[part],
             edgecolors="none",
             rasterized=True,
-            label=_label(labels, part, name, undefined, len(x)),
+            label=_label(totals[part], name, undefined, len(x)),
             gid=name,
         )
     finite = np.concatenate([truth[np.isfinite(truth)], predicted[np.isfinite(predicted)]])

@@ -64,6 +64,22 @@ def test_passes_sklearn_check_without_skipping_it(estimator, check, monkeypatch)
         pytest.fail(f"{check} was skipped: {skipped}")
 
 
+# The same checks with every parameter at its default: the search plan ends on its own (no
+# time cap), so the checks that fit twice and compare (check_supervised_y_2d, ...) see the
+# same formula however loaded the machine is.
+DEFAULT_CHECKS = parametrize_with_checks([NaluRegressor()])
+
+
+@pytest.mark.slow
+@DEFAULT_CHECKS
+def test_passes_sklearn_check_with_default_settings(estimator, check, monkeypatch):
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    try:
+        check(estimator)
+    except SkipTest as skipped:
+        pytest.fail(f"{check} was skipped: {skipped}")
+
+
 def test_init_stores_arguments_unchanged_and_validates_in_fit():
     model = NaluRegressor(restarts=0, architectures="NAU", tolerance=-1)
     assert model.get_params()["restarts"] == 0

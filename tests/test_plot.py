@@ -152,6 +152,42 @@ def test_plot_of_an_explicit_extrapolation_set_shows_its_rows_as_the_extrapolati
         model.plot(data[0], data[1], data[2][1:], data[3][1:])
 
 
+def test_plot_without_data_draws_the_rows_the_fit_kept_the_same_as_with_them(agg, ohms, celsius):
+    model, X, y = ohms
+    given, kept = model.plot(X, y).axes[0], model.plot().axes[0]
+    for name in ("train", "validation", "extrapolation"):
+        np.testing.assert_array_equal(
+            by_gid(kept, name).get_offsets(), by_gid(given, name).get_offsets()
+        )
+    legend = [text.get_text() for text in kept.get_legend().get_texts()]
+    assert legend[:3] == ["train (320 rows)", "validation (80 rows)", "extrapolation (100 rows)"]
+    explicit, data = celsius
+    fit = explicit.plot().axes[0]
+    assert len(by_gid(fit, "extrapolation").get_offsets()) == len(data[2]) == 500
+
+
+def test_plot_of_a_large_fit_keeps_a_sample_of_each_group_with_its_full_count(agg, monkeypatch):
+    monkeypatch.setattr(plot_module, "MAX_POINTS", 40)
+    X = pd.DataFrame({"a": np.linspace(1, 2, 300)})
+    model = NaluRegressor(architectures=["NAU"], restarts=1, steps=100).fit(X, 3 * X.a + 1)
+    assert len(model._plot_rows_.y) == 120
+    fit = model.plot().axes[0]
+    assert len(by_gid(fit, "train").get_offsets()) == 40
+    train_rows = model.result_.split.counts()["train"]
+    assert fit.get_legend().get_texts()[0].get_text() == f"train ({train_rows} rows, 40 shown)"
+
+
+def test_plot_of_a_model_loaded_from_a_file_needs_the_data(agg, ohms, tmp_path):
+    model, X, y = ohms
+    model.save(tmp_path / "model.json")
+    loaded = NaluRegressor.load(tmp_path / "model.json")
+    with pytest.raises(InputError, match="keeps no rows to draw"):
+        loaded.plot()
+    assert len(by_gid(loaded.plot(X, y).axes[0], "train").get_offsets()) == 320
+    with pytest.raises(InputError, match="pass both X and y"):
+        model.plot(X)
+
+
 def test_plot_refuses_data_other_than_those_fitted_on(agg, ohms):
     model, X, y = ohms
     with pytest.raises(InputError, match="X has 499 rows but the model was fitted on 500"):
