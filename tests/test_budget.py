@@ -146,3 +146,26 @@ def test_the_default_plan_gives_the_same_formula_and_table_idle_and_beside_busy_
     assert idle.formula_ == busy.formula_
     assert idle.result_.jobs == busy.result_.jobs
     pd.testing.assert_frame_equal(idle.candidates_, busy.candidates_, check_exact=True)
+
+
+def test_the_cli_says_when_max_time_ended_the_search_and_takes_effort(tmp_path):
+    from typer.testing import CliRunner
+
+    from nalu_sr.cli import app
+
+    path = tmp_path / "wavy.csv"
+    a = np.linspace(1, 3, 60)
+    pd.DataFrame({"a": a, "b": a[::-1] ** 2, "y": a * np.sin(2 * a[::-1] ** 2)}).to_csv(
+        path, index=False
+    )
+    small = ["--restarts", "1", "--steps", "60"]
+    capped = CliRunner().invoke(app, ["fit", str(path), "-t", "y", *small, "--max-time", "1e-9"])
+    assert capped.exit_code == 3, capped.output
+    assert "Stopped by --max-time before the search plan was done" in capped.output
+    planned = CliRunner().invoke(app, ["fit", str(path), "-t", "y", *small, "--effort", "0.05"])
+    assert planned.exit_code == 3, planned.output
+    assert "Stopped by --max-time" not in planned.output
+    assert "raise effort, or --effort" in planned.output
+    wrong = CliRunner().invoke(app, ["fit", str(path), "-t", "y", "--effort", "0"])
+    assert wrong.exit_code == 2
+    assert "effort must be a positive number" in wrong.output
