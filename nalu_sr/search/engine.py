@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from ..training import (
     fraction_affine_mse,
     fraction_mse,
     per_copy_mse,
+    row_mean,
     second_moment,
     train,
 )
@@ -204,12 +206,14 @@ def run_job(
     target: np.ndarray,
     settings: TrainingSettings,
     deadline: float | None = None,
+    weights: np.ndarray | None = None,
 ) -> JobResult:
     """Train ``job``'s architecture on the rows of ``table`` against ``target`` (the job's form
     of the target) at every scale of its chunk of the grid, and snap every copy.
 
     Training that reaches ``deadline`` (a :func:`time.time` value) stops and yields no
-    structures, only ``timed_out=True``.
+    structures, only ``timed_out=True``. Row ``weights`` (one per row of ``table``) weigh
+    every copy's training loss.
     """
     started = time.perf_counter()
     architecture = job.architecture
@@ -225,8 +229,9 @@ def run_job(
         X_t = torch.as_tensor(inputs / column_scale, dtype=torch.float64)
         Y_t = torch.as_tensor(target[None, :, None] / scales[:, None, None], dtype=torch.float64)
     affine = torch.as_tensor(settings.affine(architecture)[job.chunk])
+    W_t = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
     ensemble, result, late = _train_copies(
-        architecture, seeds, (X_t, Y_t), affine, settings, deadline
+        architecture, seeds, (X_t, Y_t, W_t), affine, settings, deadline
     )
     outcome = JobResult(architecture.name, job.transform, reseeded=result.reseeded)
     if late and result.stopped_early:
@@ -260,19 +265,22 @@ def _log_data(inputs: np.ndarray, target: np.ndarray, copies: int) -> tuple[torc
 def _train_copies(
     architecture: Architecture,
     seeds: list[int],
-    data: tuple[torch.Tensor, torch.Tensor],
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
     affine: torch.Tensor,
     settings: TrainingSettings,
     deadline: float | None,
 ) -> tuple[Ensemble, TrainingResult, list[int]]:
-    """One copy of ``architecture`` per seed, trained on ``data`` (inputs, and a target per
-    copy), up to scale and offset where ``affine``; with the training result and the steps at
-    which ``deadline`` was found passed (empty if never)."""
-    X_t, Y_t = data
+    """One copy of ``architecture`` per seed, trained on ``data`` (inputs, a target per copy,
+    and row weights or None), up to scale and offset where ``affine``; with the training
+    result and the steps at which ``deadline`` was found passed (empty if never)."""
+    X_t, Y_t, W_t = data
     whitened = architecture.whitened
     steps = settings.whitened_steps if whitened else settings.steps
     schedule = settings.schedule(whitened)
-    fitted = settings.whitened_fit * Y_t.pow(2).mean(dim=(1, 2))
+    if W_t is None:
+        fitted = settings.whitened_fit * Y_t.pow(2).mean(dim=(1, 2))
+    else:
+        fitted = settings.whitened_fit * row_mean(Y_t.pow(2), W_t)[:, 0]
     late: list[int] = []
 
     def stop(step: int, ensemble: Ensemble, mse: torch.Tensor) -> bool:
@@ -297,18 +305,24 @@ def _train_copies(
             eval_every=steps if deadline is None and not whitened else DEADLINE_CHECK_STEPS,
             callback=stop,
             whiten={"net.0.weight": second_moment(X_t)} if whitened else None,
-            loss=centred_mse
-            if architecture.kind.log_space
-            else _mixed_loss(affine, architecture.kind.fraction),
+            loss=_weighted(
+                centred_mse
+                if architecture.kind.log_space
+                else _mixed_loss(affine, architecture.kind.fraction),
+                W_t,
+            ),
         )
     finally:
         torch.set_num_threads(threads)
     return ensemble, result, late
 
 
-def _mixed_loss(
-    affine: torch.Tensor, fraction: bool = False
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def _weighted(loss: Callable[..., torch.Tensor], weights: torch.Tensor | None) -> Callable:
+    """``loss`` with its row ``weights`` bound (itself, without weights)."""
+    return loss if weights is None else functools.partial(loss, weights=weights)
+
+
+def _mixed_loss(affine: torch.Tensor, fraction: bool = False) -> Callable[..., torch.Tensor]:
     """The training loss of each copy: :func:`~nalu_sr.training.affine_mse` where ``affine``,
     the plain MSE elsewhere (their :func:`~nalu_sr.training.fraction_mse` forms for a stack
     that ends in a division). The affine copies come last (see
@@ -322,11 +336,13 @@ def _mixed_loss(
     if plain == 0:
         return affine_loss
 
-    def loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(
+        prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return torch.cat(
             [
-                plain_loss(prediction[:plain], target[:plain]),
-                affine_loss(prediction[plain:], target[plain:]),
+                plain_loss(prediction[:plain], target[:plain], weights),
+                affine_loss(prediction[plain:], target[plain:], weights),
             ]
         )
 
