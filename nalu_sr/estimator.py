@@ -168,17 +168,18 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     and first rows), ``ColumnError`` for duplicate or non-numeric DataFrame columns,
     ``TooFewRowsError`` for fewer than 10 samples, ``MagnitudeError`` for a column whose
     largest magnitude is above 1e150 or, not being zero, below 1e-150 (their squares leave
-    float64's range, where errors can no longer be measured).
+    float64's range, where errors can no longer be measured), ``WeightError`` for a
+    ``sample_weight`` that is negative, NaN, infinite, all zero or of the wrong length.
 
     A constant target is not an error: the constant formula fits it and is exact (unless every
     row is the same row: repeated rows are merged into one weighted row, leaving none to hold
     out, so the constant is not claimed exact). Constant features and features equal to an
     earlier one carry nothing the others do not, so they are left out of the search
     (``dropped_features_``); when no feature varies, the first one is kept and the formula is
-    a constant. When every trained network snaps to no
-    structure at all (data with no pattern, such as pure noise), the formula is the constant
-    fitted on the train rows, scored on every split like any candidate (architecture
-    ``"constant"``); it is exact only when the target is constant.
+    a constant. When every trained network snaps to no structure at all (data with no
+    pattern, such as pure noise), the formula is the constant fitted on the train rows, scored
+    on every split like any candidate (architecture ``"constant"``); it is exact only when the
+    target is constant.
 
     Examples
     --------
@@ -555,11 +556,12 @@ def _constant_fallback(
     )
     tolerance = mark_exact([candidate], tolerance)
     error = candidate.relative_rmse[EXTRAPOLATION]
-    verdict = "it holds" if candidate.exact else f"relative error {error:.3g}"
-    verdict = f"{verdict} on the held-out extrapolation rows"
     if np.isnan(error):
         # Every row the same row (repeats are merged, see nalu_sr.weights): none to hold out.
         verdict = "no row was left to hold out for the extrapolation check"
+    else:
+        verdict = "it holds" if candidate.exact else f"relative error {error:.3g}"
+        verdict += " on the held-out extrapolation rows"
     return dataclasses.replace(
         result,
         formula=candidate.expr,

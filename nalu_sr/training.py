@@ -201,11 +201,15 @@ class TrainingResult:
     history: list[tuple[int, Tensor]] = field(default_factory=list)
 
 
-def second_moment(x: Tensor) -> Tensor:
+def second_moment(x: Tensor, weights: Tensor | None = None) -> Tensor:
     """``E[x x^T]`` over the rows of ``x``: ``(in, in)`` from ``(B, in)``, or one per copy from
     ``(R, B, in)``: what :func:`train` takes in ``whiten`` for a weight reading these inputs.
+    With row ``weights`` ``(B,)``, the weighted mean.
     """
-    return x.transpose(-1, -2) @ x / x.shape[-2]
+    if weights is None:
+        return x.transpose(-1, -2) @ x / x.shape[-2]
+    weights = (weights / weights.sum()).to(x.dtype)
+    return x.transpose(-1, -2) @ (x * weights[:, None])
 
 
 def _symmetric_roots(moment: Tensor) -> tuple[Tensor, Tensor]:

@@ -16,15 +16,22 @@ from nalu_sr.data import TRAIN
 from nalu_sr.datasets import load_suite_entry
 from nalu_sr.errors import InputError, WeightError
 from nalu_sr.search import TrainingSettings, find_formula
+from nalu_sr.search.engine import Job, run_job
+from nalu_sr.search.space import build_feature_table
+from nalu_sr.search.stacks import Space, architectures
+from nalu_sr.symbolic import feature_symbols
 from nalu_sr.weights import merge_weighted_rows
 
-PRODUCT = dict(max_time=10, restarts=1, steps=300, scale_steps=2, architectures=("NAU", "NMU"))
+# Small searches. Fits compared with each other get a budget they never reach (they stop at
+# the first stage with a formula that holds), so that no stage is cut short in one of them.
+PRODUCT = dict(max_time=60, restarts=1, steps=300, scale_steps=2, architectures=("NAU", "NMU"))
 SEARCH = dict(
     settings=TrainingSettings(restarts=1, steps=300, scale_steps=2),
     architectures=["NAU", "NMU"],
-    max_time=10,
+    max_time=60,
 )
 LINEAR = dict(max_time=5, restarts=1, steps=100, scale_steps=1, architectures=("NAU",))
+LINE = dict(LINEAR, max_time=60)
 
 #: scikit-learn's checks that run once ``fit`` takes ``sample_weight`` (1.9.1).
 SAMPLE_WEIGHT_CHECKS = [
@@ -106,6 +113,29 @@ def test_integer_weights_give_the_same_search_as_repeated_rows_in_any_order():
     np.testing.assert_array_equal(weighted.predict(X), repeated.predict(X))
 
 
+@pytest.mark.parametrize("name", ["NMU", "NAU->NMU[2]"])
+def test_a_job_trained_with_integer_weights_finds_the_structures_of_the_rows_repeated(name):
+    # a*b on the even rows and a*c on the odd ones: weighing the even rows 4 times decides.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 2, size=(48, 3))
+    even = np.arange(48) % 2 == 0
+    y = np.where(even, X[:, 0] * X[:, 1], X[:, 0] * X[:, 2])
+    counts = np.where(even, 4, 1)
+    symbols = feature_symbols(["a", "b", "c"])
+    table = build_feature_table(X, symbols, np.arange(48))
+    repeat = np.repeat(np.arange(48), counts)
+    repeated_table = build_feature_table(X[repeat], symbols, np.arange(len(repeat)))
+    offered = architectures(Space(table, np.arange(48), y))
+    architecture = next(a for a in offered if a.name == name)
+    job = Job(stage=0, architecture=architecture, transform="y", seed=0)
+    settings = TrainingSettings(restarts=1, scale_steps=1, steps=400)
+    weighted = run_job(job, table, y, settings, weights=counts.astype(float))
+    repeated = run_job(job, repeated_table, y[repeat], settings)
+    plain = run_job(job, table, y, settings)
+    assert weighted.structures == repeated.structures
+    assert weighted.structures != plain.structures
+
+
 @pytest.fixture(scope="module")
 def two_slopes():
     """y = 2x on half the rows and 3x on the other: no formula fits both, so the fitted slope
@@ -122,7 +152,7 @@ def test_heavier_weights_pull_a_misfit_constant_towards_their_rows(two_slopes):
     fits = {}
     for heavy in (False, True):
         w = np.where(steep == heavy, 9.0, 1.0)
-        model = NaluRegressor(**LINEAR).fit(X, y, sample_weight=w)
+        model = NaluRegressor(**LINE).fit(X, y, sample_weight=w)
         assert not model.holds_
         # The chosen line is the weighted least-squares line through the train rows.
         rows, target, row_weights = merge_weighted_rows(X, y, w)

@@ -244,3 +244,11 @@ def test_row_mean_weighs_rows_whatever_the_weights_scale():
     assert row_mean(values, 10 * weights).item() == pytest.approx(3.25)
     assert row_mean(values).item() == pytest.approx(7 / 3)
     assert row_mean(values[..., None], weights, keepdim=True).shape == (1, 1, 1)
+
+
+def test_weighted_second_moment_is_that_of_the_rows_repeated():
+    generator = torch.Generator().manual_seed(5)
+    x = torch.rand(30, 4, generator=generator, dtype=torch.float64)
+    counts = torch.randint(1, 4, (30,), generator=generator)
+    repeated = second_moment(x[torch.repeat_interleave(torch.arange(30), counts)])
+    torch.testing.assert_close(second_moment(x, counts.to(torch.float64)), repeated)

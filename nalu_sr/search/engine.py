@@ -154,19 +154,23 @@ def _power_of_ten(value: float) -> float:
 
 
 def training_scales(
-    architecture: Architecture, inputs: np.ndarray, target: np.ndarray
+    architecture: Architecture,
+    inputs: np.ndarray,
+    target: np.ndarray,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Column scales for the inputs and the centre of the target's scale grid.
 
     Products of single columns (``common_scale=False``) are indifferent to each column's
     scale, so every column is brought to RMS 1 and the target too. Sums need one scale for all
     columns; it is a power of ten, so moderate data is trained as it is and a formula with
-    unit coefficients is matched at the grid's centre.
+    unit coefficients is matched at the grid's centre. RMS values are weighted by the rows'
+    ``weights``, so that a row of weight 2 counts as that row twice here too.
     """
     if architecture.scale_groups:
         return np.asarray(architecture.column_scales), 1.0  # the centres are in the grid
-    rms = typical_size(inputs, axis=0)
-    target_rms = typical_size(target)
+    rms = typical_size(inputs, axis=0, weights=weights)
+    target_rms = typical_size(target, weights=weights)
     if not architecture.common_scale:
         return rms, target_rms
     column_scale = _power_of_ten(float(np.median(rms)))
@@ -222,9 +226,9 @@ def run_job(
     grid = settings.grid(architecture)
     seeds = np.random.SeedSequence(job.seed).generate_state(len(grid)).tolist()[job.chunk]
     if architecture.kind.log_space:
-        X_t, Y_t = _log_data(inputs, target, len(seeds))
+        X_t, Y_t = _log_data(inputs, target, len(seeds), weights)
     else:
-        column_scale, centre = training_scales(architecture, inputs, target)
+        column_scale, centre = training_scales(architecture, inputs, target, weights)
         scales = centre * grid[job.chunk]
         X_t = torch.as_tensor(inputs / column_scale, dtype=torch.float64)
         Y_t = torch.as_tensor(target[None, :, None] / scales[:, None, None], dtype=torch.float64)
@@ -250,14 +254,18 @@ def run_job(
     return outcome
 
 
-def _log_data(inputs: np.ndarray, target: np.ndarray, copies: int) -> tuple[torch.Tensor, ...]:
-    """Logarithms of the columns' and the target's magnitudes, each centred (an offset is the
-    formula's constant factor, which the loss leaves free), the target once per copy."""
+def _log_data(
+    inputs: np.ndarray, target: np.ndarray, copies: int, weights: np.ndarray | None = None
+) -> tuple[torch.Tensor, ...]:
+    """Logarithms of the columns' and the target's magnitudes, each centred on its (weighted)
+    mean (an offset is the formula's constant factor, which the loss leaves free), the target
+    once per copy."""
     with np.errstate(divide="ignore"):
         logs = np.log(np.abs(inputs))
         log_target = np.log(np.abs(target))
-    logs -= logs.mean(axis=0)
-    log_target = np.broadcast_to(log_target - log_target.mean(), (copies, len(target)))
+    logs -= np.average(logs, axis=0, weights=weights)
+    centred = log_target - np.average(log_target, weights=weights)
+    log_target = np.broadcast_to(centred, (copies, len(target)))
     X_t = torch.as_tensor(logs, dtype=torch.float64)
     return X_t, torch.as_tensor(np.ascontiguousarray(log_target)[..., None], dtype=torch.float64)
 
@@ -304,7 +312,7 @@ def _train_copies(
             schedule=schedule,
             eval_every=steps if deadline is None and not whitened else DEADLINE_CHECK_STEPS,
             callback=stop,
-            whiten={"net.0.weight": second_moment(X_t)} if whitened else None,
+            whiten={"net.0.weight": second_moment(X_t, W_t)} if whitened else None,
             loss=_weighted(
                 centred_mse
                 if architecture.kind.log_space

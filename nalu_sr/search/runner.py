@@ -66,7 +66,8 @@ class SearchResult:
     feature_names : list of str
     symbols : list of sympy.Symbol
     split : Split
-        Which rows were train, validation and extrapolation rows.
+        Which rows were train, validation and extrapolation rows: the rows searched, which
+        are the given ones unless some had weight 0 or repeated (see ``sample_weight``).
     tolerance : float
         Relative error under which a formula counted as exact.
     message : str
@@ -125,7 +126,9 @@ class SearchData:
     Attributes
     ----------
     X, y : ndarray
-        Every row: the given ones, then those of an explicit extrapolation set.
+        Every row: the given ones (weight-0 rows left out and repeated rows merged, see
+        :func:`~nalu_sr.weights.merge_weighted_rows`), then those of an explicit extrapolation
+        set.
     feature_names : list of str
     symbols : list of sympy.Symbol
     split : Split
