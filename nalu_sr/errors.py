@@ -18,6 +18,8 @@ command line prints the message on one line and exits with code 2.
     Fewer rows than the search needs to hold some out.
 ``MagnitudeError``
     Values so large or so small that squaring them leaves float64's range.
+``WeightError``
+    Sample weights that are negative, NaN, infinite, all zero, or not one per row.
 ``MissingDependencyError``
     An option needs an optional extra that is not installed (an ``ImportError``, not a
     ``ValueError``).
@@ -68,6 +70,11 @@ class MagnitudeError(InputError):
     """Values whose squares overflow or underflow float64, so that no error can be measured."""
 
 
+class WeightError(InputError):
+    """Sample weights that cannot weigh the rows: negative, not finite, all zero, or not one
+    number per row."""
+
+
 class MissingDependencyError(ImportError):
     """An optional extra that the requested feature needs is not installed; says which."""
 
@@ -81,4 +88,5 @@ __all__ = [
     "ModelFileError",
     "NonFiniteError",
     "TooFewRowsError",
+    "WeightError",
 ]

@@ -30,9 +30,11 @@ from .validation import (
     check_finite,
     check_frame,
     check_magnitude,
+    check_sample_weight,
     describe_dropped,
     informative_columns,
 )
+from .weights import merge_weighted_rows
 
 __all__ = ["NaluRegressor", "PoleWarning"]
 
@@ -184,15 +186,18 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     and first rows), ``ColumnError`` for duplicate or non-numeric DataFrame columns,
     ``TooFewRowsError`` for fewer than 10 samples, ``MagnitudeError`` for a column whose
     largest magnitude is above 1e150 or, not being zero, below 1e-150 (their squares leave
-    float64's range, where errors can no longer be measured).
+    float64's range, where errors can no longer be measured), ``WeightError`` for a
+    ``sample_weight`` that is negative, NaN, infinite, all zero or of the wrong length.
 
-    A constant target is not an error: the constant formula fits it and is exact. Constant
-    features and features equal to an earlier one carry nothing the others do not, so they
-    are left out of the search (``dropped_features_``); when no feature varies, the first
-    one is kept and the formula is a constant. When every trained network snaps to no
-    structure at all (data with no pattern, such as pure noise), the formula is the constant
-    fitted on the train rows, scored on every split like any candidate (architecture
-    ``"constant"``); it is exact only when the target is constant.
+    A constant target is not an error: the constant formula fits it and is exact (unless every
+    row is the same row: repeated rows are merged into one weighted row, leaving none to hold
+    out, so the constant is not claimed exact). Constant features and features equal to an
+    earlier one carry nothing the others do not, so they are left out of the search
+    (``dropped_features_``); when no feature varies, the first one is kept and the formula is
+    a constant. When every trained network snaps to no structure at all (data with no
+    pattern, such as pure noise), the formula is the constant fitted on the train rows, scored
+    on every split like any candidate (architecture ``"constant"``); it is exact only when the
+    target is constant.
 
     Examples
     --------
@@ -248,6 +253,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         X_extrapolation=None,
         y_extrapolation=None,
         *,
+        sample_weight=None,
         progress: Callable[[int, int, str], None] | None = None,
     ) -> NaluRegressor:
         """Search for the formula behind ``y = f(X)``.
@@ -262,6 +268,13 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         X_extrapolation, y_extrapolation : array-like, optional
             Rows to check the formula on instead of holding out the outer band of ``X``;
             typically inputs from wider ranges than ``X``. Pass both or neither.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weight of each row: a row of weight 2 counts as that row twice in
+            the training loss, the least-squares fit of the constants, and every error and
+            check. Rows of weight 0 are left out before anything else, as if absent; repeated
+            rows are merged into one that carries their summed weight, so that the split into
+            train, validation and held-out rows is one of distinct rows (``result_.split``
+            labels those). Equal weights are the same as none.
         progress : callable, optional
             ``progress(done, total, description)`` after each trained architecture (a
             callback with a parameter named ``best`` also gets the best formula so far);
@@ -280,6 +293,9 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
             If a DataFrame has duplicate or non-numeric columns.
         TooFewRowsError
             If there are fewer than 10 samples.
+        WeightError
+            If ``sample_weight`` is not one number per sample, holds NaN, infinite or
+            negative values, or is zero for every sample.
         MagnitudeError
             If a column's largest magnitude is above 1e150 or, not zero, below 1e-150.
         ValueError
@@ -292,6 +308,10 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         target_name = y.name if isinstance(y, pd.Series) and isinstance(y.name, str) else None
         X, y = _checked(self, X, y, "X", "y", reset=True)
         check_enough_rows(X.shape[0], "X")
+        given = (X, y, check_sample_weight(sample_weight, X.shape[0]))
+        # The rows the search will see (weight 0 left out, repeated rows merged), for the
+        # columns' check and the fallback; find_formula merges the given rows just so.
+        X, y, weights = merge_weighted_rows(*given)
         extrapolation = None
         if (X_extrapolation is None) != (y_extrapolation is None):
             raise ValueError(
@@ -310,9 +330,10 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
             extrapolation = (extrapolation[0][:, kept], extrapolation[1])
         with verbose_progress(self.verbose, progress) as report:
             result = find_formula(
-                X[:, kept],
-                y,
+                given[0][:, kept],
+                given[1],
                 [names[j] for j in kept],
+                sample_weight=given[2],
                 extrapolation=extrapolation,
                 holdout_fraction=self.holdout_fraction,
                 validation_fraction=self.validation_fraction,
@@ -338,7 +359,9 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
                     f"max_time={self.max_time} s left no time to train any architecture; "
                     "increase max_time."
                 )
-            result = _constant_fallback(result, X[:, kept], y, extrapolation, self.tolerance)
+            result = _constant_fallback(
+                result, X[:, kept], y, extrapolation, self.tolerance, weights
+            )
         if dropped:
             result = _with_every_feature(result, X, names)
         if result.interrupted:
@@ -593,6 +616,7 @@ def _constant_fallback(
     y: np.ndarray,
     extrapolation: tuple | None,
     tolerance: float,
+    weights: np.ndarray | None = None,
 ) -> SearchResult:
     """The intercept-only candidate, scored like any other, when the search chose none.
 
@@ -607,22 +631,32 @@ def _constant_fallback(
     if extrapolation is not None:
         X = np.vstack([X, extrapolation[0]])
         y = np.concatenate([y, extrapolation[1]])
+        if weights is not None:
+            weights = np.concatenate([weights, np.ones(len(extrapolation[1]))])
     labels = result.split.labels
     fit_rows = np.flatnonzero(labels != EXTRAPOLATION)
     table = build_feature_table(X, result.symbols, fit_rows)
+    train = labels == TRAIN
+    mean = np.average(y[train], weights=None if weights is None else weights[train])
     candidate = build_candidate(
         (),
-        np.array([y[labels == TRAIN].mean()]),
+        np.array([mean]),
         table=table,
         y=y,
         labels=labels,
         transform="y",
         architecture="constant",
         tolerance=tolerance,
+        weights=weights,
     )
     tolerance = mark_exact([candidate], tolerance)
     error = candidate.relative_rmse[EXTRAPOLATION]
-    verdict = "it holds" if candidate.exact else f"relative error {error:.3g}"
+    if np.isnan(error):
+        # Every row the same row (repeats are merged, see nalu_sr.weights): none to hold out.
+        verdict = "no row was left to hold out for the extrapolation check"
+    else:
+        verdict = "it holds" if candidate.exact else f"relative error {error:.3g}"
+        verdict += " on the held-out extrapolation rows"
     return dataclasses.replace(
         result,
         formula=candidate.expr,
@@ -632,7 +666,7 @@ def _constant_fallback(
         tolerance=tolerance,
         message=(
             "The trained units gave no formula to score; fell back to the constant fitted on "
-            f"the train rows ({verdict} on the held-out extrapolation rows)."
+            f"the train rows ({verdict})."
         ),
     )
 

@@ -201,11 +201,15 @@ class TrainingResult:
     history: list[tuple[int, Tensor]] = field(default_factory=list)
 
 
-def second_moment(x: Tensor) -> Tensor:
+def second_moment(x: Tensor, weights: Tensor | None = None) -> Tensor:
     """``E[x x^T]`` over the rows of ``x``: ``(in, in)`` from ``(B, in)``, or one per copy from
     ``(R, B, in)``: what :func:`train` takes in ``whiten`` for a weight reading these inputs.
+    With row ``weights`` ``(B,)``, the weighted mean.
     """
-    return x.transpose(-1, -2) @ x / x.shape[-2]
+    if weights is None:
+        return x.transpose(-1, -2) @ x / x.shape[-2]
+    weights = (weights / weights.sum()).to(x.dtype)
+    return x.transpose(-1, -2) @ (x * weights[:, None])
 
 
 def _symmetric_roots(moment: Tensor) -> tuple[Tensor, Tensor]:
@@ -315,12 +319,43 @@ def _match_target(prediction: Tensor, target: Tensor) -> Tensor:
     return target.to(prediction.dtype)
 
 
-def per_copy_mse(prediction: Tensor, target: Tensor) -> Tensor:
-    """Mean squared error of each copy: ``(R,)`` from outputs ``(R, B, out)``."""
-    return (prediction - _match_target(prediction, target)).pow(2).flatten(1).mean(dim=1)
+def row_mean(values: Tensor, weights: Tensor | None = None, keepdim: bool = False) -> Tensor:
+    """Mean of ``values`` ``(R, B, ...)`` over its rows (dim 1), weighted by ``weights``.
+
+    Parameters
+    ----------
+    values : Tensor of shape (R, B, ...)
+    weights : Tensor of shape (B,), optional
+        Non-negative row weights (any scale: they are divided by their sum); a plain mean
+        without them.
+    keepdim : bool, default=False
+        Keep the row dimension, with size 1.
+
+    Returns
+    -------
+    Tensor of shape (R, ...), or (R, 1, ...) with ``keepdim``
+    """
+    if weights is None:
+        return values.mean(dim=1, keepdim=keepdim)
+    shape = (1, -1) + (1,) * (values.dim() - 2)
+    weights = (weights / weights.sum()).to(values.dtype).view(shape)
+    return (values * weights).sum(dim=1, keepdim=keepdim)
 
 
-def affine_mse(prediction: Tensor, target: Tensor) -> Tensor:
+def _copy_mean(values: Tensor, weights: Tensor | None) -> Tensor:
+    """Each copy's mean over rows (weighted) and outputs: ``(R,)`` from ``(R, B, ...)``."""
+    if weights is None:
+        return values.flatten(1).mean(dim=1)
+    return row_mean(values, weights).flatten(1).mean(dim=1)
+
+
+def per_copy_mse(prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Mean squared error of each copy: ``(R,)`` from outputs ``(R, B, out)``; with row
+    ``weights`` ``(B,)``, the weighted mean (as are all the losses below)."""
+    return _copy_mean((prediction - _match_target(prediction, target)).pow(2), weights)
+
+
+def affine_mse(prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
     """Each copy's MSE after the best scale and offset, over the target's variance: ``(R,)``.
 
     A snapped stack's scale and offset are refitted by least squares after snapping, so a
@@ -331,16 +366,16 @@ def affine_mse(prediction: Tensor, target: Tensor) -> Tensor:
     ``1 - R**2``, whatever the target's scale and offset.
     """
     target = _match_target(prediction, target).expand_as(prediction)
-    p = prediction - prediction.mean(dim=1, keepdim=True)
-    t = target - target.mean(dim=1, keepdim=True)
+    p = prediction - row_mean(prediction, weights, keepdim=True)
+    t = target - row_mean(target, weights, keepdim=True)
     with torch.no_grad():
-        variance = p.pow(2).mean(dim=1, keepdim=True)
-        scale = (p * t).mean(dim=1, keepdim=True) / variance.clamp_min(1e-300)
-        spread = t.pow(2).flatten(1).mean(dim=1).clamp_min(1e-300)
-    return (t - scale * p).pow(2).flatten(1).mean(dim=1) / spread
+        variance = row_mean(p.pow(2), weights, keepdim=True)
+        scale = row_mean(p * t, weights, keepdim=True) / variance.clamp_min(1e-300)
+        spread = _copy_mean(t.pow(2), weights).clamp_min(1e-300)
+    return _copy_mean((t - scale * p).pow(2), weights) / spread
 
 
-def centred_mse(prediction: Tensor, target: Tensor) -> Tensor:
+def centred_mse(prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
     """Each copy's MSE up to a free offset, over the target's variance: ``(R,)``.
 
     A product unit trained in log space matches ``log|y|`` up to ``log|c|``, the formula's
@@ -348,10 +383,10 @@ def centred_mse(prediction: Tensor, target: Tensor) -> Tensor:
     themselves, so, unlike :func:`affine_mse`, only the offset is free.
     """
     target = _match_target(prediction, target).expand_as(prediction)
-    p = prediction - prediction.mean(dim=1, keepdim=True)
-    t = target - target.mean(dim=1, keepdim=True)
-    spread = t.pow(2).flatten(1).mean(dim=1).clamp_min(1e-300)
-    return (t - p).pow(2).flatten(1).mean(dim=1) / spread
+    p = prediction - row_mean(prediction, weights, keepdim=True)
+    t = target - row_mean(target, weights, keepdim=True)
+    spread = _copy_mean(t.pow(2), weights).clamp_min(1e-300)
+    return _copy_mean((t - p).pow(2), weights) / spread
 
 
 def _fraction_parts(prediction: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -366,7 +401,7 @@ def _fraction_parts(prediction: Tensor, target: Tensor) -> tuple[Tensor, Tensor,
     return numerator, denominator, target
 
 
-def fraction_mse(prediction: Tensor, target: Tensor) -> Tensor:
+def fraction_mse(prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
     """Each copy's error as a fraction ``numerator / denominator`` of the target, never
     dividing: ``mean((n - t*d)**2) / mean((t*d)**2)``, shape ``(R,)``.
 
@@ -377,13 +412,16 @@ def fraction_mse(prediction: Tensor, target: Tensor) -> Tensor:
     """
     n, d, t = _fraction_parts(prediction, target)
     scaled = t * d
-    size = scaled.pow(2).mean(dim=1)
+    size = row_mean(scaled.pow(2), weights)
     # A denominator of zero on every row (a sum whose weights all went to 0) is no fraction:
     # its loss is that of predicting nothing, not the 0/0 of a perfect fit.
-    return torch.where(size > 0, (n - scaled).pow(2).mean(dim=1) / size.clamp_min(1e-300), 1.0)
+    error = row_mean((n - scaled).pow(2), weights)
+    return torch.where(size > 0, error / size.clamp_min(1e-300), 1.0)
 
 
-def fraction_affine_mse(prediction: Tensor, target: Tensor) -> Tensor:
+def fraction_affine_mse(
+    prediction: Tensor, target: Tensor, weights: Tensor | None = None
+) -> Tensor:
     """:func:`fraction_mse` up to a free scale and offset, as :func:`affine_mse` is for plain
     outputs: ``t ≈ a * n/d + b`` is ``t*d ≈ a*n + b*d``, whose ``a`` and ``b`` are solved in
     closed form each step (held fixed in the gradient); divided by the same error with ``a = 0``
@@ -391,16 +429,16 @@ def fraction_affine_mse(prediction: Tensor, target: Tensor) -> Tensor:
     n, d, t = _fraction_parts(prediction, target)
     scaled = t * d
     with torch.no_grad():
-        n_n, n_d, d_d = (n * n).mean(1), (n * d).mean(1), (d * d).mean(1)
-        n_s, d_s = (n * scaled).mean(1), (d * scaled).mean(1)
+        n_n, n_d, d_d = (row_mean(a, weights) for a in (n * n, n * d, d * d))
+        n_s, d_s = row_mean(n * scaled, weights), row_mean(d * scaled, weights)
         # n proportional to d (a constant fraction) leaves a and b undetermined: a floor on
         # the determinant keeps them finite there.
         determinant = torch.maximum(n_n * d_d - n_d * n_d, 1e-12 * n_n * d_d).clamp_min(1e-300)
         a = ((n_s * d_d - d_s * n_d) / determinant)[:, None]
         b = ((d_s * n_n - n_s * n_d) / determinant)[:, None]
         best = (d_s / d_d.clamp_min(1e-300))[:, None]
-    spread = (scaled - best * d).pow(2).mean(dim=1)
-    error = (scaled - a * n - b * d).pow(2).mean(dim=1) / spread.clamp_min(1e-300)
+    spread = row_mean((scaled - best * d).pow(2), weights)
+    error = row_mean((scaled - a * n - b * d).pow(2), weights) / spread.clamp_min(1e-300)
     return torch.where(spread > 0, error, 1.0)  # as in fraction_mse, d = 0 is no fraction
 
 

@@ -8,12 +8,13 @@ says why.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import ColumnError, MagnitudeError, NonFiniteError, TooFewRowsError
+from .errors import ColumnError, MagnitudeError, NonFiniteError, TooFewRowsError, WeightError
 
 __all__ = [
     "MAX_MAGNITUDE",
@@ -23,6 +24,7 @@ __all__ = [
     "check_finite",
     "check_frame",
     "check_magnitude",
+    "check_sample_weight",
     "check_search_inputs",
     "describe_dropped",
     "informative_columns",
@@ -143,6 +145,70 @@ def check_magnitude(values: np.ndarray, names: Sequence[str]) -> None:
                 f"when squared, which would make any formula look exact. Multiply {name!r} by "
                 f"a power of ten (e.g. 1e{-round(np.log10(top))}) and scale the formula back."
             )
+
+
+def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
+    """``sample_weight`` as a float64 array of one weight per row, or None when not given.
+
+    A single number weighs every row the same, as in scikit-learn.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_rows,), number or None
+    n_rows : int
+        Rows of the table the weights belong to.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_rows,), or None
+        A new array: the caller's weights are never changed.
+
+    Raises
+    ------
+    WeightError
+        If the weights are not numbers, not one per row, NaN, infinite or negative, or all 0.
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_rows, float(sample_weight))
+    try:
+        weights = np.array(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise WeightError(
+            f"sample_weight must be numbers, one per row of X; got {type(sample_weight).__name__} "
+            "that does not convert to numbers."
+        ) from error
+    if weights.ndim != 1:
+        raise WeightError(
+            f"sample_weight must be a 1-D array of one weight per row of X, shape ({n_rows},); "
+            f"got shape {weights.shape}."
+        )
+    if weights.shape[0] != n_rows:
+        raise WeightError(
+            f"sample_weight has {weights.shape[0]} values for the {n_rows} rows of X; give "
+            "one weight per row."
+        )
+    bad = np.flatnonzero(~np.isfinite(weights))
+    if bad.size:
+        raise WeightError(
+            f"sample_weight holds NaN or infinite values in {bad.size} "
+            f"{'row' if bad.size == 1 else 'rows'} ({_rows(bad)}, counting from 0); give every "
+            "row a finite weight (0 leaves a row out)."
+        )
+    negative = np.flatnonzero(weights < 0)
+    if negative.size:
+        raise WeightError(
+            f"sample_weight holds negative values in {negative.size} "
+            f"{'row' if negative.size == 1 else 'rows'} ({_rows(negative)}, counting from 0); "
+            "weights must be 0 or more (0 leaves a row out)."
+        )
+    if not np.any(weights > 0):
+        raise WeightError(
+            "sample_weight is zero for every row, which leaves nothing to fit; give the rows "
+            "to fit a positive weight."
+        )
+    return weights
 
 
 def check_search_inputs(

@@ -54,6 +54,17 @@ def test_the_sklearn_checks_are_the_full_suite():
     assert len(SKLEARN_CHECKS.args[1]) > 40
 
 
+def test_the_sklearn_checks_include_those_of_sample_weight():
+    names = {getattr(check, "func", check).__name__ for _, check in SKLEARN_CHECKS.args[1]}
+    assert {
+        "check_sample_weights_pandas_series",
+        "check_sample_weights_shape",
+        "check_sample_weights_not_overwritten",
+        "check_sample_weight_equivalence_on_dense_data",
+        "check_all_zero_sample_weights_error",
+    } <= names
+
+
 @SKLEARN_CHECKS
 def test_passes_sklearn_check_without_skipping_it(estimator, check, monkeypatch):
     # With this variable set, the array-API check runs on NumPy inputs instead of skipping.

@@ -167,6 +167,56 @@ def test_auto_backend_is_numba_when_installed(problem):
     assert score(pack(structures[:3]), features, y, split).backend == "numba"
 
 
+def test_weighted_numpy_and_numba_agree_to_the_last_bit(problem):
+    structures, features, y, split = problem
+    weights = np.random.default_rng(3).uniform(0.1, 4.0, y.size)
+    packed = pack(structures)
+    a = score(packed, features, y, split, backend="numpy", weights=weights)
+    b = score(packed, features, y, split, backend="numba", weights=weights)
+    assert_same_scores(a, b, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
+def test_integer_weights_score_like_rows_repeated_that_many_times(problem, backend):
+    structures, features, y, split = problem
+    finite = np.all(np.isfinite(features), axis=1)
+    features, y, split = features[finite], y[finite], split[finite]
+    counts = np.random.default_rng(4).integers(0, 4, y.size)
+    repeat = np.repeat(np.arange(y.size), counts)
+    packed = pack(structures[:40])
+    weighted = score(packed, features, y, split, backend=backend, weights=counts)
+    repeated = score(packed, features[repeat], y[repeat], split[repeat], backend=backend)
+    for name in MEASURES:
+        np.testing.assert_allclose(getattr(weighted, name), getattr(repeated, name), rtol=1e-9)
+    np.testing.assert_allclose(weighted.coefficients, repeated.coefficients, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
+def test_unit_weights_score_exactly_as_no_weights(problem, backend):
+    structures, features, y, split = problem
+    packed = pack(structures[:40])
+    plain = score(packed, features, y, split, backend=backend)
+    ones = score(packed, features, y, split, backend=backend, weights=np.ones(y.size))
+    assert_same_scores(ones, plain, rtol=0)
+
+
+def test_weighted_split_errors_are_those_of_the_repeated_rows():
+    rng = np.random.default_rng(5)
+    y, prediction = rng.normal(size=90), rng.normal(size=90)
+    split, counts = random_split(rng, 90), rng.integers(0, 4, 90)
+    repeat = np.repeat(np.arange(90), counts)
+    weighted = split_errors(prediction, y, split, counts.astype(float))
+    repeated = split_errors(prediction[repeat], y[repeat], split[repeat])
+    for a, b in zip(weighted, repeated, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_bad_row_weights_are_rejected():
+    features = np.ones((4, 1))
+    with pytest.raises(ValueError, match="non-negative number per row"):
+        group_rows(features, np.ones(4), np.zeros(4, dtype=np.int8), weights=-np.ones(4))
+
+
 @pytest.mark.parametrize("chunk_budget", [2**24, 20_000], ids=["one chunk", "many chunks"])
 def test_torch_backend_agrees_with_numpy(problem, chunk_budget, monkeypatch):
     monkeypatch.setattr(torch_backend, "CHUNK_BUDGET", chunk_budget)

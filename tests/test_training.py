@@ -5,7 +5,17 @@ import torch
 from torch import nn
 
 from nalu_sr.regularization import AnnealedRegularization
-from nalu_sr.training import Ensemble, affine_mse, per_copy_mse, second_moment, train
+from nalu_sr.training import (
+    Ensemble,
+    affine_mse,
+    centred_mse,
+    fraction_affine_mse,
+    fraction_mse,
+    per_copy_mse,
+    row_mean,
+    second_moment,
+    train,
+)
 from nalu_sr.units import NAU, NMU
 
 SEEDS = [3, 11, 42]
@@ -201,3 +211,44 @@ def test_affine_mse_gradient_is_that_of_the_best_scale_and_offset_held_fixed():
     fitted = (a * fixed + b).squeeze(0)
     (per_copy_mse(fitted[None], target) / (t - t.mean()).pow(2).mean()).sum().backward()
     torch.testing.assert_close(prediction.grad, fixed.grad)
+
+
+@pytest.mark.parametrize(
+    "loss, outputs",
+    [
+        (per_copy_mse, 1),
+        (affine_mse, 1),
+        (centred_mse, 1),
+        (fraction_mse, 2),
+        (fraction_affine_mse, 2),
+    ],
+)
+def test_integer_row_weights_give_the_loss_of_the_rows_repeated(loss, outputs):
+    generator = torch.Generator().manual_seed(4)
+    prediction = torch.rand(3, 40, outputs, generator=generator, dtype=torch.float64) + 0.5
+    target = torch.rand(40, generator=generator, dtype=torch.float64)
+    counts = torch.randint(0, 4, (40,), generator=generator)
+    counts[0] = 1  # some row must weigh something
+    repeat = torch.repeat_interleave(torch.arange(40), counts)
+    weighted = loss(prediction, target, weights=counts.to(torch.float64))
+    torch.testing.assert_close(weighted, loss(prediction[:, repeat], target[repeat]))
+    # Unit weights are no weights, to the last bit of the weighted sums.
+    ones = loss(prediction, target, weights=torch.ones(40, dtype=torch.float64))
+    torch.testing.assert_close(ones, loss(prediction, target), rtol=1e-14, atol=0)
+
+
+def test_row_mean_weighs_rows_whatever_the_weights_scale():
+    values = torch.tensor([[1.0, 2.0, 4.0]], dtype=torch.float64)
+    weights = torch.tensor([1.0, 0.0, 3.0], dtype=torch.float64)
+    assert row_mean(values, weights).item() == pytest.approx(3.25)
+    assert row_mean(values, 10 * weights).item() == pytest.approx(3.25)
+    assert row_mean(values).item() == pytest.approx(7 / 3)
+    assert row_mean(values[..., None], weights, keepdim=True).shape == (1, 1, 1)
+
+
+def test_weighted_second_moment_is_that_of_the_rows_repeated():
+    generator = torch.Generator().manual_seed(5)
+    x = torch.rand(30, 4, generator=generator, dtype=torch.float64)
+    counts = torch.randint(1, 4, (30,), generator=generator)
+    repeated = second_moment(x[torch.repeat_interleave(torch.arange(30), counts)])
+    torch.testing.assert_close(second_moment(x, counts.to(torch.float64)), repeated)

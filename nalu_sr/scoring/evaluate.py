@@ -19,6 +19,7 @@ def score(
     coefficients: np.ndarray | None = None,
     fit_intercept: bool | np.ndarray = True,
     backend: str = "auto",
+    weights: np.ndarray | None = None,
 ) -> Scores:
     """Fit and score every candidate on the train, validation and extrapolation rows.
 
@@ -50,6 +51,10 @@ def score(
         ``"auto"`` uses Numba when it can be imported and NumPy otherwise. The results of
         ``"numba"`` and ``"numpy"`` agree to rounding; ``"torch"`` (the snapped networks run as
         dense layers) agrees to about 1e-9.
+    weights : ndarray of shape (n_rows,), optional
+        Finite, non-negative row weights: the fit is weighted least squares and every error a
+        weighted mean (see :class:`~nalu_sr.scoring.Scores`); a row of weight 2 counts as that
+        row twice.
 
     Returns
     -------
@@ -71,7 +76,7 @@ def score(
     """
     return score_rows(
         packed,
-        group_rows(features, y, split),
+        group_rows(features, y, split, weights),
         coefficients=coefficients,
         fit_intercept=fit_intercept,
         backend=backend,

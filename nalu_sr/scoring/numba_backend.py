@@ -2,10 +2,11 @@
 
 Each candidate makes two passes over the rows in blocks of :data:`BLOCK`: the first accumulates
 the Gram matrix of ``[1, terms, y]`` on the training rows, the second the residual statistics of
-every split. Only a block of term values is ever held, never a candidates-by-rows array. Sums over
-rows keep :data:`~nalu_sr.scoring.rows.LANES` partial sums, as
-:func:`~nalu_sr.scoring.rows.lane_sum` does for NumPy. Importing this module imports Numba;
-compiling happens on the first call and is cached on disk.
+every split (both weighted by the rows' weights, when there are any). Only a block of term
+values is ever held, never a candidates-by-rows array. Sums over rows keep
+:data:`~nalu_sr.scoring.rows.LANES` partial sums, as :func:`~nalu_sr.scoring.rows.lane_sum` does
+for NumPy. Importing this module imports Numba; compiling happens on the first call and is
+cached on disk.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ def residual_sums(
         np.ascontiguousarray(packed.sign, dtype=np.int8),
         np.ascontiguousarray(packed.power, dtype=np.int8),
     )
+    # An empty array stands for no weights: the kernel takes the same types either way.
+    weights = np.empty(0) if rows.weights is None else rows.weights
     _kernel(
         structures,
-        (rows.features, rows.y, rows.offsets),
+        (rows.features, rows.y, rows.offsets, weights),
         bool(fit),
         np.ascontiguousarray(fit_intercept, dtype=np.bool_),
         coefficients,
@@ -126,6 +129,24 @@ def _add_products(a, b, n, lanes):
 
 
 @njit(cache=True)
+def _add_weighted_products(a, b, w, n, lanes):
+    """``lanes[l] += a[r] * b[r] * w[r]`` (multiplied in that order, as NumPy's backend does)
+    for every ``r < n`` with ``r % LANES == l``."""
+    for g in range(0, n, LANES):
+        for lane in range(LANES):
+            lanes[lane] += a[g + lane] * b[g + lane] * w[g + lane]
+
+
+@njit(cache=True)
+def _fill_weights(weights, start, n, filled, out):
+    """``out[:filled]`` = the weights of rows ``start:start + n``, then zeros."""
+    for r in range(n):
+        out[r] = weights[start + r]
+    for r in range(n, filled):
+        out[r] = 0.0
+
+
+@njit(cache=True)
 def _largest(values, n, lanes):
     """``lanes[l] = max(lanes[l], |values[r]|)`` for every ``r < n`` with ``r % LANES == l``."""
     for g in range(0, n, LANES):
@@ -147,9 +168,10 @@ def _fold(lanes):
 @njit(parallel=True, cache=True)
 def _kernel(structures, rows, fit, fit_intercept, coefficients, square_sum, max_abs):
     # structures: (term_offsets, factor_offsets, entry_offsets, feature, sign, power) as packed;
-    # rows: (features, y, offsets) grouped by split.
+    # rows: (features, y, offsets, weights) grouped by split; weights empty for none.
     term_offsets = structures[0]
-    features, y, offsets = rows
+    features, y, offsets, weights = rows
+    weighted = weights.size > 0
     for c in prange(term_offsets.size - 1):
         first = term_offsets[c]
         n_terms = term_offsets[c + 1] - first
@@ -160,6 +182,7 @@ def _kernel(structures, rows, fit, fit_intercept, coefficients, square_sum, max_
         scratch = np.empty((2, BLOCK))
         prediction = np.empty(BLOCK)
         residual = np.zeros(BLOCK)
+        block_weights = np.zeros(BLOCK)
         coef = coefficients[c]
 
         if fit:
@@ -175,10 +198,17 @@ def _kernel(structures, rows, fit, fit_intercept, coefficients, square_sum, max_
                 for i in range(k):
                     for r in range(n, filled):
                         design[i, r] = 0.0
+                if weighted:
+                    _fill_weights(weights, start, n, filled, block_weights)
                 pair = 0
                 for i in range(k):
                     for j in range(i, k):
-                        _add_products(design[i], design[j], filled, gram_lanes[pair])
+                        if weighted:
+                            _add_weighted_products(
+                                design[i], design[j], block_weights, filled, gram_lanes[pair]
+                            )
+                        else:
+                            _add_products(design[i], design[j], filled, gram_lanes[pair])
                         pair += 1
             gram = np.zeros((k, k))
             pair = 0
@@ -208,7 +238,11 @@ def _kernel(structures, rows, fit, fit_intercept, coefficients, square_sum, max_
                 filled = -(-n // LANES) * LANES
                 for r in range(n, filled):
                     residual[r] = 0.0
-                _add_products(residual, residual, filled, squares)
+                if weighted:
+                    _fill_weights(weights, start, n, filled, block_weights)
+                    _add_weighted_products(residual, residual, block_weights, filled, squares)
+                else:
+                    _add_products(residual, residual, filled, squares)
                 _largest(residual, filled, largest)
             square_sum[c, s] = _fold(squares)
             max_abs[c, s] = largest.max()

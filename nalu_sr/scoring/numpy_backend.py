@@ -22,7 +22,8 @@ def residual_sums(
     fit: bool,
     fit_intercept: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-split residual sum of squares and largest absolute residual of every candidate.
+    """Per-split residual sum of squares (weighted by the rows' weights, when ``rows`` has
+    them) and largest absolute residual of every candidate.
 
     Parameters
     ----------
@@ -47,6 +48,7 @@ def _residual_sums(packed, rows, coefficients, fit, fit_intercept):
     square_sum = np.zeros((n, 3))
     max_abs = np.zeros((n, 3))
     split_data = [rows.split(s) for s in range(3)]
+    split_weights = [rows.split_weights(s) for s in range(3)]
     for c in range(n):
         terms = range(packed.term_offsets[c], packed.term_offsets[c + 1])
         coef = coefficients[c]
@@ -54,7 +56,8 @@ def _residual_sums(packed, rows, coefficients, fit, fit_intercept):
         if fit:
             features, y = split_data[TRAIN]
             train_columns = [term_values(packed, t, features) for t in terms]
-            solve_normal_equations(gram_matrix(train_columns, y), bool(fit_intercept[c]), coef)
+            gram = gram_matrix(train_columns, y, split_weights[TRAIN])
+            solve_normal_equations(gram, bool(fit_intercept[c]), coef)
         for s, (features, y) in enumerate(split_data):
             if y.size == 0:
                 continue
@@ -69,6 +72,8 @@ def _residual_sums(packed, rows, coefficients, fit, fit_intercept):
             residual = y - prediction
             squares = np.zeros(lane_padded(y.size))
             np.multiply(residual, residual, out=squares[: y.size])
+            if split_weights[s] is not None:
+                squares[: y.size] *= split_weights[s]
             square_sum[c, s] = lane_sum(squares)
             max_abs[c, s] = np.max(np.abs(residual))
     return square_sum, max_abs
@@ -94,8 +99,11 @@ def term_values(packed: PackedCandidates, t: int, features: np.ndarray) -> np.nd
     return np.ones(features.shape[1]) if value is None else value
 
 
-def gram_matrix(columns: list[np.ndarray], y: np.ndarray) -> np.ndarray:
-    """Upper triangle of the Gram matrix of ``[1, *columns, y]``, added up by ``lane_sum``."""
+def gram_matrix(
+    columns: list[np.ndarray], y: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Upper triangle of the Gram matrix of ``[1, *columns, y]``, added up by ``lane_sum``;
+    with row ``weights``, each product is multiplied by its row's weight."""
     design = [np.ones(y.size), *columns, y]
     k = len(design)
     pairs = [(i, j) for i in range(k) for j in range(i, k)]
@@ -104,6 +112,8 @@ def gram_matrix(columns: list[np.ndarray], y: np.ndarray) -> np.ndarray:
         products = np.zeros((len(pairs), lane_padded(y.size)))
         for p, (i, j) in enumerate(pairs):
             np.multiply(design[i], design[j], out=products[p, : y.size])
+        if weights is not None:
+            products[:, : y.size] *= weights
         sums = lane_sum(products, axis=1)
         for p, (i, j) in enumerate(pairs):
             gram[i, j] = sums[p]

@@ -44,13 +44,24 @@ class SplitRows:
     offsets : ndarray of int64, shape (4,)
         Start of each split and the end of the last.
     y_square_sum : ndarray of float64, shape (3,)
-        ``sum(y ** 2)`` over each split, added up by :func:`lane_sum`.
+        ``sum(w * y ** 2)`` over each split (``w`` the row weights, 1 without them), added up
+        by :func:`lane_sum`.
+    weights : ndarray of float64, shape (n_rows,), or None
+        Each row's weight, in the order of ``y``; None weighs every row 1.
+    totals : ndarray of float64, shape (3,)
+        The weight of each split: its row count without weights.
     """
 
     features: np.ndarray
     y: np.ndarray
     offsets: np.ndarray
     y_square_sum: np.ndarray
+    weights: np.ndarray | None = None
+    totals: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.totals is None:
+            object.__setattr__(self, "totals", self.counts.astype(np.float64))
 
     @property
     def counts(self) -> np.ndarray:
@@ -62,8 +73,16 @@ class SplitRows:
         lo, hi = self.offsets[s], self.offsets[s + 1]
         return self.features[:, lo:hi], self.y[lo:hi]
 
+    def split_weights(self, s: int) -> np.ndarray | None:
+        """The row weights of split ``s``, shape (n_s,), or None without weights."""
+        if self.weights is None:
+            return None
+        return self.weights[self.offsets[s] : self.offsets[s + 1]]
 
-def group_rows(features: np.ndarray, y: np.ndarray, split: np.ndarray) -> SplitRows:
+
+def group_rows(
+    features: np.ndarray, y: np.ndarray, split: np.ndarray, weights: np.ndarray | None = None
+) -> SplitRows:
     """Check the row table and regroup it by split.
 
     Parameters
@@ -74,6 +93,10 @@ def group_rows(features: np.ndarray, y: np.ndarray, split: np.ndarray) -> SplitR
         Must be finite.
     split : array-like of int, shape (n_rows,)
         0 (train), 1 (validation) or 2 (extrapolation) for each row.
+    weights : array-like of shape (n_rows,), optional
+        Finite, non-negative row weights: fits and errors are weighted least squares and
+        weighted RMSEs, a row of weight 2 counting as that row twice. Rows of weight 0 are
+        left out.
     """
     features = np.asarray(features, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -95,19 +118,37 @@ def group_rows(features: np.ndarray, y: np.ndarray, split: np.ndarray) -> SplitR
             "split must hold the integers 0 (train), 1 (validation) or 2 (extrapolation); "
             f"got values {np.unique(split)[:10].tolist()}."
         )
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (n_rows,) or not np.all(np.isfinite(weights) & (weights >= 0)):
+            raise ValueError(
+                f"weights must be one finite, non-negative number per row ({n_rows}); "
+                f"got shape {weights.shape}."
+            )
+        if not np.all(weights > 0):
+            kept = weights > 0
+            features, y, split, weights = features[kept], y[kept], split[kept], weights[kept]
     order = np.argsort(split, kind="stable")
     counts = np.bincount(split.astype(np.int64), minlength=3)
     offsets = np.zeros(4, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     y_sorted = np.ascontiguousarray(y[order])
+    squares = y_sorted * y_sorted
+    totals = None
+    if weights is not None:
+        weights = np.ascontiguousarray(weights[order])
+        squares *= weights
+        totals = np.array([lane_sum(part) for part in np.split(weights, offsets[1:3])])
     y_square_sum = np.array(
-        [lane_sum(part * part) for part in np.split(y_sorted, offsets[1:3])], dtype=np.float64
+        [lane_sum(part) for part in np.split(squares, offsets[1:3])], dtype=np.float64
     )
     return SplitRows(
         features=np.ascontiguousarray(features[order].T),
         y=y_sorted,
         offsets=offsets,
         y_square_sum=y_square_sum,
+        weights=weights,
+        totals=totals,
     )
 
 

@@ -20,10 +20,11 @@ class Scores:
     - ``relative_rmse = rmse / scale``
     - ``max_relative_error = max(|r|) / scale``
 
-    A split with no rows gives NaN. A candidate whose prediction is not finite on some row of a
-    split (a division by zero, an overflow, NaN coefficients) gives +inf on that split. When
-    ``scale`` is 0 (``y`` is identically 0 there) the relative measures are 0 for a zero residual
-    and +inf otherwise.
+    With row weights ``w`` the means are weighted, ``sum(w * r ** 2) / sum(w)``, and rows of
+    weight 0 take no part. A split with no rows gives NaN. A candidate whose prediction is not
+    finite on some row of a split (a division by zero, an overflow, NaN coefficients) gives
+    +inf on that split. When ``scale`` is 0 (``y`` is identically 0 there) the relative
+    measures are 0 for a zero residual and +inf otherwise.
 
     Attributes
     ----------
@@ -61,20 +62,20 @@ def scores_from_sums(
     a non-finite prediction (a NaN or infinite residual makes the sum so, and a finite one whose
     square overflows is as useless), so every measure of that cell becomes +inf.
     """
-    counts = rows.counts
-    rmse, relative_rmse, max_relative = _measures(square_sum, max_abs, rows.y_square_sum, counts)
+    measures = _measures(square_sum, max_abs, rows.y_square_sum, rows.totals)
+    rmse, relative_rmse, max_relative = measures
     return Scores(
         coefficients=coefficients,
         rmse=rmse,
         relative_rmse=relative_rmse,
         max_relative_error=max_relative,
-        counts=counts,
+        counts=rows.counts,
         backend=backend,
     )
 
 
 def split_errors(
-    prediction: np.ndarray, y: np.ndarray, split: np.ndarray
+    prediction: np.ndarray, y: np.ndarray, split: np.ndarray, weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """RMSE, relative RMSE and largest relative error of one prediction on each split.
 
@@ -90,6 +91,8 @@ def split_errors(
         The formula's values and the (finite) target.
     split : ndarray of int, shape (n_rows,)
         0 (train), 1 (validation) or 2 (extrapolation) per row.
+    weights : ndarray of shape (n_rows,), optional
+        Row weights, as in :func:`~nalu_sr.scoring.group_rows` (rows of weight 0 left out).
 
     Returns
     -------
@@ -97,30 +100,40 @@ def split_errors(
         In the order of :data:`SPLITS`.
     """
     y = np.asarray(y, dtype=np.float64)
+    if weights is not None and not np.all(weights > 0):
+        kept = weights > 0  # rows of weight 0 take no part, as in group_rows
+        prediction, y, split, weights = prediction[kept], y[kept], split[kept], weights[kept]
     with np.errstate(all="ignore"):
         residual = np.abs(y - prediction)
         parts = [split == s for s in range(len(SPLITS))]
-        square_sum = np.array([lane_sum(residual[rows] ** 2) for rows in parts])
-        y_square_sum = np.array([lane_sum(y[rows] ** 2) for rows in parts])
+        squares, y_squares = residual**2, y**2
+        if weights is None:
+            totals = np.array([np.count_nonzero(rows) for rows in parts], dtype=np.float64)
+        else:
+            # Multiplied after squaring, as the backends do, so the sums agree with theirs.
+            squares, y_squares = squares * weights, y_squares * weights
+            totals = np.array([lane_sum(weights[rows]) for rows in parts])
+        square_sum = np.array([lane_sum(squares[rows]) for rows in parts])
+        y_square_sum = np.array([lane_sum(y_squares[rows]) for rows in parts])
     max_abs = np.array([residual[rows].max(initial=0.0) for rows in parts])
-    counts = np.array([np.count_nonzero(rows) for rows in parts], dtype=np.int64)
-    rmse, relative, worst = _measures(square_sum[None, :], max_abs[None, :], y_square_sum, counts)
+    rmse, relative, worst = _measures(square_sum[None, :], max_abs[None, :], y_square_sum, totals)
     return rmse[0], relative[0], worst[0]
 
 
 def _measures(
-    square_sum: np.ndarray, max_abs: np.ndarray, y_square_sum: np.ndarray, counts: np.ndarray
+    square_sum: np.ndarray, max_abs: np.ndarray, y_square_sum: np.ndarray, totals: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """RMSE, relative RMSE and largest relative error, shape (n_candidates, 3), from sums."""
+    """RMSE, relative RMSE and largest relative error, shape (n_candidates, 3), from sums
+    over each split and its weight (its row count without weights)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        rmse = np.sqrt(square_sum / counts)
-        scale = np.sqrt(y_square_sum / counts)
+        rmse = np.sqrt(square_sum / totals)
+        scale = np.sqrt(y_square_sum / totals)
         relative_rmse = _ratio(rmse, scale)
         max_relative = _ratio(max_abs, scale)
     broken = ~np.isfinite(square_sum)
     for measure in (rmse, relative_rmse, max_relative):
         measure[broken] = np.inf
-        measure[:, counts == 0] = np.nan
+        measure[:, totals == 0] = np.nan
     return rmse, relative_rmse, max_relative
 
 

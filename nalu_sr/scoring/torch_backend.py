@@ -28,17 +28,20 @@ class _Split:
     features: torch.Tensor
     y: torch.Tensor
     non_finite: torch.Tensor | None
+    weights: torch.Tensor | None = None
 
     @classmethod
     def from_rows(cls, rows: SplitRows, s: int) -> _Split:
         features, y = (torch.from_numpy(a) for a in rows.split(s))
+        weights = rows.split_weights(s)
+        weights = None if weights is None else torch.from_numpy(weights)
         features = features.T.contiguous()
         finite = torch.isfinite(features)
         if bool(finite.all()):
-            return cls(features, y, None)
+            return cls(features, y, None, weights)
         # Zeros stand in for non-finite inputs in the dense layer (where 0 * inf would spoil
         # every factor); the factors that read them are marked NaN separately.
-        return cls(torch.where(finite, features, 0.0), y, (~finite).to(features.dtype))
+        return cls(torch.where(finite, features, 0.0), y, (~finite).to(features.dtype), weights)
 
 
 def residual_sums(
@@ -62,7 +65,7 @@ def residual_sums(
         if fit:
             data = splits[TRAIN]
             train_terms = network.terms(data.features, data.non_finite)
-            gram = network.gram(train_terms, data.y)
+            gram = network.gram(train_terms, data.y, data.weights)
             for c, i in enumerate(range(block.start, block.stop)):
                 used = np.r_[0 : network.n_terms[c] + 1, network.width + 1]
                 matrix = gram[c][np.ix_(used, used)]
@@ -81,7 +84,10 @@ def residual_sums(
             else:
                 terms = network.terms(data.features, data.non_finite)
             residual = data.y[:, None] - network.output(terms, weights)
-            square_sum[block, s] = (residual * residual).sum(dim=0).numpy()
+            squares = residual * residual
+            if data.weights is not None:
+                squares = squares * data.weights[:, None]
+            square_sum[block, s] = squares.sum(dim=0).numpy()
             max_abs[block, s] = residual.abs().amax(dim=0).numpy()
     return square_sum, max_abs
 
@@ -161,8 +167,11 @@ class SnappedNetworks:
             values = torch.where(touched, torch.nan, values)
         return values.view(n_rows, self.n_terms.size, -1)
 
-    def gram(self, terms: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-        """Gram matrices of ``[1, terms, y]`` over the rows, shape (C, T + 2, T + 2)."""
+    def gram(
+        self, terms: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> np.ndarray:
+        """Gram matrices of ``[1, terms, y]`` over the rows, shape (C, T + 2, T + 2), each
+        product weighted by its row's weight when ``weights`` (n_rows,) are given."""
         n_rows, n_candidates, width = terms.shape
         design = torch.cat(
             [
@@ -172,7 +181,8 @@ class SnappedNetworks:
             ],
             dim=-1,
         ).permute(1, 2, 0)
-        return torch.bmm(design, design.transpose(1, 2)).numpy()
+        weighted = design if weights is None else design * weights
+        return torch.bmm(weighted, design.transpose(1, 2)).numpy()
 
     def output(self, terms: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """``c0 + sum_t c_t * term_t`` per candidate; a term with ``c_t == 0`` is left out."""

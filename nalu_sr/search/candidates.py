@@ -169,6 +169,7 @@ def exact_coefficients(
     fit_rows: np.ndarray,
     transform: str,
     tolerance: float,
+    weights: np.ndarray | None = None,
 ) -> FittedConstants:
     """Replace each fitted coefficient by the simplest exact number the data allows.
 
@@ -182,16 +183,24 @@ def exact_coefficients(
     that margin (6.674e-11 stays, 6.67413e-11 fitted on noisy data becomes 6.674e-11 when the
     fifth digit is within its standard errors), and all constants of a formula whose relative
     error exceeds ``MISFIT`` stay full floats. Constants the data do not pin (see
-    :func:`is_pinned`) are listed in ``estimated``.
+    :func:`is_pinned`) are listed in ``estimated``. With row ``weights`` (one per row of
+    ``y``), every fit is weighted least squares and every error a weighted RMSE.
     """
     numeric = np.array(coefficients, dtype=float)
-    scale = float(np.sqrt(np.mean(y[fit_rows] ** 2))) or 1.0
-    rows = design[fit_rows]
+    w = None if weights is None else weights[fit_rows]
+    scale = float(np.sqrt(np.average(y[fit_rows] ** 2, weights=w))) or 1.0
+    rows = fitted = design[fit_rows]
     target = apply_transform(y[fit_rows], transform)
 
     def error(values: np.ndarray) -> float:
-        residual = y[fit_rows] - _predict(rows, values, transform)
-        return float(np.sqrt(np.mean(residual**2))) / scale
+        residual = y[fit_rows] - _predict(fitted, values, transform)
+        return float(np.sqrt(np.average(residual**2, weights=w))) / scale
+
+    if w is not None:
+        # Weighted least squares is least squares on rows scaled by the roots of the weights.
+        root = np.sqrt(w)
+        with np.errstate(all="ignore"):
+            rows, target = rows * root[:, None], target * root
 
     base = error(numeric)
     if not np.isfinite(base) or base > MISFIT:
@@ -265,22 +274,32 @@ def build_candidate(
     architecture: str,
     tolerance: float,
     probe_rows: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> Candidate:
     """The formula of a scored structure with exact constants, and its errors.
 
     ``probe_rows`` (a sample of the fitted rows) keep the residual and the prediction there,
-    for telling noise from misfit in :func:`mark_exact`.
+    for telling noise from misfit in :func:`mark_exact`. Row ``weights`` (one per row of
+    ``y``) weigh the constants' fit and every error.
     """
     design = design_matrix(structure, table.values)
     fit_rows = labels == TRAIN
-    exact, estimated = exact_coefficients(design, coefficients, y, fit_rows, transform, tolerance)
+    exact, estimated = exact_coefficients(
+        design, coefficients, y, fit_rows, transform, tolerance, weights
+    )
     expr = structure_to_expr(structure, exact, table.expressions)
     if transform == "1/y":
         expr = simplify_formula(1 / expr) if expr != 0 else sympy.zoo
     prediction = _predict(design, np.array([float(c) for c in exact]), transform)
     # Measured as the scoring backends measure the structures: on a split where y is all 0,
     # only an exact prediction has a finite relative error (0).
-    rmse, relative, worst = split_errors(prediction, y, labels)
+    rmse, relative, worst = split_errors(prediction, y, labels, weights)
+    residual = None if probe_rows is None else y[probe_rows] - prediction[probe_rows]
+    if residual is not None and weights is not None:
+        # Each residual in units of its row's noise (weights as inverse variances), so that
+        # rows known less precisely do not read as structure.
+        probe_weights = weights[probe_rows]
+        residual = residual * np.sqrt(probe_weights / probe_weights.mean())
     return Candidate(
         expr=expr,
         structure=structure,
@@ -291,7 +310,7 @@ def build_candidate(
         rmse=rmse,
         relative_rmse=relative,
         max_relative_error=worst,
-        probe_residual=None if probe_rows is None else y[probe_rows] - prediction[probe_rows],
+        probe_residual=residual,
         probe_prediction=None if probe_rows is None else prediction[probe_rows],
         estimated=tuple(exact[i] for i in estimated if exact[i] != 0),
     )

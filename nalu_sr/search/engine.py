@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from ..training import (
     fraction_affine_mse,
     fraction_mse,
     per_copy_mse,
+    row_mean,
     second_moment,
     train,
 )
@@ -152,19 +154,23 @@ def _power_of_ten(value: float) -> float:
 
 
 def training_scales(
-    architecture: Architecture, inputs: np.ndarray, target: np.ndarray
+    architecture: Architecture,
+    inputs: np.ndarray,
+    target: np.ndarray,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Column scales for the inputs and the centre of the target's scale grid.
 
     Products of single columns (``common_scale=False``) are indifferent to each column's
     scale, so every column is brought to RMS 1 and the target too. Sums need one scale for all
     columns; it is a power of ten, so moderate data is trained as it is and a formula with
-    unit coefficients is matched at the grid's centre.
+    unit coefficients is matched at the grid's centre. RMS values are weighted by the rows'
+    ``weights``, so that a row of weight 2 counts as that row twice here too.
     """
     if architecture.scale_groups:
         return np.asarray(architecture.column_scales), 1.0  # the centres are in the grid
-    rms = typical_size(inputs, axis=0)
-    target_rms = typical_size(target)
+    rms = typical_size(inputs, axis=0, weights=weights)
+    target_rms = typical_size(target, weights=weights)
     if not architecture.common_scale:
         return rms, target_rms
     column_scale = _power_of_ten(float(np.median(rms)))
@@ -204,12 +210,14 @@ def run_job(
     target: np.ndarray,
     settings: TrainingSettings,
     deadline: float | None = None,
+    weights: np.ndarray | None = None,
 ) -> JobResult:
     """Train ``job``'s architecture on the rows of ``table`` against ``target`` (the job's form
     of the target) at every scale of its chunk of the grid, and snap every copy.
 
     Training that reaches ``deadline`` (a :func:`time.time` value) stops and yields no
-    structures, only ``timed_out=True``.
+    structures, only ``timed_out=True``. Row ``weights`` (one per row of ``table``) weigh
+    every copy's training loss.
     """
     started = time.perf_counter()
     architecture = job.architecture
@@ -218,15 +226,16 @@ def run_job(
     grid = settings.grid(architecture)
     seeds = np.random.SeedSequence(job.seed).generate_state(len(grid)).tolist()[job.chunk]
     if architecture.kind.log_space:
-        X_t, Y_t = _log_data(inputs, target, len(seeds))
+        X_t, Y_t = _log_data(inputs, target, len(seeds), weights)
     else:
-        column_scale, centre = training_scales(architecture, inputs, target)
+        column_scale, centre = training_scales(architecture, inputs, target, weights)
         scales = centre * grid[job.chunk]
         X_t = torch.as_tensor(inputs / column_scale, dtype=torch.float64)
         Y_t = torch.as_tensor(target[None, :, None] / scales[:, None, None], dtype=torch.float64)
     affine = torch.as_tensor(settings.affine(architecture)[job.chunk])
+    W_t = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
     ensemble, result, late = _train_copies(
-        architecture, seeds, (X_t, Y_t), affine, settings, deadline
+        architecture, seeds, (X_t, Y_t, W_t), affine, settings, deadline
     )
     outcome = JobResult(architecture.name, job.transform, reseeded=result.reseeded)
     if late and result.stopped_early:
@@ -245,14 +254,18 @@ def run_job(
     return outcome
 
 
-def _log_data(inputs: np.ndarray, target: np.ndarray, copies: int) -> tuple[torch.Tensor, ...]:
-    """Logarithms of the columns' and the target's magnitudes, each centred (an offset is the
-    formula's constant factor, which the loss leaves free), the target once per copy."""
+def _log_data(
+    inputs: np.ndarray, target: np.ndarray, copies: int, weights: np.ndarray | None = None
+) -> tuple[torch.Tensor, ...]:
+    """Logarithms of the columns' and the target's magnitudes, each centred on its (weighted)
+    mean (an offset is the formula's constant factor, which the loss leaves free), the target
+    once per copy."""
     with np.errstate(divide="ignore"):
         logs = np.log(np.abs(inputs))
         log_target = np.log(np.abs(target))
-    logs -= logs.mean(axis=0)
-    log_target = np.broadcast_to(log_target - log_target.mean(), (copies, len(target)))
+    logs -= np.average(logs, axis=0, weights=weights)
+    centred = log_target - np.average(log_target, weights=weights)
+    log_target = np.broadcast_to(centred, (copies, len(target)))
     X_t = torch.as_tensor(logs, dtype=torch.float64)
     return X_t, torch.as_tensor(np.ascontiguousarray(log_target)[..., None], dtype=torch.float64)
 
@@ -260,19 +273,22 @@ def _log_data(inputs: np.ndarray, target: np.ndarray, copies: int) -> tuple[torc
 def _train_copies(
     architecture: Architecture,
     seeds: list[int],
-    data: tuple[torch.Tensor, torch.Tensor],
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
     affine: torch.Tensor,
     settings: TrainingSettings,
     deadline: float | None,
 ) -> tuple[Ensemble, TrainingResult, list[int]]:
-    """One copy of ``architecture`` per seed, trained on ``data`` (inputs, and a target per
-    copy), up to scale and offset where ``affine``; with the training result and the steps at
-    which ``deadline`` was found passed (empty if never)."""
-    X_t, Y_t = data
+    """One copy of ``architecture`` per seed, trained on ``data`` (inputs, a target per copy,
+    and row weights or None), up to scale and offset where ``affine``; with the training
+    result and the steps at which ``deadline`` was found passed (empty if never)."""
+    X_t, Y_t, W_t = data
     whitened = architecture.whitened
     steps = settings.whitened_steps if whitened else settings.steps
     schedule = settings.schedule(whitened)
-    fitted = settings.whitened_fit * Y_t.pow(2).mean(dim=(1, 2))
+    if W_t is None:
+        fitted = settings.whitened_fit * Y_t.pow(2).mean(dim=(1, 2))
+    else:
+        fitted = settings.whitened_fit * row_mean(Y_t.pow(2), W_t)[:, 0]
     late: list[int] = []
 
     def stop(step: int, ensemble: Ensemble, mse: torch.Tensor) -> bool:
@@ -296,19 +312,25 @@ def _train_copies(
             schedule=schedule,
             eval_every=steps if deadline is None and not whitened else DEADLINE_CHECK_STEPS,
             callback=stop,
-            whiten={"net.0.weight": second_moment(X_t)} if whitened else None,
-            loss=centred_mse
-            if architecture.kind.log_space
-            else _mixed_loss(affine, architecture.kind.fraction),
+            whiten={"net.0.weight": second_moment(X_t, W_t)} if whitened else None,
+            loss=_weighted(
+                centred_mse
+                if architecture.kind.log_space
+                else _mixed_loss(affine, architecture.kind.fraction),
+                W_t,
+            ),
         )
     finally:
         torch.set_num_threads(threads)
     return ensemble, result, late
 
 
-def _mixed_loss(
-    affine: torch.Tensor, fraction: bool = False
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def _weighted(loss: Callable[..., torch.Tensor], weights: torch.Tensor | None) -> Callable:
+    """``loss`` with its row ``weights`` bound (itself, without weights)."""
+    return loss if weights is None else functools.partial(loss, weights=weights)
+
+
+def _mixed_loss(affine: torch.Tensor, fraction: bool = False) -> Callable[..., torch.Tensor]:
     """The training loss of each copy: :func:`~nalu_sr.training.affine_mse` where ``affine``,
     the plain MSE elsewhere (their :func:`~nalu_sr.training.fraction_mse` forms for a stack
     that ends in a division). The affine copies come last (see
@@ -322,11 +344,13 @@ def _mixed_loss(
     if plain == 0:
         return affine_loss
 
-    def loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(
+        prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return torch.cat(
             [
-                plain_loss(prediction[:plain], target[:plain]),
-                affine_loss(prediction[plain:], target[plain:]),
+                plain_loss(prediction[:plain], target[:plain], weights),
+                affine_loss(prediction[plain:], target[plain:], weights),
             ]
         )
 

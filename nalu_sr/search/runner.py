@@ -20,6 +20,7 @@ from ..scoring import SplitRows, group_rows, pack, score_rows
 from ..structure import Factor, Structure, denominators
 from ..symbolic import feature_symbols
 from ..validation import check_search_inputs
+from ..weights import merge_weighted_rows
 from . import stacks
 from .candidates import (
     Candidate,
@@ -74,7 +75,8 @@ class SearchResult:
     feature_names : list of str
     symbols : list of sympy.Symbol
     split : Split
-        Which rows were train, validation and extrapolation rows.
+        Which rows were train, validation and extrapolation rows: the rows searched, which
+        are the given ones unless some had weight 0 or repeated (see ``sample_weight``).
     tolerance : float
         Relative error under which a formula counted as exact.
     message : str
@@ -151,13 +153,18 @@ class SearchData:
     Attributes
     ----------
     X, y : ndarray
-        Every row: the given ones, then those of an explicit extrapolation set.
+        Every row: the given ones (weight-0 rows left out and repeated rows merged, see
+        :func:`~nalu_sr.weights.merge_weighted_rows`), then those of an explicit extrapolation
+        set.
     feature_names : list of str
     symbols : list of sympy.Symbol
     split : Split
     table : FeatureTable
     probe_rows : ndarray of int
         A sample of the fitted rows on which residuals are checked for structure.
+    weights : ndarray or None
+        Each row's weight (see :func:`~nalu_sr.weights.merge_weighted_rows`); None when all
+        rows weigh the same.
     """
 
     X: np.ndarray
@@ -167,6 +174,7 @@ class SearchData:
     split: Split
     table: FeatureTable
     probe_rows: np.ndarray
+    weights: np.ndarray | None = None
 
     @property
     def labels(self) -> np.ndarray:
@@ -195,13 +203,19 @@ def prepare_data(
     holdout_fraction: float,
     validation_fraction: float,
     random_state: int,
+    sample_weight=None,
 ) -> SearchData:
-    """Check the inputs, split the rows and build the feature table (see :func:`find_formula`)."""
+    """Check the inputs, weigh and split the rows and build the feature table (see
+    :func:`find_formula`)."""
     X, y, feature_names = check_search_inputs(X, y, feature_names)
+    X, y, weights = merge_weighted_rows(X, y, sample_weight)
     X_extra = None
     if extrapolation is not None:
         X_extra, y_extra, _ = check_search_inputs(extrapolation[0], extrapolation[1], feature_names)
         y = np.concatenate([y, y_extra])
+        if weights is not None:
+            # Errors are weighted means within each split: any equal weight would do here.
+            weights = np.concatenate([weights, np.ones(len(y_extra))])
     X_all, split = split_rows(
         X,
         holdout_fraction=holdout_fraction,
@@ -217,7 +231,7 @@ def prepare_data(
         )
     )
     table = build_feature_table(X_all, symbols, fitted)
-    return SearchData(X_all, y, feature_names, symbols, split, table, probe_rows)
+    return SearchData(X_all, y, feature_names, symbols, split, table, probe_rows, weights)
 
 
 def _transforms(y: np.ndarray, fit_rows: np.ndarray) -> list[str]:
@@ -314,8 +328,8 @@ def _training_data(
     settings: TrainingSettings,
     max_train_rows: int,
     random_state: int,
-) -> dict[bool, tuple[FeatureTable, np.ndarray]]:
-    """The training rows' feature table and target, by whether the job is whitened.
+) -> dict[bool, tuple[FeatureTable, np.ndarray, np.ndarray | None]]:
+    """The training rows' feature table, target and weights, by whether the job is whitened.
 
     Training needs only these rows; sending the whole table to every worker would copy it
     once per job. Whitened stacks follow a slow direction that a few hundred rows leave
@@ -325,7 +339,9 @@ def _training_data(
     training = {}
     for whitened in {job.architecture.whitened for job in jobs}:
         rows = _training_rows(data.labels, limits[whitened], random_state)
-        training[whitened] = (replace(data.table, values=data.table.values[rows]), data.y[rows])
+        weights = None if data.weights is None else data.weights[rows]
+        table = replace(data.table, values=data.table.values[rows])
+        training[whitened] = (table, data.y[rows], weights)
     return training
 
 
@@ -340,12 +356,17 @@ def _promoted(chunk: slice, copies: int) -> int:
 
 
 def _grouped_rows(
-    table: FeatureTable, y: np.ndarray, labels: np.ndarray, transform: str
+    table: FeatureTable,
+    y: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray | None,
+    transform: str,
 ) -> SplitRows:
     """The rows where the ``transform`` of ``y`` is finite, regrouped by split for scoring."""
     target = apply_transform(y, transform)
     finite = np.isfinite(target)
-    return group_rows(table.values[finite], target[finite], labels[finite])
+    kept = None if weights is None else weights[finite]
+    return group_rows(table.values[finite], target[finite], labels[finite], kept)
 
 
 class Scoring:
@@ -367,11 +388,13 @@ class Scoring:
         # Regrouping copies the table (about 0.7 s for 1e6 rows); consecutive jobs mostly
         # share a target transform, and one regrouped table at a time keeps memory bounded.
         self.rows = functools.lru_cache(maxsize=1)(
-            functools.partial(_grouped_rows, data.table, data.y, data.labels)
+            functools.partial(_grouped_rows, data.table, data.y, data.labels, data.weights)
         )
         # The constant formula is always a candidate: the baseline every other one must beat.
-        y_train = data.y[data.labels == TRAIN]
-        self.keep(self._build((), np.array([np.mean(y_train)]), "y", "constant"))
+        train = data.labels == TRAIN
+        w_train = None if data.weights is None else data.weights[train]
+        mean = np.average(data.y[train], weights=w_train)
+        self.keep(self._build((), np.array([mean]), "y", "constant"))
 
     def divides_safely(self, factor: Factor) -> bool:
         """Whether the signed sum ``factor`` keeps one sign away from zero on the fitted rows,
@@ -405,6 +428,7 @@ class Scoring:
             architecture=architecture,
             tolerance=self.tolerance,
             probe_rows=self.data.probe_rows,
+            weights=self.data.weights,
         )
 
     def score(self, job: JobResult, promoted: int = PROMOTED) -> None:
@@ -496,7 +520,7 @@ class _Budget:
 
 def _search(
     jobs: list[Job],
-    training: dict[bool, tuple[FeatureTable, np.ndarray]],
+    training: dict[bool, tuple[FeatureTable, np.ndarray, np.ndarray | None]],
     scoring: Scoring,
     settings: TrainingSettings,
     budget: _Budget,
@@ -519,6 +543,7 @@ def _search(
                 settings,
                 # The first stage always runs, so even a tiny budget yields a formula.
                 deadline=None if job.stage == 0 else deadline,
+                weights=training[job.architecture.whitened][2],
             )
             for job in jobs
         ),
@@ -576,6 +601,7 @@ def find_formula(
     y,
     feature_names: Sequence[str] | None = None,
     *,
+    sample_weight=None,
     extrapolation: tuple | None = None,
     holdout_fraction: float = 0.2,
     validation_fraction: float = 0.2,
@@ -607,6 +633,12 @@ def find_formula(
     y : array-like of shape (n_rows,)
     feature_names : sequence of str, optional
         Column names, used as the formula's symbols (a DataFrame's columns by default).
+    sample_weight : array-like of shape (n_rows,), optional
+        Non-negative weight of each row, as in scikit-learn: a row of weight 2 counts as that
+        row twice, in the training loss, the least-squares fit of the constants and every
+        error. Rows of weight 0 are left out; repeated rows are merged into one row carrying
+        their summed weight (see :func:`~nalu_sr.weights.merge_weighted_rows`), so that the
+        split and the training rows are drawn from distinct rows.
     extrapolation : (X_extra, y_extra), optional
         An explicit extrapolation set; by default the outer band of the input ranges
         (``holdout_fraction`` of the rows) is held out instead.
@@ -648,7 +680,14 @@ def find_formula(
     budget = _Budget(time.perf_counter(), max_time)
     settings = settings or TrainingSettings()
     data = prepare_data(
-        X, y, feature_names, extrapolation, holdout_fraction, validation_fraction, random_state
+        X,
+        y,
+        feature_names,
+        extrapolation,
+        holdout_fraction,
+        validation_fraction,
+        random_state,
+        sample_weight,
     )
     train_rows = data.train_rows
     space = Space(data.table, train_rows, data.y[train_rows], max_power=max_power)

@@ -129,10 +129,17 @@ def stiffness(values: np.ndarray) -> float:
     return float(eigenvalues[-1]) / mean if mean > 0 else 1.0
 
 
-def typical_size(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:
+def typical_size(
+    values: np.ndarray, axis: int | None = None, weights: np.ndarray | None = None
+) -> np.ndarray | float:
     """RMS of ``values`` (per column with ``axis=0``), 1 where it is 0 or not finite: the
-    size a column or target is divided by to bring it near 1."""
-    rms = np.sqrt(np.mean(np.asarray(values, dtype=np.float64) ** 2, axis=axis))
+    size a column or target is divided by to bring it near 1. Row ``weights`` weigh the mean
+    of the squares."""
+    squares = np.asarray(values, dtype=np.float64) ** 2
+    if weights is None:
+        rms = np.sqrt(np.mean(squares, axis=axis))
+    else:
+        rms = np.sqrt(np.average(squares, axis=0 if axis is None else axis, weights=weights))
     rms = np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
     return float(rms) if axis is None else rms
 
