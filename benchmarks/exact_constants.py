@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sympy
+from markdown import markdown_table
 
 from nalu_sr.search.candidates import exact_coefficients
 
@@ -117,12 +118,6 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _markdown(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(False)]
-    return "\n".join(lines)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--noise", nargs="+", type=float, default=[0.0, 0.001, 0.01])
@@ -141,7 +136,7 @@ def main(argv=None) -> int:
             f"Command: `{command.strip()}`",
             f"Machine: {platform.machine()}, Python {platform.python_version()}; {seconds:.0f} s",
             "",
-            _markdown(table),
+            markdown_table(table),
             "",
         ]
     )

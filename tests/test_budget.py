@@ -169,3 +169,16 @@ def test_the_cli_says_when_max_time_ended_the_search_and_takes_effort(tmp_path):
     wrong = CliRunner().invoke(app, ["fit", str(path), "-t", "y", "--effort", "0"])
     assert wrong.exit_code == 2
     assert "effort must be a positive number" in wrong.output
+
+
+@pytest.mark.slow
+def test_the_default_plan_benchmark_repeats_beside_busy_processes(monkeypatch, tmp_path):
+    import importlib
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    bench = importlib.import_module("default_plan")
+    row = bench.run_case("noise", columns=2, rows=120, seed=0)
+    assert row["same result"] and row["ended on noise"] and not row["timed out"]
+    assert bench.main(["--columns", "1", "--rows", "60", "--out", str(tmp_path / "plan")]) == 0
+    assert (tmp_path / "plan.md").read_text().count("\n| ") == 3  # header, outside, noise
