@@ -49,26 +49,55 @@ def _compiled(expr: sympy.Expr, feature_names: tuple[str, ...]) -> Callable[...,
 
 
 class PoleWarning(UserWarning):
-    """New rows where a denominator of the formula is zero or changes sign: the formula has a
-    pole among them, where the data it was fitted on said nothing about it."""
+    """New rows where a denominator of the formula is zero or has the other sign than on the
+    rows it was fitted on (or, for a model loaded from a file, which keeps no rows, changes
+    sign among the new rows): the formula has a pole between them and the fitted rows, where
+    the data it was fitted on said nothing about it."""
 
 
-def _warn_on_poles(expr: sympy.Expr, names: tuple[str, ...], X: np.ndarray) -> None:
-    """Warn once per denominator of ``expr`` that is zero or takes both signs on ``X``."""
+def _warn_on_poles(
+    expr: sympy.Expr, names: tuple[str, ...], X: np.ndarray, fitted: np.ndarray | None = None
+) -> None:
+    """Warn once per denominator of ``expr`` that is zero on rows of ``X``, or has there the
+    other sign than on the ``fitted`` rows (a sample of the rows the formula was fitted on),
+    or, without them, takes both signs on ``X``."""
     if X.shape[0] == 0:
         return
     for denominator in denominators(expr):
-        values = np.broadcast_to(_compiled(denominator, names)(*X.T), (X.shape[0],))
-        # Rows on the minority side of zero, and zeros: where the formula has crossed a pole.
-        crossing = int(np.sum(values == 0)) + min(np.sum(values > 0), np.sum(values < 0))
+        function = _compiled(denominator, names)
+        values = np.broadcast_to(function(*X.T), (X.shape[0],))
+        side = 0.0
+        if fitted is not None and len(fitted):
+            on_fitted = np.broadcast_to(function(*fitted.T), (fitted.shape[0],))
+            side = float(np.sign(on_fitted[0])) if _one_sign(on_fitted) else 0.0
+        if side:
+            # Rows beyond the pole as seen from the fitted rows, and zeros.
+            crossing = int(np.sum(np.sign(values) != side))
+            where = "zero or of the other sign than on the fitted rows"
+        else:
+            # Rows on the minority side of zero, and zeros: where the formula has crossed a pole.
+            crossing = int(np.sum(values == 0)) + min(np.sum(values > 0), np.sum(values < 0))
+            where = "zero or changes sign"
         if crossing:
             warnings.warn(
-                f"the formula divides by {denominator}, which is zero or changes sign on "
-                f"{crossing} of the {X.shape[0]} rows: its values near there are not "
-                "trustworthy.",
+                f"the formula divides by {denominator}, which is {where} on {crossing} of the "
+                f"{X.shape[0]} rows: its values near there are not trustworthy.",
                 PoleWarning,
                 stacklevel=3,
             )
+
+
+def _one_sign(values: np.ndarray) -> bool:
+    return bool(np.all(values > 0) or np.all(values < 0))
+
+
+def _fitted_rows(model: NaluRegressor) -> np.ndarray | None:
+    """The sample of fitted rows (train and validation) the model kept, if it has one; a
+    model loaded from a model file keeps none."""
+    kept = getattr(model, "_kept_rows_", None)
+    if kept is None:
+        return None
+    return kept.X[kept.labels != EXTRAPOLATION]
 
 
 class NaluRegressor(RegressorMixin, BaseEstimator):
@@ -373,7 +402,9 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         self._set_result(result, target_name, dropped)
         rows = X if extrapolation is None else np.vstack([X, extrapolation_all[0]])
         targets = y if extrapolation is None else np.concatenate([y, extrapolation_all[1]])
-        self._plot_rows_ = keep_rows(rows, targets, result.split.labels)
+        # A sample of the rows, for the picture (plot) and to tell on which side of a pole
+        # new rows lie (predict).
+        self._kept_rows_ = keep_rows(rows, targets, result.split.labels)
         return self
 
     def _check_params(self) -> None:
@@ -454,7 +485,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         names = tuple(self.result_.feature_names)
         with np.errstate(all="ignore"):
             values = _compiled(expr, names)(*X.T)
-            _warn_on_poles(expr, names, X)
+            _warn_on_poles(expr, names, X, _fitted_rows(self))
         return np.asarray(values, dtype=np.float64).reshape(X.shape[0])
 
     def sympy(self, index: int | None = None) -> sympy.Expr:

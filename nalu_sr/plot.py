@@ -179,7 +179,7 @@ def _predicted(model: NaluRegressor, X) -> np.ndarray:
 
 
 def _kept_rows(model: NaluRegressor) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
-    kept = getattr(model, "_plot_rows_", None)
+    kept = getattr(model, "_kept_rows_", None)
     if kept is None:
         raise InputError(
             "this model keeps no rows to draw (it was loaded from a model file); pass the X "

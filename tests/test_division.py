@@ -196,11 +196,30 @@ def test_predict_warns_where_a_denominator_crosses_zero(ratio_model):
     across = inside.copy()
     across[:3, 1] = across[:3, 2]  # c - b = 0 on three rows
     across[3, 1] = across[3, 2] + 1.0  # and negative on one
-    with pytest.warns(PoleWarning, match="zero or changes sign on 4 of the 10 rows"):
+    with pytest.warns(PoleWarning, match="other sign than on the fitted rows on 4 of the 10"):
         ratio_model.predict(across)
     across[:, 1] = across[:, 2]  # zero on every row
     with pytest.warns(PoleWarning, match="on 10 of the 10 rows"):
         ratio_model.predict(across)
+
+
+def test_predict_warns_on_a_batch_wholly_beyond_the_pole_seen_from_the_fitted_rows(
+    ratio_model, tmp_path
+):
+    beyond = _ratio_inputs(np.random.default_rng(6), 10)
+    beyond[:, 1] = beyond[:, 2] + 1.0  # c - b < 0 on every row, > 0 on the fitted ones
+    with pytest.warns(PoleWarning, match="other sign than on the fitted rows on 10 of the 10"):
+        ratio_model.predict(beyond)
+    # A model loaded from a file keeps no fitted rows: it can only see a batch that straddles.
+    ratio_model.save(tmp_path / "ratio.json")
+    loaded = NaluRegressor.load(tmp_path / "ratio.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PoleWarning)
+        loaded.predict(beyond)
+    straddling = beyond.copy()
+    straddling[:4, 1] = straddling[:4, 2] - 1.0
+    with pytest.warns(PoleWarning, match="zero or changes sign on 4 of the 10 rows"):
+        loaded.predict(straddling)
 
 
 def test_scale_free_rows_round_a_small_sum_to_its_shape():

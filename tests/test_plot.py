@@ -170,7 +170,7 @@ def test_plot_of_a_large_fit_keeps_a_sample_of_each_group_with_its_full_count(ag
     monkeypatch.setattr(plot_module, "MAX_POINTS", 40)
     X = pd.DataFrame({"a": np.linspace(1, 2, 300)})
     model = NaluRegressor(architectures=["NAU"], restarts=1, steps=100).fit(X, 3 * X.a + 1)
-    assert len(model._plot_rows_.y) == 120
+    assert len(model._kept_rows_.y) == 120
     fit = model.plot().axes[0]
     assert len(by_gid(fit, "train").get_offsets()) == 40
     train_rows = model.result_.split.counts()["train"]
