@@ -75,7 +75,7 @@ def run_case(case: str, columns: int, rows: int, seed: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--columns", nargs="+", type=int, default=[2, 4, 8, 16])
+    parser.add_argument("--columns", nargs="+", type=int, default=[3, 10])
     parser.add_argument("--rows", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0, help="seed of the tables (default: 0)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)

@@ -61,7 +61,7 @@ class Case:
     n_jobs: int
     formula: str
     seed: int = 0
-    max_time: float = 600.0
+    max_time: float | None = None
     run: int = 1
 
 
@@ -424,7 +424,9 @@ def main(argv: list[str] | None = None) -> None:
         "--repeats", type=int, default=3, help="runs of each jobs-sweep case (median reported)"
     )
     parser.add_argument("--seed", type=int, default=0, help="Seed of the data and the search.")
-    parser.add_argument("--max-time", type=float, default=600.0)
+    parser.add_argument(
+        "--max-time", type=float, default=None, help="Optional time cap per search (default: none)."
+    )
     parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds per case.")
     parser.add_argument("--run-case", nargs=2, metavar=("CASE", "CSV"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -455,7 +457,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{load_before:.1f} when the run started and {os.getloadavg()[0]:.1f} when it ended. "
         "The machine is shared with other work, so the timings are noisy.\n\n"
         "Default search settings, seed "
-        f"{args.seed}, max_time {args.max_time:g} s; each case in a fresh interpreter. "
+        f"{args.seed}, "
+        f"{'no time cap' if args.max_time is None else f'max_time {args.max_time:g} s'}; "
+        "each case in a fresh interpreter. "
         "`read s`: pandas reading the CSV (usecols, float64, C parser); `warm-up s`: loading "
         "the search's modules first, in each worker when n_jobs > 1 (starting the workers and "
         "loading torch in them); `search s`: find_formula after it (time to formula); "
