@@ -118,7 +118,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
     effort : float, default=1.0
         How much search to plan, as PySR's ``niterations`` or gplearn's ``generations`` do:
         the groups of architectures (stages, simplest first) whose training runs add up to at
-        most ``60 * effort``. At 1 the plan takes about two minutes on 2 cores when no stage
+        most ``36 * effort``. At 1 the plan takes about two minutes on 2 cores when no stage
         finds the formula, less on narrow tables; raise it to reach wider stacks on wide
         tables. The search ends on its own, earlier when a stage yields a formula that holds
         or one that leaves only noise, and the same seed gives the same formula on any

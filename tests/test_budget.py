@@ -27,10 +27,10 @@ def _jobs(chunks_per_stage: list[int], whitened_stage: int | None = None) -> lis
 
 
 def test_the_plan_keeps_the_first_stages_whose_runs_fit_the_effort():
-    jobs = _jobs([10, 20, 25, 6])
+    jobs = _jobs([6, 12, 15, 4])
     kept, left = plan_within(jobs, SMALL, effort=1.0)
-    assert PLAN_RUNS == 60
-    assert {job.stage for job in kept} == {0, 1, 2} and left == 1  # 55 runs; 61 with stage 3
+    assert PLAN_RUNS == 36
+    assert {job.stage for job in kept} == {0, 1, 2} and left == 1  # 33 runs; 37 with stage 3
     kept, left = plan_within(jobs, SMALL, effort=0.5)
     assert {job.stage for job in kept} == {0, 1} and left == 2
     kept, left = plan_within(jobs, SMALL, effort=2.0)
@@ -43,9 +43,9 @@ def test_the_first_stage_is_always_planned_and_a_whitened_run_counts_its_steps()
     settings = TrainingSettings()
     # A whitened chunk trains up to 14000 steps: about nine plain runs of 1500.
     per_run = settings.whitened_steps / settings.steps
-    kept, _ = plan_within(_jobs([1, 5], whitened_stage=1), settings, effort=5 * per_run / 60)
+    kept, _ = plan_within(_jobs([1, 5], whitened_stage=1), settings, effort=5 * per_run / 36)
     assert {job.stage for job in kept} == {0}
-    kept, _ = plan_within(_jobs([1, 5], whitened_stage=1), settings, effort=6 * per_run / 60)
+    kept, _ = plan_within(_jobs([1, 5], whitened_stage=1), settings, effort=6 * per_run / 36)
     assert {job.stage for job in kept} == {0, 1}
 
 
@@ -58,8 +58,8 @@ def wavy():
 
 
 def test_effort_sets_how_many_stages_run_and_the_verdict_says_what_was_left(wavy):
-    small = find_formula(*wavy, settings=SMALL, effort=0.05)
-    larger = find_formula(*wavy, settings=SMALL, effort=0.1)
+    small = find_formula(*wavy, settings=SMALL, effort=3.5 / 36)
+    larger = find_formula(*wavy, settings=SMALL, effort=6.5 / 36)
     assert 0 < len(small.jobs) < len(larger.jobs)
     assert small.stages_left > larger.stages_left > 0
     assert not small.explained and not small.timed_out

@@ -49,7 +49,7 @@ NUMBA_WORTHWHILE = 2_000_000
 #: Training runs in the search plan at ``effort=1`` (see :func:`plan_within`): about two
 #: minutes of training on 2 cores. A run is one chunk of a job's copies (see
 #: :func:`~nalu_sr.search.engine.copy_chunks`), 1 to 5 s each there.
-PLAN_RUNS = 60
+PLAN_RUNS = 36
 
 #: ``progress(done, total, description)`` after each trained architecture; a callback with a
 #: parameter named ``best`` also gets ``best=``, the formula with the lowest validation error so
