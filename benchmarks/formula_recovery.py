@@ -43,6 +43,7 @@ from sympy.polys.polyerrors import PolynomialError
 from sympy.polys.rings import sring
 
 from nalu_sr.datasets import SUITE, list_suite, load_suite_entry, write_suite_entry
+from nalu_sr.datasets.formulas import check_ranges
 from nalu_sr.datasets.suite import DEFAULT_SEED, truth
 from nalu_sr.export import to_function
 from nalu_sr.search import find_formula
@@ -83,13 +84,19 @@ def _relative_gaps(
     a: sympy.Expr, b: sympy.Expr, signed: bool, points: int, seed: int = 0
 ) -> list[float]:
     """``|a - b| / max(|a|, |b|)`` at random points (inputs in [1, 2], or +-[0.5, 3] if
-    ``signed``), skipping points where either side is not finite."""
+    ``signed``, positive for positive symbols), skipping points where either side is not
+    finite."""
     symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
     rng = random.Random(seed)
     gaps = []
     for _ in range(points):
         if signed:
-            values = {s: sympy.Float(rng.choice((-1, 1)) * rng.uniform(0.5, 3.0)) for s in symbols}
+            values = {
+                s: sympy.Float(
+                    (1 if s.is_positive else rng.choice((-1, 1))) * rng.uniform(0.5, 3.0)
+                )
+                for s in symbols
+            }
         else:
             values = {s: sympy.Float(rng.uniform(1.0, 2.0)) for s in symbols}
         va, vb = a.xreplace(values).evalf(), b.xreplace(values).evalf()
@@ -128,7 +135,12 @@ def _round_floats(expr: sympy.Expr, digits: int = 6) -> sympy.Expr:
     )
 
 
-def same_formula(found: sympy.Expr | None, truth_rhs: sympy.Expr, rtol: float = RTOL) -> bool:
+def same_formula(
+    found: sympy.Expr | None,
+    truth_rhs: sympy.Expr,
+    rtol: float = RTOL,
+    positive: frozenset[str] = frozenset(),
+) -> bool:
     """Whether ``found`` is the same function as ``truth_rhs``, constants within ``rtol``.
 
     Symbols are matched by name. A formula more than 0.1% off the truth at each of three
@@ -149,6 +161,10 @@ def same_formula(found: sympy.Expr | None, truth_rhs: sympy.Expr, rtol: float = 
         The ground truth's right-hand side.
     rtol : float, default=1e-6
         Relative tolerance on constants.
+    positive : set of str, optional
+        Names of the symbols that are positive wherever the formula is meant to hold (an
+        entry's inputs whose ranges are positive): there ``sqrt(2*g*h)`` and
+        ``sqrt(2)*sqrt(g)*sqrt(h)`` are the same function, and both sides are compared as such.
 
     Returns
     -------
@@ -174,6 +190,9 @@ def same_formula(found: sympy.Expr | None, truth_rhs: sympy.Expr, rtol: float = 
             return _same_rational_function(found, truth_rhs, rtol)
         except PolynomialError:
             pass
+    # Symbols positive on the formula's domain are positive symbols (and positive points).
+    swap = {s: sympy.Symbol(s.name, positive=True) for s in symbols if s.name in positive}
+    found, truth_rhs = found.xreplace(swap), truth_rhs.xreplace(swap)
     gaps = _relative_gaps(found, truth_rhs, signed=True, points=20)
     if not gaps or max(gaps) > 10 * rtol:
         return False
@@ -267,11 +286,17 @@ def run_entry(
         run.claimed_exact = bool(result.exact)
         run.candidates = len(result.candidates)
         run.found = "" if result.formula is None else str(result.formula)
-        run.recovered = same_formula(result.formula, truth_rhs)
+        positive = frozenset(
+            name
+            for name, intervals in check_ranges(entry.wide_ranges).items()
+            if min(lo for lo, _ in intervals) > 0
+        )
+        run.recovered = same_formula(result.formula, truth_rhs, positive=positive)
         run.false_claim = run.claimed_exact and not run.recovered
         if not result.candidates.empty:
             run.truth_in_candidates = any(
-                same_formula(expr, truth_rhs) for expr in result.candidates["sympy_format"]
+                same_formula(expr, truth_rhs, positive=positive)
+                for expr in result.candidates["sympy_format"]
             )
         if result.formula is not None:
             run.wide_relative_rmse = wide_relative_rmse(result.formula, name)
@@ -319,12 +344,14 @@ def noise_table(runs: Sequence[Run]) -> str:
 def summary(runs: Sequence[Run]) -> dict[str, object]:
     """Rates and times of the runs of one noise level."""
     arithmetic = [r for r in runs if r.arithmetic]
+    beyond = [r for r in runs if not r.arithmetic]
     among = [r for r in arithmetic if r.truth_in_candidates]
     seconds = [r.seconds for r in runs if not math.isnan(r.seconds)]
     return {
         "runs": len(runs),
         "failed": [r.entry for r in runs if r.error],
         "recovered": (sum(r.recovered for r in arithmetic), len(arithmetic)),
+        "recovered_beyond": (sum(r.recovered for r in beyond), len(beyond)),
         "claimed": (sum(r.claimed_exact for r in runs), len(runs)),
         "false_claims": [r.entry for r in runs if r.false_claim],
         "unclaimed": [r.entry for r in runs if r.recovered and not r.claimed_exact],
@@ -345,6 +372,7 @@ def summary_lines(runs: Sequence[Run]) -> list[str]:
 
     return [
         f"- exact recovery over arithmetic entries: {_rate(*s['recovered'])}",
+        f"- exact recovery over entries beyond arithmetic: {_rate(*s['recovered_beyond'])}",
         f"- claimed exact: {_rate(*s['claimed'])}",
         f"- false claims (claimed exact, formula wrong): {names('false_claims')}",
         f"- recovered but not claimed exact: {names('unclaimed')}",

@@ -24,7 +24,7 @@ from .progress import verbose_progress
 from .search import SearchResult, TrainingSettings, find_formula
 from .search.candidates import build_candidate, candidates_table, mark_exact
 from .search.space import build_feature_table
-from .symbolic import denominators, feature_symbols
+from .symbolic import denominators, domain_arguments, feature_symbols
 from .validation import (
     check_enough_rows,
     check_finite,
@@ -36,7 +36,7 @@ from .validation import (
 )
 from .weights import merge_weighted_rows
 
-__all__ = ["NaluRegressor", "PoleWarning"]
+__all__ = ["DomainWarning", "NaluRegressor", "PoleWarning"]
 
 _BACKENDS = ("auto", "numba", "numpy", "torch")
 
@@ -53,6 +53,33 @@ class PoleWarning(UserWarning):
     rows it was fitted on (or, for a model loaded from a file, which keeps no rows, changes
     sign among the new rows): the formula has a pole between them and the fitted rows, where
     the data it was fitted on said nothing about it."""
+
+
+class DomainWarning(UserWarning):
+    """New rows where the argument of a root or a logarithm in the formula is negative (or zero,
+    for a logarithm): the formula is not real there, and ``predict`` gives NaN."""
+
+
+def _warn_on_domains(expr: sympy.Expr, names: tuple[str, ...], X: np.ndarray) -> None:
+    """Warn once per root or logarithm of ``expr`` whose argument leaves its domain on rows of
+    ``X``."""
+    if X.shape[0] == 0:
+        return
+    for argument in domain_arguments(expr):
+        values = np.broadcast_to(_compiled(argument, names)(*X.T), (X.shape[0],))
+        outside = int(np.sum(~(values > 0) if argument in _log_arguments(expr) else ~(values >= 0)))
+        if outside:
+            warnings.warn(
+                f"the formula takes a root or logarithm of {argument}, which is outside its "
+                f"domain on {outside} of the {X.shape[0]} rows: the formula is not real there "
+                "(predict gives NaN).",
+                DomainWarning,
+                stacklevel=3,
+            )
+
+
+def _log_arguments(expr: sympy.Expr) -> set[sympy.Expr]:
+    return {f.args[0] for f in expr.atoms(sympy.log)}
 
 
 def _warn_on_poles(
@@ -486,6 +513,7 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         with np.errstate(all="ignore"):
             values = _compiled(expr, names)(*X.T)
             _warn_on_poles(expr, names, X, _fitted_rows(self))
+            _warn_on_domains(expr, names, X)
         return np.asarray(values, dtype=np.float64).reshape(X.shape[0])
 
     def sympy(self, index: int | None = None) -> sympy.Expr:

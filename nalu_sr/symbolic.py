@@ -611,3 +611,18 @@ def denominators(expr: sympy.Expr) -> list[sympy.Expr]:
     """
     bases = {p.base for p in expr.atoms(sympy.Pow) if p.exp.is_negative}
     return sorted(bases, key=sympy.default_sort_key)
+
+
+def domain_arguments(expr: sympy.Expr) -> list[sympy.Expr]:
+    """The arguments of ``expr``'s real roots and logarithms, which must stay positive (a root's
+    at least not negative) for the formula to be real, in a stable order.
+
+    Examples
+    --------
+    >>> a, b = sympy.symbols("a b", real=True)
+    >>> domain_arguments(sympy.sqrt(a**2 - b) + sympy.log(b) + a**2)
+    [b, a**2 - b]
+    """
+    roots = {p.base for p in expr.atoms(sympy.Pow) if not p.exp.is_integer}
+    logs = {f.args[0] for f in expr.atoms(sympy.log)}
+    return sorted(roots | logs, key=sympy.default_sort_key)

@@ -13,15 +13,24 @@ import pytest
 from nalu_sr import NaluRegressor
 from nalu_sr.search import TrainingSettings, find_formula
 from nalu_sr.search.engine import Job
-from nalu_sr.search.runner import PLAN_RUNS, plan_within
+from nalu_sr.search.runner import FUNCTION_PLAN_RUNS, PLAN_RUNS, plan_within
+from nalu_sr.search.stacks import Family
 
 SMALL = TrainingSettings(restarts=1, steps=60, scale_steps=0)
 
 
-def _jobs(chunks_per_stage: list[int], whitened_stage: int | None = None) -> list[Job]:
+def _jobs(
+    chunks_per_stage: list[int], whitened_stage: int | None = None, beyond: int | None = None
+) -> list[Job]:
+    """Fake jobs, ``chunks`` runs per stage; stages from ``beyond`` on are of the family
+    beyond arithmetic."""
     jobs = []
     for stage, chunks in enumerate(chunks_per_stage):
-        architecture = SimpleNamespace(whitened=stage == whitened_stage)
+        family = Family.FUNCTIONS if beyond is not None and stage >= beyond else Family.ARITHMETIC
+        architecture = SimpleNamespace(
+            whitened=stage == whitened_stage,
+            stage_key=lambda transform, family=family: SimpleNamespace(family=family),
+        )
         jobs += [Job(stage, architecture, "y", 0) for _ in range(chunks)]
     return jobs
 
@@ -33,6 +42,18 @@ def test_the_plan_keeps_the_first_stages_whose_runs_fit_the_effort():
     assert {job.stage for job in kept} == {0, 1, 2} and left == 1  # 33 runs; 37 with stage 3
     kept, left = plan_within(jobs, SMALL, effort=0.5)
     assert {job.stage for job in kept} == {0, 1} and left == 2
+    kept, left = plan_within(jobs, SMALL, effort=2.0)
+    assert len(kept) == len(jobs) and left == 0
+
+
+def test_the_stages_beyond_arithmetic_have_a_share_of_the_plan_of_their_own():
+    # Arithmetic stages of 30 and 10 runs: the second does not fit its 36; the stages beyond
+    # arithmetic are planned from their own share all the same, in order, until one does not
+    # fit it.
+    jobs = _jobs([30, 10, 20, 10, 5], beyond=2)
+    kept, left = plan_within(jobs, SMALL, effort=1.0)
+    assert FUNCTION_PLAN_RUNS == 32
+    assert {job.stage for job in kept} == {0, 2, 3} and left == 2
     kept, left = plan_within(jobs, SMALL, effort=2.0)
     assert len(kept) == len(jobs) and left == 0
 
@@ -51,10 +72,11 @@ def test_the_first_stage_is_always_planned_and_a_whitened_run_counts_its_steps()
 
 @pytest.fixture(scope="module")
 def wavy():
-    """A noise-free target outside the search space: no stage finds it, none leaves noise."""
+    """A noise-free target outside the search space (a sine of a product): no stage finds it,
+    none leaves noise."""
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.uniform(1, 3, 300), "b": rng.uniform(1, 3, 300)})
-    return X, X.a * np.sin(2 * X.b) + X.b
+    return X, X.a * np.sin(X.a * X.b) + X.b
 
 
 def test_effort_sets_how_many_stages_run_and_the_verdict_says_what_was_left(wavy):

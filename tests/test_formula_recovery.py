@@ -74,6 +74,16 @@ def test_same_formula_never_takes_a_polynomial_for_sine(bench):
     assert not bench.same_formula(1.001 * sympy.sin(x), sine)
 
 
+def test_same_formula_compares_roots_on_the_domain_of_the_entry(bench):
+    g, h = real("g h")
+    truth_rhs = truth("free_fall_speed").rhs
+    split = sympy.sqrt(2) * sympy.sqrt(g) * sympy.sqrt(h)
+    # The same function where g and h are positive, as on the entry's ranges; not elsewhere.
+    assert bench.same_formula(split, truth_rhs, positive=frozenset({"g", "h"}))
+    assert not bench.same_formula(split, truth_rhs)
+    assert not bench.same_formula(sympy.sqrt(2 * g * h + 1), truth_rhs, positive={"g", "h"})
+
+
 def test_noisy_table_keeps_the_shipped_inputs(bench):
     shipped = load_suite_entry("ohms_law")
     noisy = bench.training_table("ohms_law", 0.01)

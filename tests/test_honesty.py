@@ -18,11 +18,12 @@ EXIT_NOT_EXACT = 3
 def _data(kind: str, n: int = 100) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     x, z = rng.uniform(0.5, 3, n), rng.uniform(0.5, 3, n)
+    # Functions of products and sums: beyond the functions of single inputs the search has.
     y = {
-        "sin": np.sin(2 * x),
-        "exp": np.exp(x),
+        "sin": np.sin(x * z),
+        "exp": 1 / (1 + np.exp(-x * z)),
         "noise": rng.normal(size=n),
-        "log": np.log(x),
+        "log": np.log(x + z),
     }[kind]
     return pd.DataFrame({"x": x, "z": z, "y": y})
 

@@ -460,7 +460,7 @@ def predict(
         import numpy as np
 
         from ..errors import InputError
-        from ..estimator import NaluRegressor, PoleWarning
+        from ..estimator import DomainWarning, NaluRegressor, PoleWarning
         from ..files import write_bytes_atomic
         from .csv_input import read_table
         from .table_formats import output_format, table_bytes, table_text
@@ -478,6 +478,7 @@ def predict(
         X = table.X if hasattr(model, "feature_names_in_") else table.X.to_numpy()
         with warnings.catch_warnings(record=True) as poles:
             warnings.simplefilter("always", PoleWarning)
+            warnings.simplefilter("always", DomainWarning)
             frame[column] = model.predict(X, index=index)
         if output is None:
             typer.echo(table_text(frame), nl=False)

@@ -146,7 +146,8 @@ def undefined_message(
     return (
         f"warning: the formula {model.formula_} is undefined or infinite on {n} "
         f"row{'s' if n > 1 else ''} of {path} ({unit}{'s' if n > 1 else ''} {shown}), for "
-        "example a division by zero; their predictions are written as nan or inf."
+        "example a division by zero or a root of a negative number; their predictions are "
+        "written as nan or inf."
     )
 
 

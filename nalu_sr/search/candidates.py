@@ -22,6 +22,7 @@ from ..symbolic import (
 )
 from .noise import residual_is_noise
 from .space import FeatureTable
+from .transforms import TRANSFORMS, apply_transform, invert_formula, invert_values
 
 #: Below this relative validation error the data is taken as noise-free.
 NOISE_FREE = 1e-9
@@ -94,17 +95,9 @@ def design_matrix(structure: Structure, values: np.ndarray) -> np.ndarray:
     return np.column_stack(columns)
 
 
-def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
-    """The target as a structure of ``transform`` models it (``"y"`` or ``"1/y"``)."""
-    if transform == "y":
-        return values
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return 1.0 / values
-
-
 def _predict(design: np.ndarray, coefficients: np.ndarray, transform: str) -> np.ndarray:
     with np.errstate(all="ignore"):
-        return apply_transform(design @ coefficients, transform)
+        return invert_values(design @ coefficients, transform)
 
 
 def standard_errors(design: np.ndarray, target: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
@@ -263,6 +256,28 @@ def _estimates(coefficients: np.ndarray) -> FittedConstants:
     return FittedConstants(values, tuple(range(len(values))))
 
 
+def _simplify_where_positive(expr: sympy.Expr, table: FeatureTable, rows: np.ndarray) -> sympy.Expr:
+    """:func:`simplify_formula` of ``expr``, taking the inputs that are positive on every one
+    of ``rows`` as positive: the root of a structure fitted to ``y**2`` is ``x**(3/2)*z``, not
+    ``sqrt(x**3)*Abs(z)``, where ``x`` and ``z`` are positive on the rows it was fitted on."""
+    swap = {}
+    for j in table.inputs:
+        symbol = table.expressions[j]
+        if symbol in expr.free_symbols and np.all(table.values[rows, j] > 0):
+            swap[symbol] = sympy.Dummy(str(symbol), positive=True)
+    if not swap:
+        return simplify_formula(expr)
+    simplified = simplify_formula(expr.subs(swap))
+    simplified = simplified.subs({dummy: symbol for symbol, dummy in swap.items()})
+    if simplified.free_symbols <= set(swap):
+        # Positive symbols split roots of products, sqrt(2*g*h) into sqrt(2)*sqrt(g)*sqrt(h);
+        # with every symbol positive on the rows, they are joined again where that is shorter.
+        joined = sympy.powsimp(simplified, force=True)
+        if complexity(joined) < complexity(simplified):
+            simplified = joined
+    return simplified
+
+
 def build_candidate(
     structure: Structure,
     coefficients: np.ndarray,
@@ -288,8 +303,11 @@ def build_candidate(
         design, coefficients, y, fit_rows, transform, tolerance, weights
     )
     expr = structure_to_expr(structure, exact, table.expressions)
-    if transform == "1/y":
-        expr = simplify_formula(1 / expr) if expr != 0 else sympy.zoo
+    if TRANSFORMS[transform].arithmetic:
+        if transform != "y":
+            expr = simplify_formula(invert_formula(expr, transform))
+    else:
+        expr = _simplify_where_positive(invert_formula(expr, transform), table, fit_rows)
     prediction = _predict(design, np.array([float(c) for c in exact]), transform)
     # Measured as the scoring backends measure the structures: on a split where y is all 0,
     # only an exact prediction has a finite relative error (0).

@@ -24,7 +24,6 @@ from ..weights import merge_weighted_rows
 from . import stacks
 from .candidates import (
     Candidate,
-    apply_transform,
     build_candidate,
     candidates_table,
     choose,
@@ -33,7 +32,8 @@ from .candidates import (
 )
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
 from .space import FeatureTable, build_feature_table, divides_safely, keeps_sign
-from .stacks import Architecture, Space
+from .stacks import Architecture, Family, Space
+from .transforms import apply_transform, offered
 
 #: Fitted rows on which each formula's residual is checked for structure (noisy data).
 PROBE_ROWS = 1000
@@ -50,6 +50,10 @@ NUMBA_WORTHWHILE = 2_000_000
 #: minutes of training on 2 cores. A run is one chunk of a job's copies (see
 #: :func:`~nalu_sr.search.engine.copy_chunks`), 1 to 5 s each there.
 PLAN_RUNS = 36
+
+#: Training runs of the stages beyond arithmetic at ``effort=1``: a share of their own, so
+#: that a table whose arithmetic stages fill the plan still reaches them.
+FUNCTION_PLAN_RUNS = 32
 
 #: ``progress(done, total, description)`` after each trained architecture; a callback with a
 #: parameter named ``best`` also gets ``best=``, the formula with the lowest validation error so
@@ -235,8 +239,9 @@ def prepare_data(
 
 
 def _transforms(y: np.ndarray, fit_rows: np.ndarray) -> list[str]:
-    """``"y"``, and ``"1/y"`` when y keeps one sign away from zero (sums of reciprocals)."""
-    return ["y", "1/y"] if divides_safely(y[fit_rows]) else ["y"]
+    """The target transforms defined on the fitted rows (see
+    :func:`~nalu_sr.search.transforms.offered`)."""
+    return offered(y[fit_rows])
 
 
 def plan_stages(
@@ -287,21 +292,33 @@ def plan_within(
     jobs: list[Job], settings: TrainingSettings, effort: float
 ) -> tuple[list[Job], int]:
     """The jobs of the first stages whose training runs add up to at most
-    ``effort * PLAN_RUNS`` (stage 0 always), and how many stages are left out.
+    ``effort * PLAN_RUNS`` (stage 0 always), and of the first stages beyond arithmetic
+    (:attr:`~nalu_sr.search.stacks.Family.FUNCTIONS`) whose runs add up to at most
+    ``effort * FUNCTION_PLAN_RUNS``; and how many stages are left out.
 
     The plan is set by work, not by time, so the same data and seed give the same search on
-    any machine, busy or idle, for any number of workers.
+    any machine, busy or idle, for any number of workers. Each share is filled in stage order
+    and closes at its first stage that does not fit.
     """
     work: dict[int, float] = {}
+    beyond: dict[int, bool] = {}
     for job in jobs:
         work[job.stage] = work.get(job.stage, 0.0) + _runs(job, settings)
-    allowed, used, planned = effort * PLAN_RUNS, 0.0, 0
+        beyond[job.stage] = job.architecture.stage_key(job.transform).family == Family.FUNCTIONS
+    allowed = {False: effort * PLAN_RUNS, True: effort * FUNCTION_PLAN_RUNS}
+    used = {False: 0.0, True: 0.0}
+    closed: set[bool] = set()
+    planned: set[int] = set()
     for stage in sorted(work):
-        used += work[stage]
-        if stage > 0 and used > allowed:
-            break
-        planned = stage + 1
-    return [job for job in jobs if job.stage < planned], len(work) - planned
+        share = beyond[stage]
+        if share in closed:
+            continue
+        used[share] += work[stage]
+        if stage > 0 and used[share] > allowed[share]:
+            closed.add(share)
+            continue
+        planned.add(stage)
+    return [job for job in jobs if job.stage in planned], len(work) - len(planned)
 
 
 def _select(available: list[Architecture], names: Sequence[str] | None) -> list[Architecture]:

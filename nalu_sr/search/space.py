@@ -4,7 +4,7 @@ which stacks are offered (see :mod:`nalu_sr.search.stacks`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
@@ -33,7 +33,8 @@ MAX_SCALE_CENTRES = 6
 
 @dataclass(frozen=True)
 class FeatureTable:
-    """Columns the units see: the inputs, their reciprocals where safe, and a constant 1.
+    """Columns the units see: the inputs, their reciprocals where safe, functions of the
+    inputs where they are defined (see :func:`function_columns`), and a constant 1.
 
     Attributes
     ----------
@@ -45,6 +46,9 @@ class FeatureTable:
         For each input column offered as a reciprocal, the column holding ``1/x``.
     constant : int
         Column of ones.
+    functions : dict of str to list of int
+        For each function of :data:`UNARY_FUNCTIONS`, the columns holding it of one input
+        (``sqrt(x)``, ``sin(x)``, ...), where it is offered.
     """
 
     values: np.ndarray
@@ -52,10 +56,15 @@ class FeatureTable:
     inputs: list[int]
     reciprocal_of: dict[int, int]
     constant: int
+    functions: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def reciprocals(self) -> list[int]:
         return list(self.reciprocal_of.values())
+
+    @property
+    def function_columns(self) -> list[int]:
+        return [c for columns in self.functions.values() for c in columns]
 
     @property
     def n_columns(self) -> int:
@@ -65,7 +74,8 @@ class FeatureTable:
 def build_feature_table(
     X: np.ndarray, symbols: Sequence[sympy.Symbol], fit_rows: np.ndarray
 ) -> FeatureTable:
-    """The feature table for inputs ``X``; reciprocals are judged on ``fit_rows`` only."""
+    """The feature table for inputs ``X``; reciprocals and functions are judged on
+    ``fit_rows`` only."""
     columns = [X[:, j] for j in range(X.shape[1])]
     expressions: list[sympy.Expr] = list(symbols)
     reciprocal_of = {}
@@ -75,6 +85,16 @@ def build_feature_table(
                 columns.append(1.0 / X[:, j])
             expressions.append(1 / symbol)
             reciprocal_of[j] = len(columns) - 1
+    functions: dict[str, list[int]] = {}
+    if X.shape[1] <= MAX_FUNCTION_INPUTS:
+        offered = [offered_functions(X[fit_rows, j]) for j in range(X.shape[1])]
+        for name, (numpy_function, sympy_function) in UNARY_FUNCTIONS.items():
+            for j, symbol in enumerate(symbols):
+                if name in offered[j]:
+                    with np.errstate(all="ignore"):
+                        columns.append(numpy_function(X[:, j]))
+                    expressions.append(sympy_function(symbol))
+                    functions.setdefault(name, []).append(len(columns) - 1)
     columns.append(np.ones(X.shape[0]))
     expressions.append(sympy.Integer(1))
     return FeatureTable(
@@ -83,7 +103,54 @@ def build_feature_table(
         inputs=list(range(X.shape[1])),
         reciprocal_of=reciprocal_of,
         constant=len(columns) - 1,
+        functions=functions,
     )
+
+
+#: Functions of one input the feature table may hold, each as NumPy and SymPy write it.
+UNARY_FUNCTIONS = {
+    "sqrt": (np.sqrt, sympy.sqrt),
+    "log": (np.log, sympy.log),
+    "exp": (np.exp, sympy.exp),
+    "sin": (np.sin, sympy.sin),
+    "cos": (np.cos, sympy.cos),
+}
+
+#: Function columns are built only for tables of at most this many inputs: each input may add
+#: five columns, and every stack that reads them grows with them.
+MAX_FUNCTION_INPUTS = 6
+
+#: Largest magnitude of an input whose exponential is a column (``exp(30)`` is about 1e13, past
+#: which the column swamps every other); and of one whose sine and cosine are (a few turns: an
+#: angle in radians, not a quantity that merely happens to be small).
+EXP_LIMIT = 30.0
+ANGLE_LIMIT = 4 * np.pi
+
+
+def offered_functions(values: np.ndarray) -> list[str]:
+    """The functions of :data:`UNARY_FUNCTIONS` offered for an input with these fitted values:
+    ``sqrt`` and ``log`` of a positive input away from zero (as a denominator must be), ``exp``
+    of one within :data:`EXP_LIMIT`, ``sin`` and ``cos`` of one within :data:`ANGLE_LIMIT` that
+    is not constant. An input of one value gets none.
+
+    Examples
+    --------
+    >>> offered_functions(np.array([1.0, 2.0, 3.0]))
+    ['sqrt', 'log', 'exp', 'sin', 'cos']
+    >>> offered_functions(np.array([-50.0, 50.0]))
+    []
+    """
+    if values.size == 0 or np.ptp(values) == 0:
+        return []
+    names = []
+    if np.all(values > 0) and divides_safely(values):
+        names += ["sqrt", "log"]
+    largest = float(np.max(np.abs(values)))
+    if largest <= EXP_LIMIT:
+        names.append("exp")
+    if largest <= ANGLE_LIMIT:
+        names += ["sin", "cos"]
+    return names
 
 
 def keeps_sign(values: np.ndarray) -> bool:

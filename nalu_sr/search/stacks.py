@@ -44,14 +44,19 @@ from .space import (
     stiffness,
     typical_size,
 )
+from .transforms import TRANSFORMS
 
 
 class Family(IntEnum):
     """Stacks of one family are all tried before any of the next: arithmetic units first,
-    NALUs (whose gates make them slower to settle) last."""
+    then NALUs (whose gates make them slower to settle), then the stacks that reach beyond
+    arithmetic (functions of the inputs, and every job on a transform of the target other
+    than ``y`` and ``1/y``), which have a share of the plan of their own (see
+    :func:`~nalu_sr.search.runner.plan_within`)."""
 
     ARITHMETIC = 0
     NALU = 1
+    FUNCTIONS = 2
 
 
 class Place(IntEnum):
@@ -255,7 +260,8 @@ class Architecture:
 
     def stage_key(self, transform: str) -> StageKey:
         kind = self.kind
-        return StageKey(kind.family, self.hidden, kind.place, transform != "y" or kind.reciprocal)
+        family = kind.family if TRANSFORMS[transform].arithmetic else Family.FUNCTIONS
+        return StageKey(family, self.hidden, kind.place, transform != "y" or kind.reciprocal)
 
 
 @dataclass(frozen=True)
@@ -318,6 +324,61 @@ def _log_columns(space: Space) -> tuple[int, ...]:
 
 def _product_columns(space: Space) -> tuple[int, ...]:
     return space.product_columns
+
+
+def _function_sum_columns(space: Space) -> tuple[int, ...]:
+    # Only where there are functions: otherwise it is the plain stack.
+    table = space.table
+    functions = table.function_columns
+    return (*table.inputs, *functions, table.constant) if functions else ()
+
+
+#: The functions a stack of products reads together: one stack per group, each smaller than
+#: one over every function, so that its snaps stay few and its training settles. Square roots
+#: of monomials are the power unit's (on ``y**2``); sine and cosine go together, for
+#: ``cos(a)*cos(b) + sin(a)*sin(b)``.
+FUNCTION_GROUPS = {"sin, cos": ("sin", "cos"), "exp": ("exp",), "log": ("log",)}
+
+
+def _group_columns(space: Space, group: str) -> tuple[int, ...]:
+    table = space.table
+    return tuple(c for name in FUNCTION_GROUPS[group] for c in table.functions.get(name, ()))
+
+
+@dataclass(frozen=True)
+class PerFunctionGroup:
+    """Instances of a kind over functions of the inputs: one per group of
+    :data:`FUNCTION_GROUPS` offered on the data (and per hidden width up to ``widest``, for a
+    two-layer kind) among ``groups``, reading ``columns(space, group_columns)``."""
+
+    columns: Callable[[Space, tuple[int, ...]], tuple[int, ...]]
+    widest: int = 0
+    groups: tuple[str, ...] = tuple(FUNCTION_GROUPS)
+
+    def __call__(self, kind: StackKind, space: Space) -> list[Architecture]:
+        result = []
+        widths = [0] if self.widest == 0 else [h for h in space.widths if h <= self.widest]
+        for group in self.groups:
+            functions = _group_columns(space, group)
+            if not functions:
+                continue
+            columns = self.columns(space, functions)
+            for h in widths:
+                name = kind.label.format(h=h, f=group)
+                result.append(Architecture(name, kind, columns, h))
+        return result
+
+
+def _products_and_functions(space: Space, functions: tuple[int, ...]) -> tuple[int, ...]:
+    # The plain product columns (v**2*sin(theta)*cos(theta)), then each function twice
+    # (a*sin(b)**2); the plain columns give way first on wide tables.
+    twice = tuple(c for c in functions for _ in range(2))
+    room = max(space.max_product_columns - len(twice), len(space.table.inputs))
+    return (*space.product_columns[:room], *twice)
+
+
+def _sums_and_functions(space: Space, functions: tuple[int, ...]) -> tuple[int, ...]:
+    return (*space.table.inputs, *functions, space.table.constant)
 
 
 def _positive_inputs(space: Space) -> tuple[int, ...]:
@@ -454,14 +515,23 @@ def _nalu_nalu(n_in: int, hidden: int) -> list[nn.Module]:
 
 #: Every kind the search trains, in the order of preference within a stage.
 STACK_KINDS: dict[str, StackKind] = {
-    "nau": StackKind("NAU", _nau, Single(_inputs), SnapEach(sum_terms), separate_sums=True),
+    # On the transforms beyond 1/y: sqrt(a + b), exp(a - b), (a + b)**2.
+    "nau": StackKind(
+        "NAU",
+        _nau,
+        Single(_inputs),
+        SnapEach(sum_terms),
+        transforms=("y", "1/y", "y**2", "log(y)", "sqrt(y)"),
+        separate_sums=True,
+    ),
     # Products of inputs and reciprocals are also reciprocals of such products: not on 1/y.
     "nmu": StackKind(
         "NMU",
         _nmu,
         Single(_product_columns),
         SnapEach(product_terms),
-        transforms=("y",),
+        # exp(-E/(k*T)) as log(y) = -E/(k*T).
+        transforms=("y", "log(y)"),
         common_scale=False,
     ),
     # Monomials with integer powers up to 4 in size, x**3*y/z**2, learnt in log space: one
@@ -472,7 +542,8 @@ STACK_KINDS: dict[str, StackKind] = {
         _npu,
         Single(_log_columns),
         SnapEach(power_terms),
-        transforms=("y",),
+        # On y**2, half-integer powers: sqrt(2*g*h), x**(3/2).
+        transforms=("y", "y**2"),
         place=Place.AFTER,
         common_scale=False,
         log_space=True,
@@ -527,6 +598,9 @@ STACK_KINDS: dict[str, StackKind] = {
         _nmu_nau,
         PerWidth(_product_columns, widest=4),
         SnapEach(sum_of_products_terms),
+        # Roots of sums of monomials: sqrt(a**2 + b**2), and a/sqrt(1 - b/c) from
+        # 1/y**2 = 1/a**2 - b/(a**2*c).
+        transforms=("y", "1/y", "y**2", "1/y**2"),
     ),
     # Ratios of sums, (a - b)/(a + b) and kin; the reciprocal of one is another, so y only.
     "nau-ndu": StackKind(
@@ -557,6 +631,45 @@ STACK_KINDS: dict[str, StackKind] = {
         SnapEach(polynomial_ratio_terms, scale_free=(1, 2)),
         place=Place.AFTER,
         fraction=True,
+    ),
+    # Functions of single inputs inside the arithmetic stacks: sin(x), log(a) - log(b),
+    # a*sin(b)**2, cos(a)*cos(b) + sin(a)*sin(b), a*exp(-b/c) as log(y) = log(a) - b/c,
+    # a*b*(1 - cos(c)).
+    "nau-functions": StackKind(
+        "NAU[x, f(x)]",
+        _nau,
+        Single(_function_sum_columns),
+        SnapEach(sum_terms),
+        transforms=("y",),
+        family=Family.FUNCTIONS,
+        separate_sums=True,
+    ),
+    "nmu-functions": StackKind(
+        "NMU[x, {f}]",
+        _nmu,
+        PerFunctionGroup(_products_and_functions),
+        SnapEach(product_terms),
+        transforms=("y",),
+        family=Family.FUNCTIONS,
+        common_scale=False,
+    ),
+    "nmu-nau-functions": StackKind(
+        "NMU[x, {f}]->NAU[{h}]",
+        _nmu_nau,
+        # Exponentials of inputs inside sums of products are rare; every group is costly here.
+        PerFunctionGroup(_products_and_functions, widest=3, groups=("sin, cos", "log")),
+        SnapEach(sum_of_products_terms),
+        transforms=("y", "log(y)"),
+        family=Family.FUNCTIONS,
+    ),
+    "nau-nmu-functions": StackKind(
+        "NAU[x, {f}]->NMU[{h}]",
+        _nau_nmu,
+        PerFunctionGroup(_sums_and_functions, widest=3, groups=("sin, cos", "log")),
+        SnapEach(product_of_sums_terms),
+        transforms=("y",),
+        family=Family.FUNCTIONS,
+        multiplies_sums=True,
     ),
     "nalu": StackKind("NALU", _nalu, Single(_positive_inputs), nalu_structures, family=Family.NALU),
     "nalu-nalu": StackKind(
