@@ -91,7 +91,15 @@ def test_the_stages_beyond_arithmetic_come_after_every_arithmetic_stage():
         (lambda a, b: a * (1 - np.cos(b)), "NAU[x, sin, cos]->NMU[2]", (0.3, 1.5)),
         (lambda a, b: np.log(a) - np.log(b), "NAU[x, f(x)]", (1, 5)),
     ],
-    ids=["root-of-sum", "reciprocal-root", "real-power", "exponential", "cosine-squared", "versine", "log-ratio"],
+    ids=[
+        "root-of-sum",
+        "reciprocal-root",
+        "real-power",
+        "exponential",
+        "cosine-squared",
+        "versine",
+        "log-ratio",
+    ],
 )
 def test_each_new_stack_finds_its_form_exactly(formula, stack, ranges):
     X = np.random.default_rng(0).uniform(*ranges, (300, 2))
@@ -189,3 +197,13 @@ def test_the_cli_prediction_names_rows_outside_a_root_s_domain(root_model, tmp_p
     assert "outside its domain on 1 of the 2 rows" in result.stderr
     assert "a root of a negative number" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_an_exponential_of_a_ratio_times_an_input_comes_from_the_logarithm_of_the_target():
+    X = np.random.default_rng(0).uniform(1, 3, (300, 3))
+    y = X[:, 0] * np.exp(-X[:, 1] / X[:, 2])
+    result = find_formula(
+        X, y, feature_names=["N0", "t", "tau"], architectures=["NMU[x, log]->NAU[2]"]
+    )
+    n0, t, tau = result.symbols
+    assert result.exact and result.formula == n0 * sympy.exp(-t / tau)

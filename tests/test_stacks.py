@@ -44,15 +44,33 @@ def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
         "NAU->NMU[3]",
         "NAU[x, 1/x]->NMU[2]",
         "NAU[x, 1/x]->NMU[3]",
+        "NMU->NAU[2] single powers",
+        "NMU->NAU[3] single powers",
         "NMU->NAU[2]",
         "NMU->NAU[3]",
         "NAU->NDU[2]",
         "NAU->NDU[3]",
         "(NMU->NAU)/NAU[2]",
         "(NMU->NAU)/NAU[3]",
+        "NAU[x, f(x)]",
+        "NMU[x, sin, cos]",
+        "NMU[x, exp]",
+        "NMU[x, log]",
+        "NMU[x, sin, cos]->NAU[2]",
+        "NMU[x, sin, cos]->NAU[3]",
+        "NMU[x, log]->NAU[2]",
+        "NMU[x, log]->NAU[3]",
+        "NAU[x, sin, cos]->NMU[2]",
+        "NAU[x, sin, cos]->NMU[3]",
+        "NAU[x, log]->NMU[2]",
+        "NAU[x, log]->NMU[3]",
         "NALU",
         "NALU->NALU[2]",
     ]
+    single = {a.name: a for a in architectures(_space(X, X.sum(axis=1)))}
+    assert single["NMU->NAU[2] single powers"].columns == tuple(
+        dict.fromkeys(single["NMU->NAU[2]"].columns)
+    )
 
 
 def test_inputs_that_cross_zero_get_no_reciprocals_and_no_nalu():
@@ -75,14 +93,22 @@ def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalu
     assert jobs[1] == ["NAU[1/x] on y", "NAU on 1/y", "NAU[1/x] on 1/y"]
     assert jobs[2] == ["NPU on y"]
     # The division units come after every other stack of their width.
-    width_two = [job for stage in jobs for job in stage if "[2]" in job and "NALU" not in job]
+    width_two = [
+        job
+        for stage in jobs
+        for job in stage
+        if "[2]" in job and "NALU" not in job and "[x, " not in job
+    ]
     assert width_two[-3:] == [
         "NAU->NDU[2] on y",
         "(NMU->NAU)/NAU[2] on y",
         "(NMU->NAU)/NAU[2] on 1/y",
     ]
     assert not any("NMU on 1/y" in job for stage in jobs for job in stage)
-    assert jobs[-1] == ["NALU->NALU[2] on 1/y"]
+    # NALUs close the arithmetic stages; the stacks over functions of the inputs follow.
+    nalu = max(i for i, stage in enumerate(jobs) if any("NALU" in job for job in stage))
+    assert jobs[nalu] == ["NALU->NALU[2] on 1/y"]
+    assert all("[x, " in job for stage in jobs[nalu + 1 :] for job in stage)
 
 
 def _cube_columns(space: Space) -> tuple[int, ...]:

@@ -326,6 +326,12 @@ def _product_columns(space: Space) -> tuple[int, ...]:
     return space.product_columns
 
 
+def _single_product_columns(space: Space) -> tuple[int, ...]:
+    # Each column once; only where the plain product columns repeat some (powers).
+    once = tuple(dict.fromkeys(space.product_columns))
+    return once if len(once) < len(space.product_columns) else ()
+
+
 def _function_sum_columns(space: Space) -> tuple[int, ...]:
     # Only where there are functions: otherwise it is the plain stack.
     table = space.table
@@ -375,6 +381,13 @@ def _products_and_functions(space: Space, functions: tuple[int, ...]) -> tuple[i
     twice = tuple(c for c in functions for _ in range(2))
     room = max(space.max_product_columns - len(twice), len(space.table.inputs))
     return (*space.product_columns[:room], *twice)
+
+
+def _single_products_and_functions(space: Space, functions: tuple[int, ...]) -> tuple[int, ...]:
+    # Every column once: a sum of products reads repeated columns badly (see "nmu-nau-single").
+    plain = tuple(dict.fromkeys(space.product_columns))
+    room = max(space.max_product_columns - len(functions), len(space.table.inputs))
+    return (*plain[:room], *functions)
 
 
 def _sums_and_functions(space: Space, functions: tuple[int, ...]) -> tuple[int, ...]:
@@ -593,6 +606,17 @@ STACK_KINDS: dict[str, StackKind] = {
         place=Place.AFTER,
         multiplies_sums=True,
     ),
+    # A sum of products over each column once. Reading repeated columns (for powers), the
+    # NMUs share a power between copies of a column and the sum settles on the wrong
+    # products: measured, a - b/c and P + P*r*t were found over single columns and not
+    # over repeated ones, and (1 - b/c)/a**2 only over repeated ones.
+    "nmu-nau-single": StackKind(
+        "NMU->NAU[{h}] single powers",
+        _nmu_nau,
+        PerWidth(_single_product_columns, widest=4),
+        SnapEach(sum_of_products_terms),
+        transforms=("y", "1/y", "y**2", "1/y**2"),
+    ),
     "nmu-nau": StackKind(
         "NMU->NAU[{h}]",
         _nmu_nau,
@@ -657,7 +681,7 @@ STACK_KINDS: dict[str, StackKind] = {
         "NMU[x, {f}]->NAU[{h}]",
         _nmu_nau,
         # Exponentials of inputs inside sums of products are rare; every group is costly here.
-        PerFunctionGroup(_products_and_functions, widest=3, groups=("sin, cos", "log")),
+        PerFunctionGroup(_single_products_and_functions, widest=3, groups=("sin, cos", "log")),
         SnapEach(sum_of_products_terms),
         transforms=("y", "log(y)"),
         family=Family.FUNCTIONS,
