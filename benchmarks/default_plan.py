@@ -43,14 +43,14 @@ def _spinners(count: int, seconds: float) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(count)]
 
 
-def run_case(case: str, columns: int, rows: int, seed: int) -> dict:
+def run_case(case: str, columns: int, rows: int, seed: int, effort: float = 1.0) -> dict:
     X, y = table(case, columns, rows, seed)
     results, seconds = [], []
     for busy in (False, True):
         spinners = _spinners(os.cpu_count() or 2, 3600) if busy else []
         started = time.perf_counter()
         try:
-            results.append(find_formula(X, y, random_state=0))
+            results.append(find_formula(X, y, random_state=0, effort=effort))
         finally:
             for spinner in spinners:
                 spinner.kill()
@@ -78,17 +78,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--columns", nargs="+", type=int, default=[3, 10])
     parser.add_argument("--rows", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0, help="seed of the tables (default: 0)")
+    parser.add_argument(
+        "--effort", type=float, default=1.0, help="the search plan's effort (default: 1)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else list(argv)
     cases = [("outside", c) for c in args.columns] + [("noise", args.columns[-1])]
     found = []
     for case, columns in cases:
-        found.append(run_case(case, columns, args.rows, args.seed))
+        found.append(run_case(case, columns, args.rows, args.seed, args.effort))
         print(f"{case} {columns}: {found[-1]}", file=sys.stderr, flush=True)
     frame = pd.DataFrame(found)
     header = (
-        f"`{shlex.join(['python', 'benchmarks/default_plan.py', *given])}`: default settings, "
+        f"`{shlex.join(['python', 'benchmarks/default_plan.py', *given])}`: effort "
+        f"{args.effort:g}, other settings default, "
         f"seed 0; the busy run beside {os.cpu_count()} spinning processes; Python "
         f"{platform.python_version()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}."
     )

@@ -49,7 +49,8 @@ def test_no_exact_formula_is_said_plainly_and_the_best_approximation_kept(kind, 
     predictions = model.predict(data[["x", "z"]])
     assert np.isfinite(predictions).all()
     error = model.extrapolation_["relative_rmse"]
-    assert np.isfinite(error) and error > 0.01
+    # Well above the 1e-6 of an exact formula (the logarithm of a sum comes within 1%).
+    assert np.isfinite(error) and error > 1e-4
     assert f"relative RMSE {error:.3g}" in result.stdout
 
 
