@@ -203,6 +203,6 @@ def test_the_default_plan_benchmark_repeats_beside_busy_processes(monkeypatch, t
     row = bench.run_case("noise", columns=2, rows=120, seed=0)
     assert row["same result"] and row["ended on noise"] and not row["timed out"]
     # A small plan: the full one on a table outside the space is the benchmark's to time.
-    argv = ["--columns", "1", "--rows", "60", "--effort", "0.3", "--out", str(tmp_path / "plan")]
+    argv = ["--columns", "1", "--rows", "60", "--effort", "0.1", "--out", str(tmp_path / "plan")]
     assert bench.main(argv) == 0
     assert (tmp_path / "plan.md").read_text().count("\n| ") == 3  # header, outside, noise
