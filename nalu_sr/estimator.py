@@ -65,9 +65,10 @@ def _warn_on_domains(expr: sympy.Expr, names: tuple[str, ...], X: np.ndarray) ->
     ``X``."""
     if X.shape[0] == 0:
         return
+    logs = {f.args[0] for f in expr.atoms(sympy.log)}
     for argument in domain_arguments(expr):
         values = np.broadcast_to(_compiled(argument, names)(*X.T), (X.shape[0],))
-        outside = int(np.sum(~(values > 0) if argument in _log_arguments(expr) else ~(values >= 0)))
+        outside = int(np.sum(~(values > 0) if argument in logs else ~(values >= 0)))
         if outside:
             warnings.warn(
                 f"the formula takes a root or logarithm of {argument}, which is outside its "
@@ -76,10 +77,6 @@ def _warn_on_domains(expr: sympy.Expr, names: tuple[str, ...], X: np.ndarray) ->
                 DomainWarning,
                 stacklevel=3,
             )
-
-
-def _log_arguments(expr: sympy.Expr) -> set[sympy.Expr]:
-    return {f.args[0] for f in expr.atoms(sympy.log)}
 
 
 def _warn_on_poles(

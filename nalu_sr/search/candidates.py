@@ -303,11 +303,12 @@ def build_candidate(
         design, coefficients, y, fit_rows, transform, tolerance, weights
     )
     expr = structure_to_expr(structure, exact, table.expressions)
-    if TRANSFORMS[transform].arithmetic:
-        if transform != "y":
-            expr = simplify_formula(invert_formula(expr, transform))
-    else:
-        expr = _simplify_where_positive(invert_formula(expr, transform), table, fit_rows)
+    if transform != "y":
+        inverted = invert_formula(expr, transform)
+        if TRANSFORMS[transform].arithmetic:
+            expr = simplify_formula(inverted)
+        else:
+            expr = _simplify_where_positive(inverted, table, fit_rows)
     prediction = _predict(design, np.array([float(c) for c in exact]), transform)
     # Measured as the scoring backends measure the structures: on a split where y is all 0,
     # only an exact prediction has a finite relative error (0).

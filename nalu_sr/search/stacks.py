@@ -375,19 +375,24 @@ class PerFunctionGroup:
         return result
 
 
+def _with_functions(
+    space: Space, plain: tuple[int, ...], functions: tuple[int, ...]
+) -> tuple[int, ...]:
+    # The plain columns give way first on wide tables.
+    room = max(space.max_product_columns - len(functions), len(space.table.inputs))
+    return (*plain[:room], *functions)
+
+
 def _products_and_functions(space: Space, functions: tuple[int, ...]) -> tuple[int, ...]:
     # The plain product columns (v**2*sin(theta)*cos(theta)), then each function twice
-    # (a*sin(b)**2); the plain columns give way first on wide tables.
+    # (a*sin(b)**2).
     twice = tuple(c for c in functions for _ in range(2))
-    room = max(space.max_product_columns - len(twice), len(space.table.inputs))
-    return (*space.product_columns[:room], *twice)
+    return _with_functions(space, space.product_columns, twice)
 
 
 def _single_products_and_functions(space: Space, functions: tuple[int, ...]) -> tuple[int, ...]:
     # Every column once: a sum of products reads repeated columns badly (see "nmu-nau-single").
-    plain = tuple(dict.fromkeys(space.product_columns))
-    room = max(space.max_product_columns - len(functions), len(space.table.inputs))
-    return (*plain[:room], *functions)
+    return _with_functions(space, tuple(dict.fromkeys(space.product_columns)), functions)
 
 
 def _sums_and_functions(space: Space, functions: tuple[int, ...]) -> tuple[int, ...]:
