@@ -11,7 +11,7 @@ from nalu_sr import NaluRegressor
 from nalu_sr.cli import app
 
 # Every architecture, each trained briefly.
-TINY = ["--restarts", "1", "--steps", "200", "--max-time", "20"]
+TINY = ["--restarts", "1", "--steps", "200"]
 EXIT_NOT_EXACT = 3
 
 
