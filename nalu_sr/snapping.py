@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from .structure import (
     make_term,
     raise_term,
 )
-from .units import NALU, ArithmeticUnit
+from .units import NALU, NFU, NMU, ArithmeticUnit
 
 #: A weight further than this from its nearest discrete value counts as undecided.
 UNDECIDED = 0.2
@@ -114,6 +115,9 @@ class SnapInputs:
         Most alternative snaps tried per network.
     constant : int or None
         The feature column of ones.
+    column_scales : ndarray or None
+        The scale each column was divided by in training, for units whose snapped form
+        keeps a trained constant (the function unit's rate).
     """
 
     columns: Sequence[int]
@@ -121,6 +125,7 @@ class SnapInputs:
     x: Tensor | None = None
     budget: int = 16
     constant: int | None = None
+    column_scales: np.ndarray | None = None
 
 
 #: Terms of one discrete choice of every layer's weights, given what snapping reads (the first
@@ -336,3 +341,65 @@ def without_feature(structure: Structure, feature: int) -> Structure:
         raise_term((make_factor(p for p in factor if p[0] != feature), e) for factor, e in term)
         for term in structure
     )
+
+
+class Composition(NamedTuple):
+    """What a trained function stack snaps to: ``outer * (c + f(rate * argument))``, a
+    library function of one product of columns times another (see
+    :class:`~nalu_sr.units.NFU`).
+
+    ``argument`` and ``outer`` are terms over the feature columns (``outer`` may be the empty
+    term, 1); ``rate`` is the trained rate in the columns' own units, a starting point for
+    the search's fit of it.
+    """
+
+    function: str
+    argument: Term
+    rate: float
+    outer: Term
+
+
+#: Alternative snaps of each of a function stack's two products.
+COMPOSITION_ALTERNATIVES = 4
+
+
+def compositions(network: torch.nn.Module, inputs: SnapInputs) -> list[Composition]:
+    """Every composition one trained function stack (an NMU beside an NMU feeding an
+    :class:`~nalu_sr.units.NFU`, see :mod:`nalu_sr.search.stacks`) stands for: each pair of
+    the products' alternative snaps whose argument is not constant."""
+    outer_unit, argument_unit = (m for m in network.modules() if isinstance(m, NMU))
+    unit = next(m for m in network.modules() if isinstance(m, NFU))
+    trained_rate = float(unit.rate.detach().flatten()[0])
+    scales = np.ones(len(inputs.columns)) if inputs.column_scales is None else inputs.column_scales
+    options = [
+        discrete_alternatives(
+            u.effective_weight().detach(), u.snap_targets, max_alternatives=COMPOSITION_ALTERNATIVES
+        )
+        for u in (outer_unit, argument_unit)
+    ]
+    found = []
+    for argument_weight in options[1]:
+        chosen = selected(argument_weight[0])
+        argument = _monomial(argument_weight[0], inputs)
+        if not chosen or not argument:
+            continue
+        # The unit saw each column divided by its scale: the rate of the raw product.
+        rate = trained_rate / float(np.prod(scales[chosen]))
+        for outer_weight in options[0]:
+            outer = _monomial(outer_weight[0], inputs)
+            found.append(Composition(unit.function, argument, rate, outer))
+    return list(dict.fromkeys(found))
+
+
+def _monomial(row: Tensor, inputs: SnapInputs) -> Term:
+    """The product of the columns a snapped NMU row selects, each reciprocal column written as
+    its input to the power -1, so that ``V * (1/V)`` cancels (the empty term is 1)."""
+    input_of = {r: i for i, r in inputs.reciprocal_of.items()}
+    powers = []
+    for i in selected(row):
+        column = inputs.columns[i]
+        if column in input_of:
+            powers.append((make_factor([(input_of[column], 1)]), -1))
+        else:
+            powers.append((make_factor([(column, 1)]), 1))
+    return raise_term(powers) or ()

@@ -64,6 +64,9 @@ def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
         "NAU[x, sin, cos]->NMU[3]",
         "NAU[x, log]->NMU[2]",
         "NAU[x, log]->NMU[3]",
+        "NMU*sin(NMU)",
+        "NMU*cos(NMU)",
+        "NMU*exp(NMU)",
         "NALU",
         "NALU->NALU[2]",
     ]
@@ -105,10 +108,13 @@ def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalu
         "(NMU->NAU)/NAU[2] on 1/y",
     ]
     assert not any("NMU on 1/y" in job for stage in jobs for job in stage)
-    # NALUs close the arithmetic stages; the stacks over functions of the inputs follow.
+    # NALUs close the arithmetic stages; the stacks over functions of the inputs follow, and
+    # functions of products after the single-unit ones.
     nalu = max(i for i, stage in enumerate(jobs) if any("NALU" in job for job in stage))
     assert jobs[nalu] == ["NALU->NALU[2] on 1/y"]
-    assert all("[x, " in job for stage in jobs[nalu + 1 :] for job in stage)
+    beyond = jobs[nalu + 1 :]
+    assert all("[x, " in job or "(NMU)" in job for stage in beyond for job in stage)
+    assert beyond[1] == ["NMU*sin(NMU) on y", "NMU*cos(NMU) on y", "NMU*exp(NMU) on y"]
 
 
 def _cube_columns(space: Space) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ import sympy
 
 from ..data import EXTRAPOLATION, SPLIT_NAMES, TRAIN, VALIDATION
 from ..scoring import raised, split_errors
-from ..structure import Structure
+from ..structure import Structure, Term
 from ..symbolic import (
     complexity,
     exact_form_density,
@@ -82,17 +82,19 @@ class Candidate:
         return sympy.srepr(self.expr.xreplace(rounded))
 
 
+def term_values(term: Term, values: np.ndarray) -> np.ndarray:
+    """A term's values over the rows of a feature table's ``values``."""
+    product = np.ones(values.shape[0])
+    with np.errstate(all="ignore"):
+        for factor, exponent in term:
+            base = sum(sign * values[:, i] for i, sign in factor)
+            product = product * raised(base, exponent)
+    return product
+
+
 def design_matrix(structure: Structure, values: np.ndarray) -> np.ndarray:
     """Columns ``[1, term_1, ..., term_T]`` of ``structure`` over the feature table."""
-    columns = [np.ones(values.shape[0])]
-    with np.errstate(all="ignore"):
-        for term in structure:
-            product = np.ones(values.shape[0])
-            for factor, exponent in term:
-                base = sum(sign * values[:, i] for i, sign in factor)
-                product = product * raised(base, exponent)
-            columns.append(product)
-    return np.column_stack(columns)
+    return np.column_stack([np.ones(values.shape[0]), *(term_values(t, values) for t in structure)])
 
 
 def _predict(design: np.ndarray, coefficients: np.ndarray, transform: str) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..regularization import AnnealedRegularization
-from ..snapping import SnapInputs
+from ..snapping import Composition, SnapInputs
 from ..structure import Structure
 from ..training import (
     Ensemble,
@@ -64,6 +64,9 @@ class TrainingSettings:
     #: Copies of a stack trained in log space (``StackKind.log_space``), which has no scale
     #: grid: the constant factor is an offset there.
     log_copies: int = 8
+    #: Copies of a stack that composes a function with a product (``StackKind.composes``),
+    #: all fitting the target up to scale and offset: their rates start spread out instead.
+    function_copies: int = 24
     #: Whitened variants (``Architecture.whitened``): copies, all at the grid's centre, steps,
     #: learning rate, penalty ramp (fractions of the steps) and training rows. They stop early
     #: once a copy fits the target to ``whitened_fit`` (relative MSE) after the ramp.
@@ -89,6 +92,8 @@ class TrainingSettings:
             return np.ones(self.whitened_copies)
         if architecture.kind.log_space:
             return np.ones(self.log_copies)
+        if architecture.kind.composes:
+            return np.ones(self.function_copies)
         if architecture.scale_groups:
             grid = np.concatenate([centre * self.scales() for centre in architecture.centres])
         else:
@@ -99,6 +104,8 @@ class TrainingSettings:
         """Whether each copy of :meth:`grid` fits the target up to scale and offset (the last
         ``affine_copies``, whose scale does not matter)."""
         copies = self.copies(architecture)
+        if architecture.kind.composes:
+            return np.ones(copies, dtype=bool)
         extra = 0 if architecture.whitened or architecture.kind.log_space else self.affine_copies
         return np.arange(copies) >= copies - extra
 
@@ -120,6 +127,7 @@ class JobResult:
     architecture: str
     transform: str
     structures: list[Structure] = field(default_factory=list)
+    compositions: list[Composition] = field(default_factory=list)
     reseeded: int = 0
     seconds: float = 0.0
     timed_out: bool = False
@@ -225,6 +233,7 @@ def run_job(
     inputs = table.values[:, columns]
     grid = settings.grid(architecture)
     seeds = np.random.SeedSequence(job.seed).generate_state(len(grid)).tolist()[job.chunk]
+    column_scale = None
     if architecture.kind.log_space:
         X_t, Y_t = _log_data(inputs, target, len(seeds), weights)
     else:
@@ -243,8 +252,21 @@ def run_job(
         outcome.seconds = time.perf_counter() - started
         return outcome
     snap_inputs = SnapInputs(
-        columns, table.reciprocal_of, X_t, settings.alternatives, constant=table.constant
+        columns,
+        table.reciprocal_of,
+        X_t,
+        settings.alternatives,
+        constant=table.constant,
+        column_scales=None if column_scale is None else np.asarray(column_scale),
     )
+    if architecture.kind.composes:
+        composed: dict[Composition, None] = {}
+        for r in range(len(ensemble)):
+            found = architecture.kind.compositions(ensemble.network(r), snap_inputs)
+            composed.update(dict.fromkeys(found))
+        outcome.compositions = list(composed)
+        outcome.seconds = time.perf_counter() - started
+        return outcome
     seen: dict[Structure, None] = {}
     for r in range(len(ensemble)):
         found = architecture.kind.structures(ensemble.network(r), snap_inputs)

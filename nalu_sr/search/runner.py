@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import math
@@ -17,7 +18,18 @@ from joblib import Parallel, delayed, effective_n_jobs
 
 from ..data import EXTRAPOLATION, TRAIN, VALIDATION, Split, split_rows
 from ..scoring import SplitRows, group_rows, pack, score_rows
-from ..structure import Factor, Structure, denominators
+from ..snapping import Composition
+from ..structure import (
+    Factor,
+    Structure,
+    Term,
+    denominators,
+    features_used,
+    make_factor,
+    make_structure,
+    make_term,
+    raise_term,
+)
 from ..symbolic import feature_symbols
 from ..validation import check_search_inputs
 from ..weights import merge_weighted_rows
@@ -29,7 +41,9 @@ from .candidates import (
     choose,
     leaves_noise,
     mark_exact,
+    term_values,
 )
+from .compositions import MAX_OUTERS, fit_rate, function_column
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
 from .space import FeatureTable, build_feature_table, divides_safely, keeps_sign
 from .stacks import Architecture, Family, Space
@@ -402,16 +416,22 @@ class Scoring:
         self.candidates: dict[str, Candidate] = {}
         self.seen: set[tuple[str, Structure]] = set()
         self.denominators: dict[Factor, bool] = {}
+        # Functions of products made columns of the table: their column (None where no rate
+        # fits), and the rates of those that are estimates.
+        self.composed: dict[tuple[str, Term], int | None] = {}
+        self.estimated_rates: dict[int, sympy.Expr] = {}
         # Regrouping copies the table (about 0.7 s for 1e6 rows); consecutive jobs mostly
         # share a target transform, and one regrouped table at a time keeps memory bounded.
-        self.rows = functools.lru_cache(maxsize=1)(
-            functools.partial(_grouped_rows, data.table, data.y, data.labels, data.weights)
-        )
+        self.rows = functools.lru_cache(maxsize=1)(self._grouped_rows)
         # The constant formula is always a candidate: the baseline every other one must beat.
         train = data.labels == TRAIN
         w_train = None if data.weights is None else data.weights[train]
         mean = np.average(data.y[train], weights=w_train)
         self.keep(self._build((), np.array([mean]), "y", "constant"))
+
+    def _grouped_rows(self, transform: str) -> SplitRows:
+        data = self.data
+        return _grouped_rows(data.table, data.y, data.labels, data.weights, transform)
 
     def divides_safely(self, factor: Factor) -> bool:
         """Whether the signed sum ``factor`` keeps one sign away from zero on the fitted rows,
@@ -435,7 +455,7 @@ class Scoring:
     def _build(
         self, structure: Structure, coefficients: np.ndarray, transform: str, architecture: str
     ) -> Candidate:
-        return build_candidate(
+        candidate = build_candidate(
             structure,
             coefficients,
             table=self.data.table,
@@ -447,6 +467,84 @@ class Scoring:
             probe_rows=self.data.probe_rows,
             weights=self.data.weights,
         )
+        rates = [
+            self.estimated_rates[i]
+            for i in sorted(features_used(structure))
+            if i in self.estimated_rates
+        ]
+        if rates:
+            candidate.estimated = (*candidate.estimated, *rates)
+        return candidate
+
+    def function_column(
+        self, function: str, argument: Term, found: list[Composition]
+    ) -> int | None:
+        """The table column of ``function(rate * argument)``, its rate fitted against the
+        outer products most frequent among ``found`` (see
+        :func:`~nalu_sr.search.compositions.fit_rate`); added to the table the first time,
+        ``None`` where no rate fits."""
+        key = (function, argument)
+        if key in self.composed:
+            return self.composed[key]
+        data = self.data
+        train = data.labels == TRAIN
+        values = data.table.values[train]
+        outers = [o for o, _ in collections.Counter(c.outer for c in found).most_common() if o]
+        outers = list(dict.fromkeys([*outers[:MAX_OUTERS], *self.single_inputs()]))
+        outer_values = np.column_stack(
+            [np.empty((values.shape[0], 0)), *(term_values(o, values) for o in outers)]
+        )
+        rate = fit_rate(
+            function,
+            term_values(argument, values),
+            outer_values,
+            data.y[train],
+            start=[c.rate for c in found],
+            tolerance=self.tolerance,
+            weights=None if data.weights is None else data.weights[train],
+        )
+        column = None
+        if rate is not None:
+            column_values, expression = function_column(data.table, function, argument, rate)
+            column = data.table.n_columns
+            self.data = replace(data, table=data.table.with_column(column_values, expression))
+            self.rows.cache_clear()
+            if rate.estimated:
+                self.estimated_rates[column] = rate.expression
+        self.composed[key] = column
+        return column
+
+    def single_inputs(self) -> list[Term]:
+        """Each input as a term of its own."""
+        return [make_term([make_factor([(i, 1)])]) for i in self.data.table.inputs]
+
+    def compose(self, job: JobResult, promoted: int = PROMOTED) -> None:
+        """Make a column of every function of a product that ``job`` (a composing stack)
+        found, and score it times each outer product the job found and each input, alone and
+        with that product as a term of its own (``V - V*exp(-t/(R*C))``)."""
+        groups: dict[tuple[str, Term], list[Composition]] = {}
+        for c in job.compositions:
+            groups.setdefault((c.function, c.argument), []).append(c)
+        # Training often settles on the reciprocal of the argument (R*C/t for t/(R*C)): a
+        # decreasing function of either fits the target about as well.
+        for (function, argument), found in list(groups.items()):
+            inverse = raise_term((factor, -exponent) for factor, exponent in argument)
+            # No trained rate to start from there (the grid covers every scale).
+            flipped = [c._replace(argument=inverse, rate=math.nan) for c in found]
+            groups.setdefault((function, inverse), flipped)
+        outers = list(dict.fromkeys([*(c.outer for c in job.compositions), *self.single_inputs()]))
+        structures = []
+        for (function, argument), found in groups.items():
+            column = self.function_column(function, argument, found)
+            if column is None:
+                continue
+            power = (make_factor([(column, 1)]), 1)
+            for outer in outers:
+                term = raise_term([*outer, power])
+                structures.append(make_structure([term]))
+                if outer:
+                    structures.append(make_structure([term, outer]))
+        self.score(JobResult(job.architecture, job.transform, structures=structures), promoted)
 
     def score(self, job: JobResult, promoted: int = PROMOTED) -> None:
         """Fit every new structure of ``job`` (or of one chunk of it) at once, then keep the
@@ -573,7 +671,10 @@ def _search(
                 break
             log.reseeded += piece.reseeded
             copies = settings.copies(job.architecture)
-            scoring.score(piece, promoted=_promoted(job.chunk, copies))
+            if piece.compositions:
+                scoring.compose(piece, promoted=_promoted(job.chunk, copies))
+            else:
+                scoring.score(piece, promoted=_promoted(job.chunk, copies))
             if job.chunk.stop < copies:
                 continue  # more chunks of this job to come
             log.jobs.append(f"{piece.architecture} on {piece.transform}")

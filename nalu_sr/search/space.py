@@ -4,7 +4,7 @@ which stacks are offered (see :mod:`nalu_sr.search.stacks`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy
@@ -69,6 +69,15 @@ class FeatureTable:
     @property
     def n_columns(self) -> int:
         return self.values.shape[1]
+
+    def with_column(self, values: np.ndarray, expression: sympy.Expr) -> FeatureTable:
+        """This table with one more column (after the constant, so that every column keeps
+        its index): a function of a product, found during the search."""
+        return replace(
+            self,
+            values=np.column_stack([self.values, values]),
+            expressions=[*self.expressions, expression],
+        )
 
 
 def build_feature_table(

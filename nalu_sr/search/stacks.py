@@ -9,6 +9,7 @@ the data. Adding a kind is one entry here plus its unit's file in ``nalu_sr/unit
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,10 @@ import torch
 from torch import nn
 
 from ..snapping import (
+    Composition,
     SnapEach,
     SnapInputs,
+    compositions,
     nalu_structures,
     polynomial_ratio_terms,
     power_terms,
@@ -33,8 +36,10 @@ from ..snapping import (
     sum_terms,
 )
 from ..structure import Structure
-from ..units import NALU, NAU, NDU, NMU, NPU, ArithmeticUnit
+from ..units import NALU, NAU, NDU, NFU, NMU, NPU, ArithmeticUnit
+from ..units.nfu import FUNCTIONS as UNIT_FUNCTIONS
 from .space import (
+    MAX_FUNCTION_INPUTS,
     MAX_SCALE_CENTRES,
     STIFFNESS,
     FeatureTable,
@@ -173,6 +178,10 @@ class StackKind:
         Whether it is trained on the logarithms of its columns' and the target's magnitudes,
         up to an offset (:func:`~nalu_sr.training.centred_mse`): a product of powers is
         linear there. Its columns and the target must keep one sign away from zero.
+    composes : bool
+        Whether it applies a library function to a hidden product (:class:`~nalu_sr.units.NFU`):
+        it snaps to :class:`~nalu_sr.snapping.Composition` s, whose rates the search fits
+        before it scores them, and all its copies fit the target up to scale and offset.
     """
 
     label: str
@@ -190,6 +199,7 @@ class StackKind:
     fraction: bool = False
     degree: int | None = None
     log_space: bool = False
+    composes: bool = False
 
     def name(self, hidden: int = 0) -> str:
         return self.label.format(h=hidden)
@@ -200,6 +210,10 @@ class StackKind:
         units = [m for m in network.modules() if isinstance(m, ArithmeticUnit)]
         found = self.snap(units, inputs)
         return structure_variants(found, constant=inputs.constant, separate=self.separate_sums)
+
+    def compositions(self, network: nn.Module, inputs: SnapInputs) -> list[Composition]:
+        """Every composition one trained ``network`` of a composing kind stands for."""
+        return compositions(network, inputs)
 
     def at(self, columns: Sequence[int], hidden: int = 0, **fields) -> Architecture:
         """This kind on ``columns`` with a hidden layer of width ``hidden``."""
@@ -399,6 +413,36 @@ def _sums_and_functions(space: Space, functions: tuple[int, ...]) -> tuple[int, 
     return (*space.table.inputs, *functions, space.table.constant)
 
 
+def _single_inputs_and_reciprocals(space: Space) -> tuple[int, ...]:
+    # Arguments such as t/(R*C) and k*x, and their multipliers; tables narrow enough for
+    # functions of the inputs only (the stack's products read every column).
+    table = space.table
+    if len(table.inputs) > MAX_FUNCTION_INPUTS:
+        return ()
+    return (*table.inputs, *table.reciprocals)
+
+
+@dataclass(frozen=True)
+class PerFunction:
+    """Instances of a composing kind: one per function of the unit library, each with its own
+    layers (a kind made for the function), on ``columns(space)``."""
+
+    columns: Callable[[Space], Sequence[int]]
+    functions: tuple[str, ...] = tuple(UNIT_FUNCTIONS)
+
+    def __call__(self, kind: StackKind, space: Space) -> list[Architecture]:
+        chosen = self.columns(space)
+        if not chosen:
+            return []
+        result = []
+        for function in self.functions:
+            made = dataclasses.replace(
+                kind, label=kind.label.format(f=function), layers=_FunctionOfProduct(function)
+            )
+            result.append(made.at(chosen))
+        return result
+
+
 def _positive_inputs(space: Space) -> tuple[int, ...]:
     # The NALU's log-space path sees |x|: offer it only inputs where |x| = x.
     values = space.table.values
@@ -515,6 +559,27 @@ class Branches(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([branch(x) for branch in self.children()], dim=-1)
+
+
+class Product(nn.Module):
+    """The product of its input features: joins side-by-side branches by multiplying them.
+    It has no parameters, so it runs stacked copies as they come."""
+
+    broadcasts = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.prod(dim=-1, keepdim=True)
+
+
+@dataclass(frozen=True)
+class _FunctionOfProduct:
+    """Layers ``outer * (c + f(a * argument))``: an NMU (the outer product) beside an NMU
+    feeding a function unit, multiplied. An object, so that the layers pickle."""
+
+    function: str
+
+    def __call__(self, n_in: int, hidden: int) -> list[nn.Module]:
+        return [Branches([NMU(n_in, 1)], [NMU(n_in, 1), NFU(1, self.function)]), Product()]
 
 
 def _polynomial_ratio(n_in: int, hidden: int) -> list[nn.Module]:
@@ -699,6 +764,19 @@ STACK_KINDS: dict[str, StackKind] = {
         transforms=("y",),
         family=Family.FUNCTIONS,
         multiplies_sums=True,
+    ),
+    # A function of a product, times a product: sin(a*b), A*cos(k*x), V*(1 - exp(-t/(R*C))),
+    # exp(-E/(k*T)) beside a sum. Its arguments' rates are fitted by the search.
+    "function-of-product": StackKind(
+        "NMU*{f}(NMU)",
+        _FunctionOfProduct("exp"),
+        PerFunction(_single_inputs_and_reciprocals),
+        lambda units, inputs: [],  # its structures come from its compositions
+        transforms=("y",),
+        family=Family.FUNCTIONS,
+        place=Place.AFTER,
+        common_scale=False,
+        composes=True,
     ),
     "nalu": StackKind("NALU", _nalu, Single(_positive_inputs), nalu_structures, family=Family.NALU),
     "nalu-nalu": StackKind(

@@ -9,6 +9,7 @@ from .nac import NAC, NACMul
 from .nalu import NALU
 from .nau import NAU
 from .ndu import NDU
+from .nfu import NFU
 from .nmu import NMU
 from .npu import NPU
 
@@ -17,6 +18,7 @@ __all__ = [
     "NALU",
     "NAU",
     "NDU",
+    "NFU",
     "NMU",
     "NPU",
     "ArithmeticUnit",

@@ -1,0 +1,258 @@
+"""Functions of hidden products: fitting the rate inside ``f(rate * argument)`` and making
+the function a feature column.
+
+A trained function stack (see :class:`~nalu_sr.units.NFU`) snaps its products to discrete
+terms but keeps the rate as trained, and gradients of ``sin(a*x)`` in ``a`` have many local
+minima, so the trained value is only a start. With the argument fixed, the formula is linear
+in every other constant, so the rate is the minimiser of a one-dimensional least-squares
+problem (variable projection): a grid over every scale the argument's size allows, then a
+bounded refinement and Gauss-Newton steps. The rate gets an exact form (``-1``, ``2*pi``,
+``1/2``) only where the data pin it, by the rule every constant follows
+(:func:`~nalu_sr.search.candidates.is_pinned`); otherwise it stays a float and every formula
+using the column counts it as an estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import sympy
+from scipy.optimize import minimize_scalar
+
+from ..structure import Term
+from ..symbolic import rationalize_candidates, shortest_decimal
+from .candidates import MISFIT, NOISE_FREE, is_pinned, term_values
+from .space import UNARY_FUNCTIONS, FeatureTable
+
+#: The sizes of argument (``|rate| * RMS(argument)``)
+#: its rate grid spans: exponentials from slow drifts to 30 e-folds, sines and cosines from a
+#: twentieth of a radian to four turns.
+#: Whether a rate's sign matters (sine and cosine are odd and even: the coefficient takes it).
+FUNCTIONS = {
+    "sin": ((0.05, 8 * np.pi), False),
+    "cos": ((0.05, 8 * np.pi), False),
+    "exp": ((0.01, 30.0), True),
+}
+
+#: Rates tried per decade of the grid.
+GRID_PER_DECADE = 40
+
+#: Most outer products found by training that the rate is fitted against (the most frequent
+#: among a job's copies), beside each input.
+MAX_OUTERS = 3
+
+
+#: A model with fewer outer products is preferred to the best fit while its error is within
+#: this factor of the best one's.
+SAME_FIT = 1.02
+
+#: Relative precision of a fitted rate on noise-free data: the minimiser of a squared error
+#: is found to about the square root of the float precision.
+PRECISION = 1e-7
+
+
+def term_expression(term: Term, expressions: Sequence[sympy.Expr]) -> sympy.Expr:
+    return sympy.Mul(
+        *(
+            sympy.Add(*(s * expressions[i] for i, s in factor)) ** exponent
+            for factor, exponent in term
+        )
+    )
+
+
+class FittedRate(NamedTuple):
+    """A rate fitted to the data: its value, its exact form where pinned, and whether it is
+    an estimate (a float the data know only to within ``margin``)."""
+
+    value: float
+    expression: sympy.Expr
+    estimated: bool
+    margin: float
+    error: float
+
+
+def _design(function: str, rate: float, argument: np.ndarray, outers: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        column = UNARY_FUNCTIONS[function][0](rate * argument)
+    return np.column_stack([np.ones_like(argument), column, *outers.T, *(outers.T * column)])
+
+
+def _solve(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    if not np.all(np.isfinite(design)):
+        return np.zeros(design.shape[1]), np.inf
+    coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
+    residual = y - design @ coefficients
+    return coefficients, float(residual @ residual)
+
+
+class _Problem:
+    """The rate's least-squares problem on the fitted rows (root-weighted rows)."""
+
+    def __init__(
+        self,
+        function: str,
+        argument: np.ndarray,
+        outers: np.ndarray,
+        y: np.ndarray,
+        weights: np.ndarray | None,
+    ) -> None:
+        self.function, self.argument, self.outers = function, argument, outers
+        self.root = np.ones_like(y) if weights is None else np.sqrt(weights)
+        self.y = y * self.root
+        self.spread = float(np.sum((y - np.average(y, weights=weights)) ** 2 * self.root**2))
+
+    def design(self, rate: float) -> np.ndarray:
+        return _design(self.function, rate, self.argument, self.outers) * self.root[:, None]
+
+    def loss(self, rate: float) -> float:
+        return _solve(self.design(rate), self.y)[1]
+
+    def derivative(self, rate: float, coefficients: np.ndarray) -> np.ndarray:
+        """d(prediction)/d(rate) at fixed linear coefficients."""
+        step = 1e-6 * max(abs(rate), 1e-12)
+        high, low = self.design(rate + step), self.design(rate - step)
+        return (high - low) @ coefficients / (2 * step)
+
+    def newton(self, rate: float, steps: int = 5) -> float:
+        """Gauss-Newton steps on the rate, kept only while they lower the loss."""
+        best = self.loss(rate)
+        for _ in range(steps):
+            coefficients, _ = _solve(self.design(rate), self.y)
+            residual = self.y - self.design(rate) @ coefficients
+            slope = self.derivative(rate, coefficients)
+            denominator = float(slope @ slope)
+            if not np.isfinite(denominator) or denominator == 0:
+                break
+            trial = rate + float(slope @ residual) / denominator
+            loss = self.loss(trial)
+            if not loss < best:
+                break
+            rate, best = trial, loss
+        return rate
+
+    def margin(self, rate: float) -> float:
+        """Three standard errors of the rate, with the linear coefficients free too."""
+        design = self.design(rate)
+        coefficients, loss = _solve(design, self.y)
+        jacobian = np.column_stack([design, self.derivative(rate, coefficients)])
+        n, p = jacobian.shape
+        if n <= p or not np.all(np.isfinite(jacobian)):
+            return np.inf
+        covariance = loss / (n - p) * np.linalg.pinv(jacobian.T @ jacobian)
+        return 3 * float(np.sqrt(max(covariance[-1, -1], 0.0)))
+
+    def error(self, rate: float) -> float:
+        """Relative RMS error: the root of the loss over the target's spread."""
+        return float(np.sqrt(self.loss(rate) / self.spread)) if self.spread > 0 else np.inf
+
+
+def _grid(function: str, argument: np.ndarray) -> np.ndarray:
+    size = float(np.sqrt(np.mean(argument**2)))
+    (low, high), signed = FUNCTIONS[function]
+    if not np.isfinite(size) or size == 0:
+        return np.array([])
+    count = int(np.ceil(np.log10(high / low) * GRID_PER_DECADE)) + 1
+    magnitudes = np.geomspace(low / size, high / size, count)
+    return np.concatenate([-magnitudes[::-1], magnitudes]) if signed else magnitudes
+
+
+def _refine(problem: _Problem, rate: float, bounds: tuple[float, float]) -> float:
+    """``rate`` refined within ``bounds`` (Brent's method), then by Gauss-Newton steps."""
+    low, high = bounds
+    if low < high:
+        found = minimize_scalar(
+            problem.loss, bounds=(low, high), method="bounded", options={"xatol": 1e-12 * abs(rate)}
+        )
+        if found.fun <= problem.loss(rate):
+            rate = float(found.x)
+    return problem.newton(rate)
+
+
+def fit_rate(
+    function: str,
+    argument: np.ndarray,
+    outers: np.ndarray,
+    y: np.ndarray,
+    *,
+    start: Sequence[float] = (),
+    tolerance: float,
+    weights: np.ndarray | None = None,
+) -> FittedRate | None:
+    """The rate of ``function(rate * argument)`` that best fits ``y`` on the fitted rows,
+    with the intercept, the column and ``outers`` (columns of products) and their products
+    with the column fitted by least squares; ``None`` when no rate fits at all.
+
+    Every rate of the grid (see :data:`FUNCTIONS`) and the trained ``start`` values are
+    tried; the best is refined. Its exact form is the simplest number (integers, fractions,
+    fractions times a power of pi) within its margin of three standard errors that keeps the
+    error within ``tolerance`` or 5% of the float fit's, and that the data pin (see
+    :func:`~nalu_sr.search.candidates.is_pinned`).
+    """
+    finite = np.isfinite(argument) & np.isfinite(y) & np.all(np.isfinite(outers), axis=1)
+    if weights is not None:
+        finite &= weights > 0
+    if finite.sum() < 2 * (2 + 2 * outers.shape[1]):
+        return None
+    w = None if weights is None else weights[finite]
+    wide = _Problem(function, argument[finite], outers[finite], y[finite], w)
+    grid = np.concatenate([_grid(function, wide.argument), np.asarray(start, dtype=float)])
+    grid = grid[np.isfinite(grid) & (grid != 0)]
+    if grid.size == 0:
+        return None
+    losses = np.array([wide.loss(r) for r in grid])
+    if not np.isfinite(losses).any():
+        return None
+    rough = float(grid[int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan)))])
+    ordered = np.sort(grid[np.sign(grid) == np.sign(rough)])
+    at = int(np.searchsorted(ordered, rough))
+    bounds = (ordered[max(at - 1, 0)], ordered[min(at + 1, len(ordered) - 1)])
+    rough = _refine(wide, rough, bounds)
+    # With every outer product at once, a small change of the rate is absorbed by the
+    # products of the column with the others (d/da exp(a*u) = u*exp(a*u)): the rate is
+    # located, not determined. Each outer product alone determines it.
+    narrow = [
+        _Problem(function, argument[finite], outers[finite][:, [k]], y[finite], w)
+        for k in range(outers.shape[1])
+    ] + [_Problem(function, argument[finite], outers[finite][:, :0], y[finite], w)]
+    refined = [(problem, _refine(problem, rough, bounds)) for problem in narrow]
+    lowest = min(problem.error(rate) for problem, rate in refined)
+    # The smallest model that fits as well: on noisy data a product more always fits a
+    # little better, and its rate, fitted to the noise too, looks more certain than it is.
+    simplest = sorted(refined, key=lambda item: item[0].outers.shape[1])
+    problem, best = next(
+        (p, r) for p, r in simplest if p.error(r) <= max(SAME_FIT * lowest, NOISE_FREE)
+    )
+    if not problem.error(best) <= MISFIT:
+        problem, best = wide, rough
+    base = problem.error(best)
+    if not np.isfinite(base):
+        return None
+    margin = float(np.nanmax([problem.margin(best), PRECISION * abs(best)]))
+    if base > MISFIT:
+        return FittedRate(best, sympy.Float(best), True, margin, base)
+    allowed = max(tolerance, 1.05 * base)
+    rtol = min(MISFIT, max(1e-3, margin / abs(best)))
+    for option in rationalize_candidates(best, rtol=rtol):
+        if isinstance(option, sympy.Float) or abs(float(option) - best) > margin:
+            continue
+        if problem.error(float(option)) <= allowed:
+            pinned = is_pinned(option, best, margin, tolerance)
+            return FittedRate(float(option), option, not pinned, margin, base)
+    decimal = shortest_decimal(best, margin)
+    rate = sympy.Integer(int(decimal)) if decimal.is_integer() else sympy.Float(decimal)
+    if problem.error(float(rate)) > allowed:
+        rate = sympy.Float(best)
+    return FittedRate(float(rate), rate, not is_pinned(rate, best, margin, tolerance), margin, base)
+
+
+def function_column(
+    table: FeatureTable, function: str, argument: Term, rate: FittedRate
+) -> tuple[np.ndarray, sympy.Expr]:
+    """The values over every row of ``table`` and the expression of
+    ``function(rate * argument)``."""
+    numpy_function, sympy_function = UNARY_FUNCTIONS[function]
+    with np.errstate(all="ignore"):
+        values = numpy_function(rate.value * term_values(argument, table.values))
+    return values, sympy_function(rate.expression * term_expression(argument, table.expressions))

@@ -1,0 +1,154 @@
+"""Functions of hidden products: the function unit, the fit of the rate inside the function,
+the stacks that compose a function with a product, their honesty, and every surface their
+formulas go through."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import sympy
+import torch
+
+from nalu_sr import NaluRegressor
+from nalu_sr.search import find_formula
+from nalu_sr.search.compositions import fit_rate
+from nalu_sr.units import NFU
+
+
+def test_the_function_unit_applies_its_function_to_the_scaled_input_plus_an_offset():
+    unit = NFU(2, "sin")
+    with torch.no_grad():
+        unit.rate.copy_(torch.tensor([[2.0], [0.5]]))
+        unit.offset.copy_(torch.tensor([[1.0], [0.0]]))
+    x = torch.tensor([[0.3, 1.2], [-1.0, 4.0]])
+    expected = torch.stack([1 + torch.sin(2 * x[:, 0]), torch.sin(0.5 * x[:, 1])], dim=1)
+    assert torch.allclose(unit(x), expected)
+    u, v = sympy.symbols("u v")
+    assert unit.to_sympy([u, v]) == [1.0 + sympy.sin(2.0 * u), sympy.sin(0.5 * v)]
+
+
+def test_the_function_unit_runs_stacked_copies_as_one():
+    unit = NFU(1, "exp")
+    rates = torch.tensor([-1.0, 0.5, 2.0]).reshape(3, 1, 1)
+    offsets = torch.zeros(3, 1, 1)
+    unit.rate, unit.offset = torch.nn.Parameter(rates), torch.nn.Parameter(offsets)
+    x = torch.linspace(0, 1, 5).reshape(5, 1)
+    assert torch.allclose(unit(x), torch.exp(rates * x.reshape(1, 5, 1)))
+
+
+def test_the_function_unit_starts_decays_and_growths_but_only_positive_frequencies():
+    torch.manual_seed(0)
+    exp_rates = [NFU(1, "exp").rate.item() for _ in range(40)]
+    sin_rates = [NFU(1, "sin").rate.item() for _ in range(40)]
+    assert min(exp_rates) < 0 < max(exp_rates)
+    assert min(sin_rates) > 0
+
+
+def test_a_function_outside_the_library_is_a_clear_error():
+    with pytest.raises(ValueError, match="choose from sin, cos, exp"):
+        NFU(1, "tan")
+
+
+@pytest.mark.parametrize(
+    "function, rate, expected",
+    [("exp", -1.0, -1), ("sin", 2 * np.pi, 2 * sympy.pi), ("cos", 0.5, sympy.Rational(1, 2))],
+)
+def test_the_rate_is_fitted_from_any_start_and_made_exact_on_noise_free_data(
+    function, rate, expected
+):
+    rng = np.random.default_rng(0)
+    u, v = rng.uniform(0.2, 2, 300), rng.uniform(1, 3, 300)
+    y = 3 * v * getattr(np, function)(rate * u) + 2
+    fitted = fit_rate(function, u, v[:, None], y, start=[0.4], tolerance=1e-6)
+    assert fitted.expression == expected and not fitted.estimated
+
+
+def test_a_noisy_rate_is_an_estimate_unless_the_data_pin_it():
+    rng = np.random.default_rng(1)
+    u = rng.uniform(0.2, 2, 300)
+    y = np.sin(0.7391 * u)
+    y = y + 0.03 * np.std(y) * rng.standard_normal(300)
+    fitted = fit_rate("sin", u, np.empty((300, 0)), y, tolerance=1e-6)
+    assert fitted.estimated
+    assert abs(fitted.value - 0.7391) < fitted.margin
+
+
+@pytest.mark.parametrize(
+    "formula, names, ranges, stack, expected",
+    [
+        (lambda a, b: np.sin(a * b), "a b", (0.5, 2), "NMU*sin(NMU)", "sin(a*b)"),
+        (
+            lambda v, t, r, c: v * (1 - np.exp(-t / (r * c))),
+            "V t R C",
+            (0.5, 3),
+            "NMU*exp(NMU)",
+            "V - V*exp(-t/(C*R))",
+        ),
+        (
+            lambda a, f, t: a * np.sin(2 * np.pi * f * t),
+            "A f t",
+            (0.2, 1),
+            "NMU*sin(NMU)",
+            "A*sin(2*pi*f*t)",
+        ),
+    ],
+    ids=["sine-of-product", "capacitor-charge", "oscillation"],
+)
+def test_a_function_of_a_product_is_found_exactly(formula, names, ranges, stack, expected):
+    names = names.split()
+    X = np.random.default_rng(0).uniform(*ranges, (300, len(names)))
+    result = find_formula(X, formula(*X.T), feature_names=names, architectures=[stack])
+    assert result.exact, result.formula
+    symbols = dict(zip(names, result.symbols, strict=True))
+    assert sympy.simplify(result.formula - sympy.sympify(expected, locals=symbols)) == 0
+
+
+def test_a_function_of_a_function_is_not_claimed_exact():
+    X = np.random.default_rng(0).uniform(0.5, 2, (300, 2))
+    y = np.exp(np.sin(X[:, 0] * X[:, 1]))
+    result = find_formula(
+        X, y, feature_names=["a", "b"], architectures=["NMU*sin(NMU)", "NMU*exp(NMU)"]
+    )
+    assert not result.exact
+    assert not result.candidates["exact"].any()
+
+
+def test_a_rate_the_noise_leaves_uncertain_keeps_the_formula_from_being_exact():
+    rng = np.random.default_rng(2)
+    X = rng.uniform(0.5, 2, (400, 2))
+    y = np.sin(0.7391 * X[:, 0] * X[:, 1])
+    y = y + 0.03 * np.std(y) * rng.standard_normal(400)
+    result = find_formula(X, y, feature_names=["a", "b"], architectures=["NMU*sin(NMU)"])
+    assert not result.exact
+    assert not result.candidates["exact"].any()
+
+
+@pytest.fixture(scope="module")
+def charge_model():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({name: rng.uniform(0.5, 3, 300) for name in ["V", "t", "R", "C"]})
+    y = frame.V * (1 - np.exp(-frame.t / (frame.R * frame.C)))
+    return NaluRegressor(architectures=["NMU*exp(NMU)"]).fit(frame, y), frame
+
+
+def test_a_function_of_a_product_goes_through_every_surface(charge_model, tmp_path):
+    model, frame = charge_model
+    assert model.exact_
+    expected = model.predict(frame)
+    assert r"e^{- \frac{t}{C R}}" in model.latex()
+    columns = [frame[name].to_numpy() for name in model.feature_names_in_]
+    for backend in ("numpy", "math"):
+        namespace: dict = {}
+        exec(model.to_python(backend=backend), namespace)  # the product's own output
+        function = namespace["formula"]
+        if backend == "numpy":
+            values = function(*columns)
+        else:
+            values = [function(*row) for row in zip(*columns, strict=True)]
+        assert np.allclose(values, expected, rtol=1e-12)
+    model.save(tmp_path / "model.json")
+    loaded = NaluRegressor.load(tmp_path / "model.json")
+    assert loaded.formula_ == model.formula_
+    assert np.allclose(loaded.predict(frame), expected, rtol=1e-12)
+    torch_values = model.pytorch()(torch.tensor(frame.to_numpy()))
+    assert np.allclose(torch_values.detach().numpy(), expected, rtol=1e-9)
+    assert (model.candidates_["architecture"] == "NMU*exp(NMU)").any()
