@@ -444,7 +444,16 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
     expr = sympy.sympify(expr, strict=True)
     if not isinstance(expr, sympy.Expr) or expr.is_Atom:
         return expr
-    return _simplify_cached(expr)
+    # To the polynomial rewrites, exp(-838*k*t/(3*Ta)) is the 838th power of exp(k*t/(3*Ta))
+    # (and a float multiple a power with a huge rational exponent), which takes them minutes:
+    # every function application is one opaque symbol to them instead.
+    # Numbered dummies, so that equal formulas still share their cached simplification.
+    functions = sorted(expr.atoms(sympy.Function), key=sympy.default_sort_key)
+    opaque = {f: sympy.Dummy("f", dummy_index=i) for i, f in enumerate(functions)}
+    if not opaque:
+        return _simplify_cached(expr)
+    simplified = _simplify_cached(expr.xreplace(opaque))
+    return simplified.xreplace({dummy: f for f, dummy in opaque.items()})
 
 
 @functools.lru_cache(maxsize=4096)

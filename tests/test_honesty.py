@@ -18,9 +18,10 @@ EXIT_NOT_EXACT = 3
 def _data(kind: str, n: int = 100) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     x, z = rng.uniform(0.5, 3, n), rng.uniform(0.5, 3, n)
-    # Functions of products and sums: beyond the functions of single inputs the search has.
+    # Products of functions, functions of sums: beyond the functions of single inputs and of
+    # products the search has.
     y = {
-        "sin": np.sin(x * z),
+        "sin": np.sin(x * z) * np.cos(x),
         "exp": 1 / (1 + np.exp(-x * z)),
         "noise": rng.normal(size=n),
         "log": np.log(x + z),

@@ -774,6 +774,111 @@ _ENTRIES = [
         "Not arithmetic: a sine of the input, within reach of the stacks that read functions of "
         "single inputs.",
     ),
+    SuiteEntry(
+        "capacitor_charge",
+        "V = V0*(1 - exp(-t/(R*C)))",
+        {"V0": (1, 10), "t": (0.1, 3), "R": (1, 3), "C": (0.5, 2)},
+        {"V0": (0.2, 40), "t": (0.02, 8), "R": (0.5, 5), "C": (0.2, 4)},
+        500,
+        "Voltage across a capacitor C charged through a resistor R from a source V0, a time t "
+        "after the switch closes.",
+    ),
+    SuiteEntry(
+        "inductor_current",
+        "I = V*(1 - exp(-R*t/L))/R",
+        {"V": (1, 10), "R": (1, 5), "t": (0.05, 2), "L": (0.5, 3)},
+        {"V": (0.2, 40), "R": (0.5, 8), "t": (0.01, 5), "L": (0.2, 6)},
+        500,
+        "Current through an inductor L and a resistor R in series, a time t after a voltage V "
+        "is applied.",
+    ),
+    SuiteEntry(
+        "newton_cooling",
+        "T = Ta + (T0 - Ta)*exp(-k*t)",
+        {"Ta": (280, 300), "T0": (320, 370), "k": (0.1, 1), "t": (0, 5)},
+        {"Ta": (260, 310), "T0": (310, 400), "k": (0.05, 2), "t": (0, 10)},
+        500,
+        "Temperature of a body at T0 cooling towards its surroundings at Ta with rate constant k.",
+    ),
+    SuiteEntry(
+        "oscillator_position",
+        "x = A*cos(w*t)",
+        {"A": (0.5, 2), "w": (1, 3), "t": (0, 2)},
+        {"A": (0.1, 5), "w": (0.5, 4), "t": (0, 3)},
+        500,
+        "Position of a harmonic oscillator of amplitude A and angular frequency w released "
+        "at rest.",
+    ),
+    SuiteEntry(
+        "ac_voltage",
+        "v = V0*sin(6.283185307179586*f*t)",
+        {"V0": (1, 10), "f": (0.5, 2), "t": (0, 0.5)},
+        {"V0": (0.2, 40), "f": (0.2, 3), "t": (0, 1)},
+        500,
+        "Instantaneous voltage of an alternating source of peak V0 and frequency f.",
+    ),
+    SuiteEntry(
+        "cyclotron_position",
+        "x = r*cos(q*B*t/m)",
+        {"r": (1, 3), "q": (1, 2), "B": (0.5, 1.5), "t": (0, 2), "m": (1, 3)},
+        {"r": (0.2, 8), "q": (0.5, 3), "B": (0.2, 2), "t": (0, 3), "m": (0.5, 4)},
+        500,
+        "Coordinate of a charge q of mass m circling in a magnetic field B on a circle of "
+        "radius r.",
+    ),
+    SuiteEntry(
+        "beer_lambert",
+        "I = I0*exp(-eps*c*l)",
+        {"I0": (10, 100), "eps": (0.1, 1), "c": (0.1, 2), "l": (0.5, 2)},
+        {"I0": (2, 400), "eps": (0.05, 2), "c": (0.02, 3), "l": (0.2, 3)},
+        500,
+        "Light of intensity I0 left after a path l through a solution of concentration c and "
+        "molar absorptivity eps.",
+    ),
+    SuiteEntry(
+        "decay_activity",
+        "A = N0*exp(-t/tau)/tau",
+        {"N0": (100, 1000), "t": (0, 5), "tau": (1, 3)},
+        {"N0": (20, 5000), "t": (0, 10), "tau": (0.5, 6)},
+        500,
+        "Decays per unit time of a sample of N0 nuclei of mean lifetime tau, a time t later.",
+    ),
+    SuiteEntry(
+        "arrhenius_rate",
+        "k = A*exp(-Ea/(8.314*T))",
+        {"A": (1, 10), "Ea": (2000, 8000), "T": (250, 400)},
+        {"A": (0.2, 40), "Ea": (1000, 12000), "T": (200, 600)},
+        500,
+        "Rate constant of a reaction of activation energy Ea (J/mol) at temperature T, with "
+        "the gas constant 8.314 J/(mol K).",
+    ),
+    SuiteEntry(
+        "wave_intensity_profile",
+        "I = I0*cos(k*x)**2",
+        {"I0": (1, 10), "k": (0.5, 1.5), "x": (0, 1)},
+        {"I0": (0.2, 40), "k": (0.2, 2), "x": (0, 1.5)},
+        500,
+        "Intensity of a standing wave of wavenumber k at position x: a square of a cosine of "
+        "a product, I0*(1 + cos(2*k*x))/2 to the stacks of functions of products.",
+    ),
+    SuiteEntry(
+        "damped_oscillation",
+        "x = A*exp(-b*t)*cos(w*t)",
+        {"A": (0.5, 2), "b": (0.1, 0.5), "w": (1, 3), "t": (0, 3)},
+        {"A": (0.1, 5), "b": (0.05, 1), "w": (0.5, 4), "t": (0, 5)},
+        500,
+        "Position of a damped oscillator. Two functions of products in one term are beyond "
+        "the stacks: it must be reported as not exact.",
+    ),
+    SuiteEntry(
+        "travelling_wave",
+        "y = A*sin(k*x - w*t)",
+        {"A": (0.5, 2), "k": (0.5, 1.5), "x": (0, 2), "w": (0.5, 1.5), "t": (0, 2)},
+        {"A": (0.1, 5), "k": (0.2, 2), "x": (0, 3), "w": (0.2, 2), "t": (0, 3)},
+        500,
+        "Displacement of a travelling wave. A function of a difference of products is beyond "
+        "the stacks: it must be reported as not exact.",
+    ),
 ]
 
 #: The suite, by name.

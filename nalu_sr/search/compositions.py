@@ -14,14 +14,17 @@ using the column counts it as an estimate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import math
+from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import sympy
 from scipy.optimize import minimize_scalar
 
-from ..structure import Term
+from ..snapping import Composition
+from ..structure import Structure, Term, make_factor, make_structure, make_term, raise_term
 from ..symbolic import rationalize_candidates, shortest_decimal
 from .candidates import MISFIT, NOISE_FREE, is_pinned, term_values
 from .space import UNARY_FUNCTIONS, FeatureTable
@@ -43,6 +46,10 @@ GRID_PER_DECADE = 40
 #: among a job's copies), beside each input.
 MAX_OUTERS = 3
 
+
+#: Inputs whose spread is under this share of their size are steady: an argument is also
+#: tried without them (see :func:`argument_groups`).
+STEADY = 0.1
 
 #: A model with fewer outer products is preferred to the best fit while its error is within
 #: this factor of the best one's.
@@ -177,12 +184,14 @@ def fit_rate(
     y: np.ndarray,
     *,
     start: Sequence[float] = (),
+    apart: Sequence[int] | None = None,
     tolerance: float,
     weights: np.ndarray | None = None,
 ) -> FittedRate | None:
     """The rate of ``function(rate * argument)`` that best fits ``y`` on the fitted rows,
     with the intercept, the column and ``outers`` (columns of products) and their products
-    with the column fitted by least squares; ``None`` when no rate fits at all.
+    with the column fitted by least squares; ``None`` when no rate fits at all. ``apart``:
+    the positions of the outer products that share no input with the argument.
 
     Every rate of the grid (see :data:`FUNCTIONS`) and the trained ``start`` values are
     tried; the best is refined. Its exact form is the simplest number (integers, fractions,
@@ -211,11 +220,16 @@ def fit_rate(
     rough = _refine(wide, rough, bounds)
     # With every outer product at once, a small change of the rate is absorbed by the
     # products of the column with the others (d/da exp(a*u) = u*exp(a*u)): the rate is
-    # located, not determined. Each outer product alone determines it.
+    # located, not determined. Each outer product alone determines it, and so do the
+    # ``apart`` ones together (those with no factor of the argument: T0 and Ta in
+    # Ta + (T0 - Ta)*exp(-k*t)).
+    subsets = [[k] for k in range(outers.shape[1])] + [[]]
+    if apart is not None and 1 < len(apart) < outers.shape[1]:
+        subsets.append(list(apart))
     narrow = [
-        _Problem(function, argument[finite], outers[finite][:, [k]], y[finite], w)
-        for k in range(outers.shape[1])
-    ] + [_Problem(function, argument[finite], outers[finite][:, :0], y[finite], w)]
+        _Problem(function, argument[finite], outers[finite][:, subset], y[finite], w)
+        for subset in subsets
+    ]
     refined = [(problem, _refine(problem, rough, bounds)) for problem in narrow]
     lowest = min(problem.error(rate) for problem, rate in refined)
     # The smallest model that fits as well: on noisy data a product more always fits a
@@ -242,7 +256,9 @@ def fit_rate(
             return FittedRate(float(option), option, not pinned, margin, base)
     decimal = shortest_decimal(best, margin)
     rate = sympy.Integer(int(decimal)) if decimal.is_integer() else sympy.Float(decimal)
-    if problem.error(float(rate)) > allowed:
+    # Inside a function a rounding of the rate grows with the argument, out of the fitted
+    # ranges too: it is rounded only where the fit does not notice (on noisy data).
+    if problem.error(float(rate)) > 1.05 * base + NOISE_FREE:
         rate = sympy.Float(best)
     return FittedRate(float(rate), rate, not is_pinned(rate, best, margin, tolerance), margin, base)
 
@@ -256,3 +272,61 @@ def function_column(
     with np.errstate(all="ignore"):
         values = numpy_function(rate.value * term_values(argument, table.values))
     return values, sympy_function(rate.expression * term_expression(argument, table.expressions))
+
+
+def argument_groups(
+    found: Sequence[Composition], steady: Collection[int] = ()
+) -> dict[tuple[str, Term], list[Composition]]:
+    """The compositions of one job by function and argument, with nearby arguments too.
+
+    Training often settles on the reciprocal of the argument (``R*C/t`` for ``t/(R*C)``: a
+    decreasing function of either fits the target about as well), or on the argument times
+    inputs that barely vary (``k*t*T0/Ta`` for ``k*t``, with ``T0/Ta`` near 1.2 and the rate
+    taking it): each argument comes with its reciprocal, and without its ``steady`` inputs
+    (all of them, and each in turn).
+    """
+    groups: dict[tuple[str, Term], list[Composition]] = {}
+    for c in found:
+        groups.setdefault((c.function, c.argument), []).append(c)
+    for (function, argument), members in list(groups.items()):
+        shifts = [p for p in argument if all(i in steady for i, _ in p[0])]
+        kept = [[p for p in argument if p not in shifts]] if shifts else []
+        if len(shifts) > 1:
+            kept += [[p for p in argument if p != shift] for shift in shifts]
+        nearby = []
+        for powers in [list(argument), *(k for k in kept if k)]:
+            term = raise_term(powers)
+            nearby += [term, raise_term((f, -e) for f, e in term)]
+        for other in nearby:
+            # No trained rate to start from there (the grid covers every scale).
+            moved = [c._replace(argument=other, rate=math.nan) for c in members]
+            groups.setdefault((function, other), moved)
+    return groups
+
+
+def steady_inputs(table: FeatureTable, rows: np.ndarray) -> list[int]:
+    """The inputs whose spread on ``rows`` is under ``STEADY`` of their size."""
+    values = table.values[rows][:, table.inputs]
+    with np.errstate(all="ignore"):
+        spread = np.std(values, axis=0) / np.sqrt(np.mean(values**2, axis=0))
+    return [i for i, s in zip(table.inputs, spread, strict=True) if s < STEADY]
+
+
+def composed_structures(
+    column: int, outers: Sequence[Term], inputs: Sequence[int]
+) -> list[Structure]:
+    """The structures scored over a function column ``F``: ``o*F`` for each outer product
+    ``o`` (the empty term among them), with ``o`` as a term of its own too
+    (``V - V*exp(-t/(R*C))``), and ``(a + b)*F`` with ``a`` and ``b`` for each pair of
+    ``inputs`` (``Ta + (T0 - Ta)*exp(-k*t)``)."""
+    power = (make_factor([(column, 1)]), 1)
+    structures = []
+    for outer in outers:
+        term = raise_term([*outer, power])
+        structures.append(make_structure([term]))
+        if outer:
+            structures.append(make_structure([term, outer]))
+    for i, j in itertools.combinations(inputs, 2):
+        a, b = (make_term([make_factor([(k, 1)])]) for k in (i, j))
+        structures.append(make_structure([raise_term([*a, power]), raise_term([*b, power]), a, b]))
+    return structures

@@ -26,9 +26,7 @@ from ..structure import (
     denominators,
     features_used,
     make_factor,
-    make_structure,
     make_term,
-    raise_term,
 )
 from ..symbolic import feature_symbols
 from ..validation import check_search_inputs
@@ -43,7 +41,14 @@ from .candidates import (
     mark_exact,
     term_values,
 )
-from .compositions import MAX_OUTERS, fit_rate, function_column
+from .compositions import (
+    MAX_OUTERS,
+    argument_groups,
+    composed_structures,
+    fit_rate,
+    function_column,
+    steady_inputs,
+)
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
 from .space import FeatureTable, build_feature_table, divides_safely, keeps_sign
 from .stacks import Architecture, Family, Space
@@ -477,12 +482,16 @@ class Scoring:
         return candidate
 
     def function_column(
-        self, function: str, argument: Term, found: list[Composition]
+        self,
+        function: str,
+        argument: Term,
+        found: list[Composition],
+        frequent: Sequence[Term] = (),
     ) -> int | None:
         """The table column of ``function(rate * argument)``, its rate fitted against the
-        outer products most frequent among ``found`` (see
-        :func:`~nalu_sr.search.compositions.fit_rate`); added to the table the first time,
-        ``None`` where no rate fits."""
+        outer products most frequent among ``found``, the ``frequent`` ones of the whole job
+        and each input (see :func:`~nalu_sr.search.compositions.fit_rate`); added to the
+        table the first time, ``None`` where no rate fits."""
         key = (function, argument)
         if key in self.composed:
             return self.composed[key]
@@ -490,7 +499,8 @@ class Scoring:
         train = data.labels == TRAIN
         values = data.table.values[train]
         outers = [o for o, _ in collections.Counter(c.outer for c in found).most_common() if o]
-        outers = list(dict.fromkeys([*outers[:MAX_OUTERS], *self.single_inputs()]))
+        outers = list(dict.fromkeys([*outers[:MAX_OUTERS], *frequent, *self.single_inputs()]))
+        used = features_used((argument,))
         outer_values = np.column_stack(
             [np.empty((values.shape[0], 0)), *(term_values(o, values) for o in outers)]
         )
@@ -500,6 +510,7 @@ class Scoring:
             outer_values,
             data.y[train],
             start=[c.rate for c in found],
+            apart=[k for k, o in enumerate(outers) if not features_used((o,)) & used],
             tolerance=self.tolerance,
             weights=None if data.weights is None else data.weights[train],
         )
@@ -520,30 +531,17 @@ class Scoring:
 
     def compose(self, job: JobResult, promoted: int = PROMOTED) -> None:
         """Make a column of every function of a product that ``job`` (a composing stack)
-        found, and score it times each outer product the job found and each input, alone and
-        with that product as a term of its own (``V - V*exp(-t/(R*C))``)."""
-        groups: dict[tuple[str, Term], list[Composition]] = {}
-        for c in job.compositions:
-            groups.setdefault((c.function, c.argument), []).append(c)
-        # Training often settles on the reciprocal of the argument (R*C/t for t/(R*C)): a
-        # decreasing function of either fits the target about as well.
-        for (function, argument), found in list(groups.items()):
-            inverse = raise_term((factor, -exponent) for factor, exponent in argument)
-            # No trained rate to start from there (the grid covers every scale).
-            flipped = [c._replace(argument=inverse, rate=math.nan) for c in found]
-            groups.setdefault((function, inverse), flipped)
+        found, and score the structures over it (see
+        :func:`~nalu_sr.search.compositions.composed_structures`)."""
         outers = list(dict.fromkeys([*(c.outer for c in job.compositions), *self.single_inputs()]))
         structures = []
-        for (function, argument), found in groups.items():
-            column = self.function_column(function, argument, found)
-            if column is None:
-                continue
-            power = (make_factor([(column, 1)]), 1)
-            for outer in outers:
-                term = raise_term([*outer, power])
-                structures.append(make_structure([term]))
-                if outer:
-                    structures.append(make_structure([term, outer]))
+        steady = steady_inputs(self.data.table, self.data.labels == TRAIN)
+        counts = collections.Counter(c.outer for c in job.compositions)
+        frequent = [o for o, _ in counts.most_common() if o][:MAX_OUTERS]
+        for (function, argument), found in argument_groups(job.compositions, steady).items():
+            column = self.function_column(function, argument, found, frequent)
+            if column is not None:
+                structures += composed_structures(column, outers, self.data.table.inputs)
         self.score(JobResult(job.architecture, job.transform, structures=structures), promoted)
 
     def score(self, job: JobResult, promoted: int = PROMOTED) -> None:
