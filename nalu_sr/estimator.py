@@ -204,8 +204,9 @@ class NaluRegressor(RegressorMixin, BaseEstimator):
         Every distinct formula found, simplest first: ``formula``, ``complexity``,
         ``loss_train``, ``loss_validation``, ``loss_extrapolation`` (relative RMSEs),
         ``max_error_extrapolation``, ``holds``, ``exact``, ``score``, ``architecture``,
-        ``sympy_format``. Its row labels are the ``index`` of :meth:`predict` and the
-        export methods.
+        ``transform`` (the form of the target it was fitted to: ``"y"``, ``"1/y"``,
+        ``"log(y)"``, ...), ``sympy_format``. Its row labels are the ``index`` of
+        :meth:`predict` and the export methods.
     chosen_ : int
         Row of ``candidates_`` holding ``formula_``.
     extrapolation_ : dict

@@ -205,6 +205,8 @@ def test_an_exponential_of_a_ratio_times_an_input_comes_from_the_logarithm_of_th
     )
     n0, t, tau = result.symbols
     assert result.exact and result.formula == n0 * sympy.exp(-t / tau)
+    # The candidates table says which form of the target each formula was fitted to.
+    assert result.candidates.loc[result.chosen, "transform"] == "log(y)"
 
 
 def test_a_square_of_a_cosine_comes_from_the_nmu_over_sines_and_cosines():

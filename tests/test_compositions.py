@@ -151,4 +151,17 @@ def test_a_function_of_a_product_goes_through_every_surface(charge_model, tmp_pa
     assert np.allclose(loaded.predict(frame), expected, rtol=1e-12)
     torch_values = model.pytorch()(torch.tensor(frame.to_numpy()))
     assert np.allclose(torch_values.detach().numpy(), expected, rtol=1e-9)
-    assert (model.candidates_["architecture"] == "NMU*exp(NMU)").any()
+    chosen = model.candidates_.loc[model.chosen_]
+    assert chosen["architecture"] == "NMU*exp(NMU)" and chosen["transform"] == "y"
+
+
+def test_simplification_keeps_a_function_of_a_product_whole():
+    from nalu_sr.symbolic import simplify_formula
+
+    t0, ta, k, t = sympy.symbols("T0 Ta k t", positive=True)
+    decay = sympy.exp(-sympy.Rational(838, 3) * k * t / ta)
+    expr = t0 * decay + ta - ta * decay + sympy.Float(0.5) * sympy.exp(sympy.Float(0.1) * k)
+    simplified = simplify_formula(expr)
+    assert decay in simplified.atoms(sympy.exp)
+    point = {t0: 330.0, ta: 290.0, k: 0.3, t: 2.0}
+    assert float(simplified.subs(point)) == pytest.approx(float(expr.subs(point)), rel=1e-12)

@@ -441,6 +441,7 @@ def candidates_table(candidates: list[Candidate]) -> pd.DataFrame:
             exact=c.exact,
             score=score,
             architecture=c.architecture,
+            transform=c.transform,
             sympy_format=c.expr,
         )
         rows.append(row)

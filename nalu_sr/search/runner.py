@@ -33,6 +33,7 @@ from ..validation import check_search_inputs
 from ..weights import merge_weighted_rows
 from . import stacks
 from .candidates import (
+    MISFIT,
     Candidate,
     build_candidate,
     candidates_table,
@@ -515,7 +516,9 @@ class Scoring:
             weights=None if data.weights is None else data.weights[train],
         )
         column = None
-        if rate is not None:
+        # A function that fits this badly with every outer product at hand makes no formula
+        # worth a column (the table grows by one column over all its rows for each).
+        if rate is not None and rate.error <= MISFIT:
             column_values, expression = function_column(data.table, function, argument, rate)
             column = data.table.n_columns
             self.data = replace(data, table=data.table.with_column(column_values, expression))

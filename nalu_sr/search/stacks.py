@@ -571,6 +571,12 @@ class Product(nn.Module):
         return x.prod(dim=-1, keepdim=True)
 
 
+def _no_structures(units: Sequence[ArithmeticUnit], inputs: SnapInputs) -> list[Structure]:
+    # A composing stack snaps to compositions, whose structures the search makes once it has
+    # fitted their rates (see StackKind.compositions).
+    return []
+
+
 @dataclass(frozen=True)
 class _FunctionOfProduct:
     """Layers ``outer * (c + f(a * argument))``: an NMU (the outer product) beside an NMU
@@ -771,7 +777,7 @@ STACK_KINDS: dict[str, StackKind] = {
         "NMU*{f}(NMU)",
         _FunctionOfProduct("exp"),
         PerFunction(_single_inputs_and_reciprocals),
-        lambda units, inputs: [],  # its structures come from its compositions
+        _no_structures,
         transforms=("y",),
         family=Family.FUNCTIONS,
         place=Place.AFTER,
