@@ -102,6 +102,16 @@ def test_a_function_of_a_product_is_found_exactly(formula, names, ranges, stack,
     assert sympy.simplify(result.formula - sympy.sympify(expected, locals=symbols)) == 0
 
 
+def test_a_function_of_a_product_in_a_denominator_comes_from_the_reciprocal_target():
+    from nalu_sr.datasets import load_suite_entry
+
+    frame = load_suite_entry("logistic_growth")
+    result = find_formula(frame[["K", "r", "t"]], frame["N"], architectures=["NMU*exp(NMU)"])
+    k, r, t = result.symbols
+    assert result.exact and sympy.simplify(result.formula - k / (1 + sympy.exp(-r * t))) == 0
+    assert result.candidates.loc[result.chosen, "transform"] == "1/y"
+
+
 def test_a_function_of_a_function_is_not_claimed_exact():
     X = np.random.default_rng(0).uniform(0.5, 2, (300, 2))
     y = np.exp(np.sin(X[:, 0] * X[:, 1]))

@@ -853,6 +853,23 @@ _ENTRIES = [
         "the gas constant 8.314 J/(mol K).",
     ),
     SuiteEntry(
+        "logistic_growth",
+        "N = K/(1 + exp(-r*t))",
+        {"K": (500, 1000), "r": (0.2, 1), "t": (-3, 3)},
+        {"K": (100, 5000), "r": (0.1, 1.5), "t": (-6, 6)},
+        500,
+        "Population of a logistic growth with carrying capacity K and rate r, a time t after "
+        "it reached K/2.",
+    ),
+    SuiteEntry(
+        "photon_occupation",
+        "n = 1/(exp(E/T) - 1)",
+        {"E": (1, 3), "T": (1, 3)},
+        {"E": (0.5, 6), "T": (0.5, 6)},
+        500,
+        "Mean number of photons in a mode of energy E at temperature T (energies in units of k).",
+    ),
+    SuiteEntry(
         "wave_intensity_profile",
         "I = I0*cos(k*x)**2",
         {"I0": (1, 10), "k": (0.5, 1.5), "x": (0, 1)},

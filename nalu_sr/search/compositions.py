@@ -47,6 +47,9 @@ GRID_PER_DECADE = 40
 MAX_OUTERS = 3
 
 
+#: Most arguments per job also tried without each of their inputs in turn.
+MAX_VARIED = 3
+
 #: Inputs whose spread is under this share of their size are steady: an argument is also
 #: tried without them (see :func:`argument_groups`).
 STEADY = 0.1
@@ -283,16 +286,21 @@ def argument_groups(
     decreasing function of either fits the target about as well), or on the argument times
     inputs that barely vary (``k*t*T0/Ta`` for ``k*t``, with ``T0/Ta`` near 1.2 and the rate
     taking it): each argument comes with its reciprocal, and without its ``steady`` inputs
-    (all of them, and each in turn).
+    (all of them, and each in turn); the ``MAX_VARIED`` most frequent ones without each of
+    their inputs in turn (``r*t`` for ``r*t/K``, ``K`` taking the place of the outer
+    product ``1/K`` in ``1/N = (1 + exp(-r*t))/K``).
     """
     groups: dict[tuple[str, Term], list[Composition]] = {}
     for c in found:
         groups.setdefault((c.function, c.argument), []).append(c)
-    for (function, argument), members in list(groups.items()):
+    frequent = sorted(groups, key=lambda key: -len(groups[key]))[:MAX_VARIED]
+    for key, members in list(groups.items()):
+        function, argument = key
         shifts = [p for p in argument if all(i in steady for i, _ in p[0])]
         kept = [[p for p in argument if p not in shifts]] if shifts else []
-        if len(shifts) > 1:
-            kept += [[p for p in argument if p != shift] for shift in shifts]
+        if len(shifts) > 1 or (key in frequent and len(argument) > 1):
+            dropped = argument if key in frequent else shifts
+            kept += [[p for p in argument if p != shift] for shift in dropped]
         nearby = []
         for powers in [list(argument), *(k for k in kept if k)]:
             term = raise_term(powers)

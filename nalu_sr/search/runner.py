@@ -27,6 +27,7 @@ from ..structure import (
     features_used,
     make_factor,
     make_term,
+    raise_term,
 )
 from ..symbolic import feature_symbols
 from ..validation import check_search_inputs
@@ -72,8 +73,10 @@ NUMBA_WORTHWHILE = 2_000_000
 PLAN_RUNS = 36
 
 #: Training runs of the stages beyond arithmetic at ``effort=1``: a share of their own, so
-#: that a table whose arithmetic stages fill the plan still reaches them.
-FUNCTION_PLAN_RUNS = 32
+#: that a table whose arithmetic stages fill the plan still reaches them. It holds the same
+#: stages on 2 to 6 inputs as 32 did before the functions of products (6 runs on y and 1/y,
+#: 12 on 6 inputs) joined them.
+FUNCTION_PLAN_RUNS = 38
 
 #: ``progress(done, total, description)`` after each trained architecture; a callback with a
 #: parameter named ``best`` also gets ``best=``, the formula with the lowest validation error so
@@ -424,7 +427,7 @@ class Scoring:
         self.denominators: dict[Factor, bool] = {}
         # Functions of products made columns of the table: their column (None where no rate
         # fits), and the rates of those that are estimates.
-        self.composed: dict[tuple[str, Term], int | None] = {}
+        self.composed: dict[tuple[str, Term, str], int | None] = {}
         self.estimated_rates: dict[int, sympy.Expr] = {}
         # Regrouping copies the table (about 0.7 s for 1e6 rows); consecutive jobs mostly
         # share a target transform, and one regrouped table at a time keeps memory bounded.
@@ -488,12 +491,14 @@ class Scoring:
         argument: Term,
         found: list[Composition],
         frequent: Sequence[Term] = (),
+        transform: str = "y",
     ) -> int | None:
         """The table column of ``function(rate * argument)``, its rate fitted against the
         outer products most frequent among ``found``, the ``frequent`` ones of the whole job
-        and each input (see :func:`~nalu_sr.search.compositions.fit_rate`); added to the
-        table the first time, ``None`` where no rate fits."""
-        key = (function, argument)
+        and each input (see :func:`~nalu_sr.search.compositions.fit_rate`), on the
+        ``transform`` of the target; added to the table the first time, ``None`` where no
+        rate fits."""
+        key = (function, argument, transform)
         if key in self.composed:
             return self.composed[key]
         data = self.data
@@ -509,7 +514,7 @@ class Scoring:
             function,
             term_values(argument, values),
             outer_values,
-            data.y[train],
+            apply_transform(data.y[train], transform),
             start=[c.rate for c in found],
             apart=[k for k, o in enumerate(outers) if not features_used((o,)) & used],
             tolerance=self.tolerance,
@@ -529,8 +534,12 @@ class Scoring:
         return column
 
     def single_inputs(self) -> list[Term]:
-        """Each input as a term of its own."""
-        return [make_term([make_factor([(i, 1)])]) for i in self.data.table.inputs]
+        """Each input as a term of its own, and its reciprocal where it is offered
+        (``1/K`` in ``1/N = (1 + exp(-r*t))/K``)."""
+        table = self.data.table
+        singles = [make_term([make_factor([(i, 1)])]) for i in table.inputs]
+        inverses = [raise_term([(make_factor([(i, 1)]), -1)]) for i in table.reciprocal_of]
+        return singles + inverses
 
     def compose(self, job: JobResult, promoted: int = PROMOTED) -> None:
         """Make a column of every function of a product that ``job`` (a composing stack)
@@ -542,7 +551,7 @@ class Scoring:
         counts = collections.Counter(c.outer for c in job.compositions)
         frequent = [o for o, _ in counts.most_common() if o][:MAX_OUTERS]
         for (function, argument), found in argument_groups(job.compositions, steady).items():
-            column = self.function_column(function, argument, found, frequent)
+            column = self.function_column(function, argument, found, frequent, job.transform)
             if column is not None:
                 structures += composed_structures(column, outers, self.data.table.inputs)
         self.score(JobResult(job.architecture, job.transform, structures=structures), promoted)

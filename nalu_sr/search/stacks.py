@@ -772,13 +772,14 @@ STACK_KINDS: dict[str, StackKind] = {
         multiplies_sums=True,
     ),
     # A function of a product, times a product: sin(a*b), A*cos(k*x), V*(1 - exp(-t/(R*C))),
-    # exp(-E/(k*T)) beside a sum. Its arguments' rates are fitted by the search.
+    # exp(-E/(k*T)) beside a sum; on 1/y, K/(1 + exp(-r*t)) and 1/(exp(E/(k*T)) - 1). Its
+    # arguments' rates are fitted by the search.
     "function-of-product": StackKind(
         "NMU*{f}(NMU)",
         _FunctionOfProduct("exp"),
         PerFunction(_single_inputs_and_reciprocals),
         _no_structures,
-        transforms=("y",),
+        transforms=("y", "1/y"),
         family=Family.FUNCTIONS,
         place=Place.AFTER,
         common_scale=False,
