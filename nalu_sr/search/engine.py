@@ -259,19 +259,16 @@ def run_job(
         constant=table.constant,
         column_scales=None if column_scale is None else np.asarray(column_scale),
     )
-    if architecture.kind.composes:
-        composed: dict[Composition, None] = {}
-        for r in range(len(ensemble)):
-            found = architecture.kind.compositions(ensemble.network(r), snap_inputs)
-            composed.update(dict.fromkeys(found))
-        outcome.compositions = list(composed)
-        outcome.seconds = time.perf_counter() - started
-        return outcome
-    seen: dict[Structure, None] = {}
+    kind = architecture.kind
+    # A composing stack snaps to compositions, every other one to structures.
+    snap = kind.compositions if kind.composes else kind.structures
+    seen: dict[Structure | Composition, None] = {}
     for r in range(len(ensemble)):
-        found = architecture.kind.structures(ensemble.network(r), snap_inputs)
-        seen.update(dict.fromkeys(found))
-    outcome.structures = list(seen)
+        seen.update(dict.fromkeys(snap(ensemble.network(r), snap_inputs)))
+    if kind.composes:
+        outcome.compositions = list(seen)
+    else:
+        outcome.structures = list(seen)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
