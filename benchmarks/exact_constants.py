@@ -9,6 +9,9 @@ coincidence bound). Three kinds of constant:
 - ``measured``: ``c = 10**u``, ``u`` uniform in [-3, 3] (a measured physical constant; any exact
   name for it is a false naming, the failure the rule must keep rare);
 - ``pi``: constants physics writes with pi (``1/(4*pi)``, ``1/(16*pi**2)``, ``4*pi/3``, ...);
+- ``roots and e``: ``1/sqrt(2*pi)``, ``sqrt(2)``, ``2/sqrt(pi)``, ``e``, ..., as the slope of
+  ``y = c*a*b`` and, fitted on ``log(y)``, as the factor of ``y = c*exp(-a/b)`` (whose fitted
+  number is ``log(c)``);
 - ``simple``: integers and small fractions (``1``, ``1/2``, ``9/5``, ``32``, ...).
 
 For ``pi`` and ``simple`` the rate reported is how often the true form is named. The table is
@@ -44,6 +47,16 @@ PI_CONSTANTS = [
     2 * sympy.pi,
     sympy.pi**2 / 6,
 ]
+ROOT_CONSTANTS = [
+    1 / sympy.sqrt(2 * sympy.pi),
+    sympy.sqrt(2),
+    sympy.sqrt(2) / 2,
+    2 / sympy.sqrt(sympy.pi),
+    sympy.sqrt(sympy.pi) / 2,
+    sympy.sqrt(2 * sympy.pi),
+    sympy.E,
+    1 / sympy.E,
+]
 SIMPLE_CONSTANTS = [
     sympy.Integer(1),
     sympy.Integer(2),
@@ -70,6 +83,28 @@ def name_constant(
     return fitted.values[1], 1 not in fitted.estimated
 
 
+def name_factor_of_exponential(
+    c: float, noise: float, rng: np.random.Generator, rows: int
+) -> tuple[sympy.Expr, bool]:
+    """The name the rule gives the factor ``c`` of one noisy table ``y = c*exp(-a/b)`` fitted
+    on ``log(y)``, where the fitted number is ``log(c)``. The noise is relative (``y`` stays
+    positive): Gaussian of the given share times ``y``."""
+    a, b = rng.uniform(1, 5, rows), rng.uniform(1, 5, rows)
+    y = c * np.exp(-a / b) * (1 + rng.normal(0, noise, rows))
+    design = np.column_stack([np.ones(rows), a / b])
+    coefficients = np.linalg.lstsq(design, np.log(y), rcond=None)[0]
+    fitted = exact_coefficients(design, coefficients, y, np.ones(rows, bool), "log(y)", 1e-6)
+    return sympy.exp(fitted.values[0]), 0 not in fitted.estimated
+
+
+KINDS = {
+    "pi": (PI_CONSTANTS, name_constant),
+    "roots and e": (ROOT_CONSTANTS, name_constant),
+    "roots and e, on log(y)": (ROOT_CONSTANTS, name_factor_of_exponential),
+    "simple": (SIMPLE_CONSTANTS, name_constant),
+}
+
+
 def run(noise_levels, trials: int, rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     records = []
@@ -79,10 +114,10 @@ def run(noise_levels, trials: int, rows: int, seed: int) -> pd.DataFrame:
             name, pinned = name_constant(c, noise, rng, rows)
             exact = pinned and _is_exact(name)
             records.append(("measured", noise, f"{c:.6g}", str(name), exact, False))
-        for kind, constants in (("pi", PI_CONSTANTS), ("simple", SIMPLE_CONSTANTS)):
+        for kind, (constants, namer) in KINDS.items():
             for k in range(trials):
                 truth = constants[k % len(constants)]
-                name, pinned = name_constant(float(truth), noise, rng, rows)
+                name, pinned = namer(float(truth), noise, rng, rows)
                 exact = pinned and _is_exact(name)
                 right = exact and sympy.simplify(name - truth) == 0
                 records.append((kind, noise, str(truth), str(name), exact, right))
@@ -94,27 +129,22 @@ def run(noise_levels, trials: int, rows: int, seed: int) -> pd.DataFrame:
 def _is_exact(name: sympy.Expr) -> bool:
     """A name that claims an exact number (an estimate written with few digits may read as an
     integer; the rule's ``estimated`` list tells them apart)."""
-    return not isinstance(name, sympy.Float) and name != 0
+    return not name.atoms(sympy.Float) and name != 0
 
 
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for noise, part in frame.groupby("noise", sort=True):
         measured = part[part.kind == "measured"]
-        pi = part[part.kind == "pi"]
-        simple = part[part.kind == "simple"]
-        rows.append(
-            {
-                "noise": noise,
-                "measured named exact (false)": f"{measured.exact_name.sum()}/{len(measured)}",
-                "pi constants named right": f"{pi.right_name.sum()}/{len(pi)}",
-                "pi constants named wrong": f"{(pi.exact_name & ~pi.right_name).sum()}/{len(pi)}",
-                "simple named right": f"{simple.right_name.sum()}/{len(simple)}",
-                "simple named wrong": (
-                    f"{(simple.exact_name & ~simple.right_name).sum()}/{len(simple)}"
-                ),
-            }
-        )
+        row = {
+            "noise": noise,
+            "measured named exact (false)": f"{measured.exact_name.sum()}/{len(measured)}",
+        }
+        for kind in KINDS:
+            cell = part[part.kind == kind]
+            row[f"{kind}: right"] = f"{cell.right_name.sum()}/{len(cell)}"
+            row[f"{kind}: wrong"] = f"{(cell.exact_name & ~cell.right_name).sum()}/{len(cell)}"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -42,6 +42,27 @@ PI_POWERS = (1, -1, 2, -2)
 #: Largest denominator of a fraction times a power of pi: 16, so that ``1/(4*pi)**2`` is one.
 PI_DENOMINATOR = 16
 
+#: Largest numerator and denominator next to a root or ``e`` (``3*sqrt(2)/2``,
+#: ``sqrt(pi)/4``): wider ranges would crowd the number line with forms no formula uses
+#: (``5*sqrt(2)/(4*sqrt(pi))`` lies within 0.3% of 1).
+ROOT_DENOMINATOR = 4
+
+#: Irrational constants besides the powers of pi, each with what writing it adds to a
+#: constant's description length: ``sqrt(2)`` (and ``sqrt(2)/2``), the normal density's
+#: ``1/sqrt(2*pi)`` and the error function's ``2/sqrt(pi)``, and ``e``. A rational multiple
+#: of each is proposed like a fraction times pi, with small numerators and denominators. ``e``
+#: costs two digits, not one: multiples such as ``6*e`` are rare in formulas, and at one digit
+#: they would crowd the integers and fractions the coincidence bound counts.
+ROOT_CONSTANTS: tuple[tuple[sympy.Expr, int], ...] = (
+    (sympy.sqrt(2), 2),
+    (sympy.sqrt(sympy.pi), 2),
+    (1 / sympy.sqrt(sympy.pi), 2),
+    (sympy.sqrt(2) * sympy.sqrt(sympy.pi), 3),
+    (sympy.sqrt(2) / sympy.sqrt(sympy.pi), 3),
+    (sympy.E, 2),
+    (1 / sympy.E, 2),
+)
+
 # Work bounds for simplify_formula: expand only when it gives at most this many terms, and
 # factor / cancel (whose cost grows fast with common denominators) only on small formulas.
 _MAX_EXPANDED_TERMS = 256
@@ -269,7 +290,7 @@ def rationalize_candidates(
             exact = sympy.Rational(p, q) * unit.expr
             error = abs(p / q * unit.value - value)
             if error <= rtol * abs(value) and exact not in found:
-                found[exact] = (_description_length(exact), error)
+                found[exact] = (description_length(exact), error)
     exact_forms = sorted(found, key=found.__getitem__)[:max_candidates]
     if max_candidates == 1 and exact_forms:
         return exact_forms
@@ -323,7 +344,7 @@ def exact_form_density(exact: sympy.Expr, spread: float = 0.5) -> float:
     coefficient, constant = exact.as_coeff_Mul()
     if not isinstance(coefficient, sympy.Rational) or constant not in _UNIT_EXPRESSIONS:
         raise ValueError(f"{exact} is not a rational number or a rational multiple of pi**k.")
-    length, denominator = _description_length(exact), int(coefficient.q)
+    length, denominator = description_length(exact), int(coefficient.q)
     size = abs(float(exact))
     low, high = size * (1 - spread), size * (1 + spread)
     count = 0
@@ -353,7 +374,35 @@ def _coprime_count(first: int, last: int, q: int) -> int:
     return total
 
 
-def _description_length(exact: sympy.Expr) -> int:
+def rival_forms(value: float, margin: float, chosen: sympy.Expr) -> list[sympy.Expr]:
+    """Exact forms other than ``chosen`` within ``margin`` of ``value`` that are about as
+    plausible: at most one digit longer to write, or a small multiple (numerator and
+    denominator up to 4) of pi, a root or ``e``. ``0.3989 +- 0.0014`` holds ``2/5`` and its
+    rival ``1/sqrt(2*pi)``; ``0.5 +- 0.0015`` holds ``1/2`` and ``11/(7*pi)``, no rival.
+
+    Examples
+    --------
+    >>> rival_forms(0.3989, 0.0014, sympy.Rational(2, 5))
+    [5/(4*pi), sqrt(2)/(2*sqrt(pi))]
+    >>> rival_forms(0.5, 0.0015, sympy.Rational(1, 2))
+    []
+    """
+    if value == 0 or margin <= 0:
+        return []
+    nearby = rationalize_candidates(value, rtol=margin / abs(value), max_candidates=8)
+    longest = description_length(chosen) + 1
+    rivals = []
+    for form in nearby:
+        if isinstance(form, sympy.Float) or form == chosen:
+            continue
+        coefficient, unit = form.as_coeff_Mul()
+        small = unit is not sympy.S.One and max(abs(coefficient.p), coefficient.q) <= 4
+        if small or description_length(form) <= longest:
+            rivals.append(form)
+    return rivals
+
+
+def description_length(exact: sympy.Expr) -> int:
     """Digits needed to write ``exact`` (numerator, denominator if not 1), plus the power of pi."""
     coefficient, constant = exact.as_coeff_Mul()
     numerator, denominator = coefficient.as_numer_denom()
@@ -364,8 +413,13 @@ def _description_length(exact: sympy.Expr) -> int:
 
 
 def _unit_digits(unit: sympy.Expr) -> int:
-    """What writing ``unit`` (1 or a power of pi) adds: nothing, 1 for pi, 2 for its square."""
-    return 0 if unit is sympy.S.One else abs(int(unit.as_base_exp()[1]))
+    """What writing ``unit`` adds: nothing for 1, 1 for pi, 2 for its square, and the digits
+    :data:`ROOT_CONSTANTS` gives the roots and ``e``."""
+    if unit is sympy.S.One:
+        return 0
+    if unit in _ROOT_DIGITS:
+        return _ROOT_DIGITS[unit]
+    return abs(int(unit.as_base_exp()[1]))
 
 
 class _Unit(NamedTuple):
@@ -379,7 +433,10 @@ class _Unit(NamedTuple):
     digits: int
 
 
-_UNIT_EXPRESSIONS = frozenset({sympy.S.One, *(sympy.pi**k for k in PI_POWERS)})
+_ROOT_DIGITS = dict(ROOT_CONSTANTS)
+_UNIT_EXPRESSIONS = frozenset(
+    {sympy.S.One, *(sympy.pi**k for k in PI_POWERS), *(expr for expr, _ in ROOT_CONSTANTS)}
+)
 
 
 @functools.lru_cache(maxsize=64)
@@ -389,6 +446,10 @@ def _units(allow_pi: bool, max_denominator: int = 12) -> tuple[_Unit, ...]:
         units += [
             _Unit(sympy.pi**k, math.pi**k, PI_DENOMINATOR, max_denominator, abs(k))
             for k in PI_POWERS
+        ]
+        units += [
+            _Unit(expr, float(expr), ROOT_DENOMINATOR, ROOT_DENOMINATOR, digits)
+            for expr, digits in ROOT_CONSTANTS
         ]
     return tuple(units)
 

@@ -16,13 +16,20 @@ from ..symbolic import (
     complexity,
     exact_form_density,
     rationalize_candidates,
+    rival_forms,
     shortest_decimal,
     simplify_formula,
     structure_to_expr,
 )
 from .noise import residual_is_noise
 from .space import FeatureTable
-from .transforms import TRANSFORMS, apply_transform, invert_formula, invert_values
+from .transforms import (
+    LOG_TARGET,
+    TRANSFORMS,
+    apply_transform,
+    invert_formula,
+    invert_values,
+)
 
 #: Below this relative validation error the data is taken as noise-free.
 NOISE_FREE = 1e-9
@@ -148,13 +155,18 @@ def is_pinned(option: sympy.Expr, value: float, margin: float, tolerance: float)
     as simple would fall in it by coincidence with probability at most ``COINCIDENCE`` (see
     :func:`~nalu_sr.symbolic.exact_form_density`): at 1% noise a fitted 8.309 ± 0.014 also
     lies next to ``83/10``, and so would most values near it, and a fitted 8.33 ± 0.019 next
-    to ``25/3`` (2 * 0.019 * 5.3 forms as simple per unit = 0.2).
+    to ``25/3`` (2 * 0.019 * 5.3 forms as simple per unit = 0.2). Nor is it when a rival
+    exact form lies within the margin too (:func:`~nalu_sr.symbolic.rival_forms`).
     """
     if option == 0:
         return True
     if isinstance(option, sympy.Float):
         return margin <= tolerance * abs(value)
-    return 2 * margin * exact_form_density(option) <= COINCIDENCE
+    if 2 * margin * exact_form_density(option) > COINCIDENCE:
+        return False
+    # Two plausible exact forms within the margin (0.3989 +- 0.0014 holds 2/5 and
+    # 1/sqrt(2*pi)): the data tell them apart no better than they pin either.
+    return not rival_forms(value, margin, option)
 
 
 def exact_coefficients(
@@ -219,18 +231,22 @@ def exact_coefficients(
         value = current[i]
         numeric = current
         margin = np.nanmax([errors[free.index(i)], 1e-9 * abs(value), rounding[i]])
-        # Exact forms are proposed as far out as the data's uncertainty reaches.
-        rtol = min(MISFIT, max(1e-3, margin / abs(value))) if value else 1e-3
-        options = rationalize_candidates(float(value), rtol=rtol, scale=magnitude)
+        if i == 0 and transform == LOG_TARGET:
+            # log(y) = c + ...: the constant the formula for y shows is exp(c).
+            options = _logarithms_of_exact_forms(value, margin, tolerance)
+        else:
+            # Exact forms are proposed as far out as the data's uncertainty reaches.
+            rtol = min(MISFIT, max(1e-3, margin / abs(value))) if value else 1e-3
+            options = rationalize_candidates(float(value), rtol=rtol, scale=magnitude)
+            # An exact form is written only where the data pin it; failing one, the constant
+            # keeps only the digits the data determine (8.309 known to +-0.014 is written 8.3).
+            options = [
+                o
+                for o in options
+                if not isinstance(o, sympy.Float) and is_pinned(o, value, margin, tolerance)
+            ]
         if value != 0:
             options = [sympy.Integer(0), *options]
-        # An exact form is written only where the data pin it; failing one, the constant
-        # keeps only the digits the data determine (8.309 known to +-0.014 is written 8.3).
-        options = [
-            o
-            for o in options
-            if not isinstance(o, sympy.Float) and is_pinned(o, value, margin, tolerance)
-        ]
         decimal = shortest_decimal(value, margin)
         options.append(
             sympy.Integer(int(decimal)) if decimal.is_integer() else sympy.Float(decimal)
@@ -243,13 +259,41 @@ def exact_coefficients(
                 exact[i] = option
                 numeric = trial
                 break
-        if i not in exact or not is_pinned(exact[i], value, margin, tolerance):
+        if i not in exact or not _pins(exact[i], value, margin, tolerance):
             estimated.append(i)
     final = _refit(rows, target, {j: float(v) for j, v in exact.items()}, numeric)
     if error(final) > allowed:
         return _estimates(coefficients)
     values = [exact.get(i, sympy.Float(float(v))) for i, v in enumerate(final)]
     return FittedConstants(values, tuple(estimated))
+
+
+def _logarithms_of_exact_forms(value: float, margin: float, tolerance: float) -> list[sympy.Expr]:
+    """``log(r)`` for the exact forms ``r`` near ``exp(value)`` that the data pin.
+
+    A margin ``m`` on a logarithm is a relative margin of about ``m`` on the number itself,
+    so the coincidence bound is applied to ``exp(value)`` known to ``exp(value) * m``: a
+    fitted ``-0.9189`` is ``log(1/sqrt(2*pi))`` where the data pin ``0.3989`` that closely.
+    """
+    number = float(np.exp(value))
+    if not np.isfinite(number) or number == 0:
+        return []
+    rtol = min(MISFIT, max(1e-3, margin))
+    return [
+        sympy.log(form)
+        for form in rationalize_candidates(number, rtol=rtol)
+        if not isinstance(form, sympy.Float)
+        and form > 0
+        and is_pinned(form, number, number * margin, tolerance)
+    ]
+
+
+def _pins(option: sympy.Expr, value: float, margin: float, tolerance: float) -> bool:
+    """:func:`is_pinned` for a constant that may also be the logarithm of an exact form."""
+    if isinstance(option, sympy.log):
+        number = float(np.exp(value))
+        return is_pinned(option.args[0], number, number * margin, tolerance)
+    return is_pinned(option, value, margin, tolerance)
 
 
 def _estimates(coefficients: np.ndarray) -> FittedConstants:

@@ -86,6 +86,9 @@ def _identity(values):
     return values
 
 
+#: The logarithm's name: a constant term fitted on it is the logarithm of a factor of ``y``.
+LOG_TARGET = "log(y)"
+
 #: Every transform, in the order the search tries them.
 TRANSFORMS: dict[str, Transform] = {
     t.name: t
@@ -94,7 +97,7 @@ TRANSFORMS: dict[str, Transform] = {
         Transform("1/y", _reciprocal, _reciprocal, _reciprocal, divides_safely, arithmetic=True),
         Transform("y**2", _square, _root, _root, _positive),
         Transform("1/y**2", _reciprocal_square, _reciprocal_root, _reciprocal_root, _positive),
-        Transform("log(y)", _log, _exp, _exp, _positive),
+        Transform(LOG_TARGET, _log, _exp, _exp, _positive),
         Transform("sqrt(y)", _root, _square, _square, _positive),
     )
 }

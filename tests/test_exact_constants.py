@@ -1,0 +1,63 @@
+"""The exact-constant benchmark in small: every kind of constant is named right on noise-free
+tables, and under noise no constant is named wrong."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy
+
+from nalu_sr.search.candidates import exact_coefficients
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(
+        "exact_constants", BENCHMARKS / "exact_constants.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    sys.path.remove(str(BENCHMARKS))
+
+
+def test_every_kind_of_constant_is_named_right_without_noise(bench):
+    frame = bench.run([0.0], trials=16, rows=300, seed=0)
+    named = frame[frame.kind != "measured"]
+    assert named.right_name.all(), named[~named.right_name]
+    assert not frame[frame.kind == "measured"].exact_name.any()
+
+
+def test_no_constant_is_named_wrong_under_noise(bench):
+    frame = bench.run([0.01], trials=24, rows=300, seed=1)
+    named = frame[frame.kind != "measured"]
+    assert not (named.exact_name & ~named.right_name).any(), named[~named.right_name]
+
+
+def test_a_factor_fitted_as_a_logarithm_is_named_as_the_number():
+    # log(y) = log(1/sqrt(2*pi)) - x**2/2: the intercept -0.9189 is the logarithm of the
+    # normal density's constant, which is what the formula for y shows.
+    x = np.random.default_rng(0).uniform(0.5, 3, 300)
+    y = np.exp(-(x**2) / 2) / np.sqrt(2 * np.pi)
+    design = np.column_stack([np.ones_like(x), x**2])
+    fitted = np.linalg.lstsq(design, np.log(y), rcond=None)[0]
+    constants = exact_coefficients(design, fitted, y, np.ones(300, bool), "log(y)", 1e-6)
+    assert constants.values == [sympy.log(1 / sympy.sqrt(2 * sympy.pi)), sympy.Rational(-1, 2)]
+    assert constants.estimated == ()
+
+
+def test_a_noisy_factor_near_two_exact_forms_is_an_estimate():
+    # 0.3989 under 1% noise: 2/5 and 1/sqrt(2*pi) both lie within the margin, so neither is
+    # claimed.
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(1, 5, 300), rng.uniform(1, 5, 300)
+    y = np.exp(-a / b) / np.sqrt(2 * np.pi) * (1 + 0.01 * rng.standard_normal(300))
+    design = np.column_stack([np.ones_like(a), a / b])
+    fitted = np.linalg.lstsq(design, np.log(y), rcond=None)[0]
+    constants = exact_coefficients(design, fitted, y, np.ones(300, bool), "log(y)", 1e-6)
+    assert 0 in constants.estimated
