@@ -36,10 +36,14 @@ def test_every_transform_inverts_on_values_and_on_formulas(name):
     assert sympy.simplify(invert_formula(TRANSFORMS[name].forward(x), name) - x) == 0
 
 
-def test_roots_and_logarithms_of_the_target_are_offered_only_for_a_positive_target():
-    assert offered(np.array([1.0, 2.0, 3.0])) == ["y", "1/y", "y**2", "1/y**2", "log(y)", "sqrt(y)"]
-    assert offered(np.array([-1.0, -2.0])) == ["y", "1/y"]
-    assert offered(np.array([-1.0, 2.0])) == ["y"]
+def test_each_transform_is_offered_only_where_it_is_defined():
+    every = ["y", "1/y", "y**2", "1/y**2", "log(y)", "sqrt(y)", "exp(y)"]
+    assert offered(np.array([1.0, 2.0, 3.0])) == every
+    assert offered(np.array([-1.0, -2.0])) == ["y", "1/y", "exp(y)"]
+    assert offered(np.array([-1.0, 2.0])) == ["y", "exp(y)"]
+    # The exponential only of a target of moderate span (its constants would otherwise be
+    # fitted to the largest rows alone).
+    assert offered(np.array([-1.0, 200.0])) == ["y"]
     # Undefined rows are NaN, which the fit leaves out.
     assert np.isnan(apply_transform(np.array([-1.0]), "log(y)")).all()
 
@@ -89,6 +93,8 @@ def test_the_stages_beyond_arithmetic_come_after_every_arithmetic_stage():
         (lambda a, b: np.exp(-a / b), "NMU", (1, 3)),  # on log(y)
         (lambda a, b: a * (1 - np.cos(b)), "NAU[x, sin, cos]->NMU[2]", (0.3, 1.5)),
         (lambda a, b: np.log(a) - np.log(b), "NAU[x, f(x)]", (1, 5)),
+        (lambda a, b: np.log(a + b), "NAU", (1, 5)),  # on exp(y)
+        (lambda a, b: np.log(1 + a / b), "NMU->NAU[2] single powers", (1, 5)),  # on exp(y)
     ],
     ids=[
         "root-of-sum",
@@ -97,6 +103,8 @@ def test_the_stages_beyond_arithmetic_come_after_every_arithmetic_stage():
         "exponential",
         "versine",
         "log-ratio",
+        "log-of-sum",
+        "log-of-sum-of-products",
     ],
 )
 def test_each_new_stack_finds_its_form_exactly(formula, stack, ranges):

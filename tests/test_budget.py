@@ -50,9 +50,9 @@ def test_the_stages_beyond_arithmetic_have_a_share_of_the_plan_of_their_own():
     # Arithmetic stages of 30 and 10 runs: the second does not fit its 36; the stages beyond
     # arithmetic are planned from their own share all the same, in order, until one does not
     # fit it.
-    jobs = _jobs([30, 10, 20, 15, 5], beyond=2)
+    jobs = _jobs([30, 10, 20, 15, 12], beyond=2)
     kept, left = plan_within(jobs, SMALL, effort=1.0)
-    assert FUNCTION_PLAN_RUNS == 38
+    assert FUNCTION_PLAN_RUNS == 45
     assert {job.stage for job in kept} == {0, 2, 3} and left == 2
     kept, left = plan_within(jobs, SMALL, effort=2.0)
     assert len(kept) == len(jobs) and left == 0
@@ -103,7 +103,15 @@ def test_pure_noise_ends_the_search_once_a_formula_leaves_only_noise():
 def test_a_noise_free_miss_leaves_structure_so_the_search_goes_on(wavy):
     result = find_formula(*wavy, settings=SMALL, architectures=["NAU", "NMU", "NAU->NMU[2]"])
     assert not result.explained and not result.exact
-    assert result.jobs == ["NAU on y", "NMU on y", "NAU->NMU[2] on y"]
+    # Every stage of the chosen stacks, those beyond arithmetic (the target's exponential)
+    # included.
+    assert result.jobs == [
+        "NAU on y",
+        "NMU on y",
+        "NAU->NMU[2] on y",
+        "NAU on exp(y)",
+        "NMU on exp(y)",
+    ]
 
 
 def test_noisy_data_with_the_formula_found_up_to_heavy_noise_stops_there():

@@ -44,8 +44,19 @@ def test_the_function_unit_starts_decays_and_growths_but_only_positive_frequenci
 
 
 def test_a_function_outside_the_library_is_a_clear_error():
-    with pytest.raises(ValueError, match="choose from sin, cos, exp"):
+    with pytest.raises(ValueError, match="choose from sin, cos, exp, log"):
         NFU(1, "tan")
+
+
+def test_the_logarithm_s_rate_is_fixed_at_one_since_the_constants_absorb_it():
+    rng = np.random.default_rng(0)
+    u, v = rng.uniform(0.5, 4, 300), rng.uniform(1, 3, 300)
+    y = 2.5 * v * np.log(7 * u)
+    fitted = fit_rate("log", u, v[:, None], y, start=[0.4], tolerance=1e-6)
+    assert fitted.expression == 1 and not fitted.estimated
+    assert fitted.error < 1e-9
+    # A logarithm is offered only over columns positive on the fitted rows.
+    assert fit_rate("log", -u, v[:, None], y, tolerance=1e-6) is None
 
 
 @pytest.mark.parametrize(
@@ -90,8 +101,22 @@ def test_a_noisy_rate_is_an_estimate_unless_the_data_pin_it():
             "NMU*sin(NMU)",
             "A*sin(2*pi*f*t)",
         ),
+        (
+            lambda v, m0, m1: v * np.log(m0 / m1),
+            "v m0 m1",
+            (1, 5),
+            "NMU*log(NMU)",
+            "v*log(m0/m1)",
+        ),
+        (
+            lambda n, t, v2, v1: 8.314 * n * t * np.log(v2 / v1),
+            "n T V2 V1",
+            (1, 5),
+            "NMU*log(NMU)",
+            "8.314*n*T*log(V2/V1)",
+        ),
     ],
-    ids=["sine-of-product", "capacitor-charge", "oscillation"],
+    ids=["sine-of-product", "capacitor-charge", "oscillation", "rocket", "isothermal-work"],
 )
 def test_a_function_of_a_product_is_found_exactly(formula, names, ranges, stack, expected):
     names = names.split()

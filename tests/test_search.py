@@ -230,7 +230,7 @@ def test_a_noisy_constant_near_a_fraction_with_a_large_denominator_is_an_estimat
     [
         (sympy.Integer(0), 10.0, True),  # dropping a term is a structural choice
         # The densities of forms as simple (see exact_form_density): 32: 1.16 per unit (the
-        # integers, 6*pi..9*pi); 9/5: 11.7; 83/10: 41.7; 25/3: 7.2; pi/2: 14.6; 1/(4*pi): 37.7;
+        # integers, 6*pi..9*pi); 9/5: 11.7; 83/10: 37.7; 25/3: 6.1; pi/2: 13.4; 1/(4*pi): 37.7;
         # 1/sqrt(2*pi): 40.1.
         (sympy.Integer(32), 0.02, True),  # 2 * 0.02 * 1.16 = 0.046
         (sympy.Integer(32), 0.3, False),  # 0.7: most values this uncertain are near one
@@ -238,8 +238,9 @@ def test_a_noisy_constant_near_a_fraction_with_a_large_denominator_is_an_estimat
         (sympy.Rational(9, 5), 0.005, False),  # 0.12
         (sympy.Rational(83, 10), 0.014, False),  # 1.0
         (sympy.Rational(25, 3), 0.019, False),  # 0.2
-        (sympy.pi / 2, 0.0015, True),  # 0.044
-        (sympy.pi / 2, 0.03, False),  # 0.88: as many fractions of 1/pi and 1/e lie as near
+        (sympy.pi / 2, 5e-4, True),  # 0.013
+        (sympy.pi / 2, 0.0015, False),  # 0.040, but 11/7 lies within the margin too
+        (sympy.pi / 2, 0.03, False),  # 0.80: as many fractions of 1/pi and 1/e lie as near
         (1 / sympy.sqrt(2 * sympy.pi), 5e-4, True),  # 0.040
         (1 / sympy.sqrt(2 * sympy.pi), 2e-3, False),  # 0.16: a noisy 0.40 is not named
         (1 / (4 * sympy.pi), 5e-4, True),  # 0.038

@@ -67,6 +67,7 @@ def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
         "NMU*sin(NMU)",
         "NMU*cos(NMU)",
         "NMU*exp(NMU)",
+        "NMU*log(NMU)",
         "NALU",
         "NALU->NALU[2]",
     ]
@@ -114,7 +115,12 @@ def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalu
     assert jobs[nalu] == ["NALU->NALU[2] on 1/y"]
     beyond = jobs[nalu + 1 :]
     assert all("[x, " in job or "(NMU)" in job for stage in beyond for job in stage)
-    assert beyond[1] == ["NMU*sin(NMU) on y", "NMU*cos(NMU) on y", "NMU*exp(NMU) on y"]
+    assert beyond[1] == [
+        "NMU*sin(NMU) on y",
+        "NMU*cos(NMU) on y",
+        "NMU*exp(NMU) on y",
+        "NMU*log(NMU) on y",
+    ]
 
 
 def _cube_columns(space: Space) -> tuple[int, ...]:

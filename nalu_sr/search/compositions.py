@@ -39,6 +39,10 @@ FUNCTIONS = {
     "exp": ((0.01, 30.0), True),
 }
 
+#: Functions whose rate the formula's linear constants absorb, fitted with a rate of 1: the
+#: logarithm (``c*o*log(a*x) = c*o*log(a) + c*o*log(x)``, and ``o`` is an outer product).
+RATE_FREE = frozenset({"log"})
+
 #: Rates tried per decade of the grid.
 GRID_PER_DECADE = 40
 
@@ -209,6 +213,11 @@ def fit_rate(
         return None
     w = None if weights is None else weights[finite]
     wide = _Problem(function, argument[finite], outers[finite], y[finite], w)
+    if function in RATE_FREE:
+        error = wide.error(1.0)
+        if not np.isfinite(error):
+            return None
+        return FittedRate(1.0, sympy.Integer(1), False, 0.0, error)
     grid = np.concatenate([_grid(function, wide.argument), np.asarray(start, dtype=float)])
     grid = grid[np.isfinite(grid) & (grid != 0)]
     if grid.size == 0:
@@ -304,7 +313,10 @@ def argument_groups(
         nearby = []
         for powers in [list(argument), *(k for k in kept if k)]:
             term = raise_term(powers)
-            nearby += [term, raise_term((f, -e) for f, e in term)]
+            nearby.append(term)
+            if function not in RATE_FREE:
+                # (The logarithm of a reciprocal is the same column, negated.)
+                nearby.append(raise_term((f, -e) for f, e in term))
         for other in nearby:
             # No trained rate to start from there (the grid covers every scale).
             moved = [c._replace(argument=other, rate=math.nan) for c in members]

@@ -434,8 +434,13 @@ class PerFunction:
         chosen = self.columns(space)
         if not chosen:
             return []
+        positive = bool(np.all(space.table.values[np.ix_(space.rows, chosen)] > 0))
         result = []
         for function in self.functions:
+            if function == "log" and not positive:
+                # A logarithm of a product: only where every product of the columns is
+                # positive on the fitted rows.
+                continue
             made = dataclasses.replace(
                 kind, label=kind.label.format(f=function), layers=_FunctionOfProduct(function)
             )
@@ -610,7 +615,7 @@ STACK_KINDS: dict[str, StackKind] = {
         _nau,
         Single(_inputs),
         SnapEach(sum_terms),
-        transforms=("y", "1/y", "y**2", "log(y)", "sqrt(y)"),
+        transforms=("y", "1/y", "y**2", "log(y)", "sqrt(y)", "exp(y)"),
         separate_sums=True,
     ),
     # Products of inputs and reciprocals are also reciprocals of such products: not on 1/y.
@@ -619,8 +624,8 @@ STACK_KINDS: dict[str, StackKind] = {
         _nmu,
         Single(_product_columns),
         SnapEach(product_terms),
-        # exp(-E/(k*T)) as log(y) = -E/(k*T).
-        transforms=("y", "log(y)"),
+        # exp(-E/(k*T)) as log(y) = -E/(k*T); log(a*b/c) + k as exp(y) = K*a*b/c.
+        transforms=("y", "log(y)", "exp(y)"),
         common_scale=False,
     ),
     # Monomials with integer powers up to 4 in size, x**3*y/z**2, learnt in log space: one
@@ -691,7 +696,8 @@ STACK_KINDS: dict[str, StackKind] = {
         _nmu_nau,
         PerWidth(_single_product_columns, widest=4),
         SnapEach(sum_of_products_terms),
-        transforms=("y", "1/y", "y**2", "1/y**2"),
+        # log(1 + a/b) as exp(y) = 1 + a/b.
+        transforms=("y", "1/y", "y**2", "1/y**2", "exp(y)"),
     ),
     "nmu-nau": StackKind(
         "NMU->NAU[{h}]",

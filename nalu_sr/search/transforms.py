@@ -4,8 +4,9 @@ A structure ``F`` trained on a transform ``t(y)`` stands for the formula ``y = t
 ``y`` and ``1/y`` keep the formula arithmetic (``1/y = 1/R1 + 1/R2``); the others reach
 beyond it with the same units: ``y**2 = a**2 + b**2`` gives ``sqrt(a**2 + b**2)``,
 ``log(y) = log(a) - b/c`` gives ``a*exp(-b/c)``, the power unit on ``y**2`` gives half-integer
-powers such as ``x**(3/2)``. A transform is offered only where it is defined on every fitted
-row (the others need a positive target, see :func:`offered`).
+powers such as ``x**(3/2)``, ``exp(y) = a + b`` gives ``log(a + b)``. A transform is offered
+only where it is defined on every fitted row (the others need a positive target, or one of
+moderate span, see :func:`offered`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,18 @@ def _positive(values: np.ndarray) -> bool:
     return bool(np.all(values > 0)) and divides_safely(values)
 
 
+#: Widest span of a target that ``exp(y)`` is offered for: the exponential of a wider one
+#: spans more than a factor e**10, where a structure's constants would be fitted mostly to
+#: its largest rows. A logarithm of a sum or ratio, ``log(a + b)``, ``log(a/b)``, stays well
+#: inside.
+EXP_SPAN = 10.0
+
+
+def _moderate(values: np.ndarray) -> bool:
+    finite = bool(np.all(np.isfinite(values))) and values.size > 0
+    return finite and float(np.ptp(values)) <= EXP_SPAN and float(np.max(values)) <= EXP_SPAN
+
+
 def _reciprocal(values):
     return 1 / values
 
@@ -99,6 +112,8 @@ TRANSFORMS: dict[str, Transform] = {
         Transform("1/y**2", _reciprocal_square, _reciprocal_root, _reciprocal_root, _positive),
         Transform(LOG_TARGET, _log, _exp, _exp, _positive),
         Transform("sqrt(y)", _root, _square, _square, _positive),
+        # y = log(a + b), log(a/b) + c: exp(y) = a + b is arithmetic.
+        Transform("exp(y)", _exp, _log, _log, _moderate),
     )
 }
 

@@ -15,13 +15,20 @@ from torch import Tensor, nn
 #: large rate stays finite (its loss then tells it to come back).
 EXP_LIMIT = 30.0
 
-#: The library: each function as torch and SymPy write it. Logarithms and roots of a product
-#: are sums and half powers of its inputs' (the other units reach them), so the library holds
-#: the functions of a product that no arithmetic unit writes.
+#: Logarithms are taken of arguments at least this large in size: the argument is a product
+#: of positive columns, and a copy passing near zero must not make the loss infinite.
+LOG_FLOOR = 1e-12
+
+#: The library: each function as torch and SymPy write it. Roots of a product are half powers
+#: of its inputs (the power unit reaches them), so the library holds the functions of a
+#: product that no arithmetic unit writes. A logarithm of a product is a sum of logarithms,
+#: but times another product it is not (``n*T*log(V2/V1)``, ``v*log(m0/m1)``); its rate is
+#: only a constant term (``log(a*x) = log(a) + log(x)``), which the offset takes.
 FUNCTIONS = {
     "sin": (torch.sin, sympy.sin),
     "cos": (torch.cos, sympy.cos),
     "exp": (lambda z: torch.exp(z.clamp(-EXP_LIMIT, EXP_LIMIT)), sympy.exp),
+    "log": (lambda z: torch.log(z.abs().clamp_min(LOG_FLOOR)), sympy.log),
 }
 
 #: Magnitudes of the initial rates, drawn log-uniformly: the inputs are trained at RMS 1, so
@@ -34,7 +41,7 @@ class NFU(nn.Module):
     learnt offset.
 
     .. math::
-        z_j = c_j + f(a_j x_j), \qquad f \in \{\sin, \cos, \exp\}
+        z_j = c_j + f(a_j x_j), \qquad f \in \{\sin, \cos, \exp, \log\}
 
     The rate ``a`` carries the argument's constant (``exp(-t/(R*C))`` is ``f = exp`` with
     ``a = -1`` on the hidden product ``t/(R*C)``); the offset ``c`` lets a product that
