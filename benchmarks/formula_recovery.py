@@ -135,6 +135,14 @@ def _round_floats(expr: sympy.Expr, digits: int = 6) -> sympy.Expr:
     )
 
 
+def _constants_as_floats(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with every irrational constant (``pi``, ``sqrt(2)``, ``exp(-1)``) a Float."""
+    return expr.replace(
+        lambda e: e.is_number and e.is_finite and not e.is_Rational and not e.is_Float,
+        lambda e: sympy.Float(e.evalf(30), 30),
+    )
+
+
 def same_formula(
     found: sympy.Expr | None,
     truth_rhs: sympy.Expr,
@@ -172,11 +180,10 @@ def same_formula(
     """
     if found is None:
         return False
-    # Exact constants such as 1/(4*pi) are compared as numbers (the suite writes them as
-    # floats, and polynomial coefficients must be numbers).
-    numeric = {sympy.pi: sympy.Float(math.pi, 30), sympy.E: sympy.Float(math.e, 30)}
-    found = _by_name(sympy.sympify(found, strict=True)).xreplace(numeric)
-    truth_rhs = _by_name(sympy.sympify(truth_rhs, strict=True)).xreplace(numeric)
+    # Exact constants such as 1/(4*pi) or sqrt(2)/2 are compared as numbers (the suite writes
+    # them as floats, and polynomial coefficients must be numbers).
+    found = _constants_as_floats(_by_name(sympy.sympify(found, strict=True)))
+    truth_rhs = _constants_as_floats(_by_name(sympy.sympify(truth_rhs, strict=True)))
     if found.has(*_NOT_FINITE) or truth_rhs.has(*_NOT_FINITE):
         return False
     # Cheap rejection first: equal formulas cannot differ by 0.1% at three random points

@@ -66,6 +66,13 @@ def test_same_formula_rejects_wrong_formulas_and_constants_off_by_1e_3(bench):
     assert not bench.same_formula(found, truth("parallel_resistors").rhs)
 
 
+def test_same_formula_reads_roots_of_numbers_as_the_suite_s_floats(bench):
+    (x,) = real("x")
+    density = truth("normal_density").rhs  # written with 0.3989422804014327
+    assert bench.same_formula(sympy.exp(-(x**2) / 2) / sympy.sqrt(2 * sympy.pi), density)
+    assert not bench.same_formula(sympy.exp(-(x**2) / 2) * sympy.Rational(2, 5), density)
+
+
 def test_same_formula_never_takes_a_polynomial_for_sine(bench):
     (x,) = real("x")
     sine = truth("sine").rhs

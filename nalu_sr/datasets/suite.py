@@ -896,6 +896,52 @@ _ENTRIES = [
         "Displacement of a travelling wave. A function of a difference of products is beyond "
         "the stacks: it must be reported as not exact.",
     ),
+    SuiteEntry(
+        "rocket_equation",
+        "dv = ve*log(m0/m1)",
+        {"ve": (1, 4), "m0": (5, 10), "m1": (1, 4)},
+        {"ve": (0.5, 8), "m0": (4.5, 20), "m1": (0.5, 4.4)},
+        500,
+        "Speed a rocket of exhaust speed ve gains while its mass falls from m0 to m1 "
+        "(Tsiolkovsky): a logarithm of a ratio times an input.",
+    ),
+    SuiteEntry(
+        "nernst_potential",
+        "E = 8.617e-5*T*log(c_out/c_in)",
+        {"T": (280, 320), "c_out": (1, 10), "c_in": (1, 10)},
+        {"T": (250, 400), "c_out": (0.5, 20), "c_in": (0.5, 20)},
+        500,
+        "Equilibrium potential in volts across a membrane for a singly charged ion at "
+        "temperature T, with concentrations c_out and c_in outside and inside (k/e in V/K).",
+    ),
+    SuiteEntry(
+        "maxwell_speed_density",
+        "f = 0.7978845608028654*v**2*exp(-v**2/2)",
+        {"v": (0.2, 3)},
+        {"v": (0.05, 4.5)},
+        500,
+        "Maxwell-Boltzmann density of molecular speeds v, in units of sqrt(k*T/m): its "
+        "constant is sqrt(2/pi).",
+    ),
+    SuiteEntry(
+        "spectral_efficiency",
+        "eta = log(1 + S/N)",
+        {"S": (1, 10), "N": (0.5, 2)},
+        {"S": (0.2, 30), "N": (0.3, 4)},
+        500,
+        "Largest information rate per unit bandwidth, in nats per second per hertz, of a "
+        "channel with signal power S and noise power N (Shannon): a logarithm of a sum.",
+    ),
+    SuiteEntry(
+        "channel_capacity",
+        "C = B*log(1 + S/N)",
+        {"B": (1, 5), "S": (1, 10), "N": (0.5, 2)},
+        {"B": (0.2, 10), "S": (0.2, 30), "N": (0.3, 4)},
+        500,
+        "Capacity in nats per second of a channel of bandwidth B with signal power S and noise "
+        "power N (Shannon). A logarithm of a sum times an input is beyond the stacks: it must "
+        "be reported as not exact.",
+    ),
 ]
 
 #: The suite, by name.
