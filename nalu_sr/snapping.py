@@ -8,6 +8,7 @@ trained network yields several candidate structures; the scorer decides between 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -25,7 +26,7 @@ from .structure import (
     make_term,
     raise_term,
 )
-from .units import NALU, NFU, NMU, ArithmeticUnit
+from .units import NALU, NAU, NFU, NMU, ArithmeticUnit
 
 #: A weight further than this from its nearest discrete value counts as undecided.
 UNDECIDED = 0.2
@@ -365,9 +366,11 @@ COMPOSITION_ALTERNATIVES = 4
 
 def compositions(network: torch.nn.Module, inputs: SnapInputs) -> list[Composition]:
     """Every composition one trained function stack (an NMU beside an NMU feeding an
-    :class:`~nalu_sr.units.NFU`, see :mod:`nalu_sr.search.stacks`) stands for: each pair of
-    the products' alternative snaps whose argument is not constant."""
+    :class:`~nalu_sr.units.NFU`, or beside a NAU -> NMU feeding one; see
+    :mod:`nalu_sr.search.stacks`) stands for: each pair of the products' alternative snaps
+    whose argument is not constant."""
     outer_unit, argument_unit = (m for m in network.modules() if isinstance(m, NMU))
+    sums = [m for m in network.modules() if isinstance(m, NAU)]
     unit = next(m for m in network.modules() if isinstance(m, NFU))
     trained_rate = float(unit.rate.detach().flatten()[0])
     scales = np.ones(len(inputs.columns)) if inputs.column_scales is None else inputs.column_scales
@@ -377,18 +380,48 @@ def compositions(network: torch.nn.Module, inputs: SnapInputs) -> list[Compositi
         )
         for u in (outer_unit, argument_unit)
     ]
+    arguments: list[tuple[Term, float]] = []
+    if sums:
+        # A product of hidden sums: its rate in raw units is not the trained one (each column
+        # was scaled on its own), so the search's grid finds it.
+        for sum_weight in discrete_alternatives(
+            sums[0].effective_weight().detach(), sums[0].snap_targets, max_alternatives=2
+        ):
+            for argument_weight in options[1]:
+                argument = _product_of_sums(sum_weight, argument_weight[0], inputs)
+                if argument:
+                    arguments.append((argument, math.nan))
+    else:
+        for argument_weight in options[1]:
+            chosen = selected(argument_weight[0])
+            argument = _monomial(argument_weight[0], inputs)
+            if chosen and argument:
+                # The unit saw each column divided by its scale: the rate of the raw product.
+                arguments.append((argument, trained_rate / float(np.prod(scales[chosen]))))
     found = []
-    for argument_weight in options[1]:
-        chosen = selected(argument_weight[0])
-        argument = _monomial(argument_weight[0], inputs)
-        if not chosen or not argument:
-            continue
-        # The unit saw each column divided by its scale: the rate of the raw product.
-        rate = trained_rate / float(np.prod(scales[chosen]))
+    for argument, rate in arguments:
         for outer_weight in options[0]:
             outer = _monomial(outer_weight[0], inputs)
             found.append(Composition(unit.function, argument, rate, outer))
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(found, None))
+
+
+def _product_of_sums(sums: Tensor, gates: Tensor, inputs: SnapInputs) -> Term | None:
+    """The product of the snapped NAU rows ``sums`` that the NMU row ``gates`` selects, a
+    hidden sum of one reciprocal column written as its input to the power -1 (``(E - mu)/T``,
+    not ``(E - mu)*(1/T)``); ``None`` where a selected sum is empty or only the constant."""
+    input_of = {r: i for i, r in inputs.reciprocal_of.items()}
+    powers = []
+    for k in selected(gates):
+        factor = signed_factor(sums[k], inputs.columns)
+        if not factor or all(column == inputs.constant for column, _ in factor):
+            return None
+        if len(factor) == 1 and factor[0][0] in input_of:
+            column, sign = factor[0]
+            powers.append((make_factor([(input_of[column], sign)]), -1))
+        else:
+            powers.append((factor, 1))
+    return raise_term(powers) if powers else None
 
 
 def _monomial(row: Tensor, inputs: SnapInputs) -> Term:

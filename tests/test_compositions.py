@@ -48,6 +48,27 @@ def test_a_function_outside_the_library_is_a_clear_error():
         NFU(1, "tan")
 
 
+def test_a_product_of_sums_under_a_function_snaps_to_its_argument_with_reciprocals_as_powers():
+    from nalu_sr.search.stacks import _FunctionOfProductOfSums
+    from nalu_sr.snapping import SnapInputs, compositions
+    from nalu_sr.structure import make_factor, raise_term
+
+    # Columns 0..3 are g, E2, E1, T; column 4 is 1/T. Trained to g * exp(rate*(E2 - E1)/T).
+    network = torch.nn.Sequential(*_FunctionOfProductOfSums("exp")(5, 2))
+    outer, sums, argument = (m for m in network.modules() if hasattr(m, "snap_targets"))
+    with torch.no_grad():
+        outer.weight.copy_(torch.tensor([[0.98, 0.01, 0.0, 0.02, 0.0]]))
+        sums.weight.copy_(torch.tensor([[0.0, 0.97, -0.99, 0.0, 0.03], [0.0, 0.0, 0.0, 0.0, 1.0]]))
+        argument.weight.copy_(torch.tensor([[0.99, 0.97]]))
+    inputs = SnapInputs(columns=[0, 1, 2, 3, 4], reciprocal_of={3: 4})
+    found = compositions(network, inputs)
+    difference = make_factor([(1, 1), (2, -1)])
+    expected = raise_term([(difference, 1), (make_factor([(3, 1)]), -1)])
+    assert found[0].function == "exp" and found[0].argument == expected
+    assert found[0].outer == raise_term([(make_factor([(0, 1)]), 1)])
+    assert np.isnan(found[0].rate)  # the search's grid finds it in raw units
+
+
 def test_the_logarithm_s_rate_is_fixed_at_one_since_the_constants_absorb_it():
     rng = np.random.default_rng(0)
     u, v = rng.uniform(0.5, 4, 300), rng.uniform(1, 3, 300)
@@ -115,8 +136,22 @@ def test_a_noisy_rate_is_an_estimate_unless_the_data_pin_it():
             "NMU*log(NMU)",
             "8.314*n*T*log(V2/V1)",
         ),
+        (
+            lambda g, e2, e1, t: g * np.exp(-(e2 - e1) / t),
+            "g E2 E1 T",
+            (1, 3),
+            "NMU*exp(NAU->NMU[2])",
+            "g*exp((E1 - E2)/T)",
+        ),
     ],
-    ids=["sine-of-product", "capacitor-charge", "oscillation", "rocket", "isothermal-work"],
+    ids=[
+        "sine-of-product",
+        "capacitor-charge",
+        "oscillation",
+        "rocket",
+        "isothermal-work",
+        "function-of-a-product-of-sums",
+    ],
 )
 def test_a_function_of_a_product_is_found_exactly(formula, names, ranges, stack, expected):
     names = names.split()

@@ -283,7 +283,15 @@ def function_column(
     numpy_function, sympy_function = UNARY_FUNCTIONS[function]
     with np.errstate(all="ignore"):
         values = numpy_function(rate.value * term_values(argument, table.values))
-    return values, sympy_function(rate.expression * term_expression(argument, table.expressions))
+    factor, written = rate.expression, argument
+    odd = [k for k, (f, e) in enumerate(argument) if len(f) > 1 and e % 2]
+    if factor.is_negative and odd:
+        # A negative rate goes into a sum: exp((E1 - E2)/T), not exp(-(-E1 + E2)/T).
+        k = odd[0]
+        flipped = tuple((i, -sign) for i, sign in argument[k][0])
+        written = (*argument[:k], (flipped, argument[k][1]), *argument[k + 1 :])
+        factor = -factor
+    return values, sympy_function(factor * term_expression(written, table.expressions))
 
 
 def argument_groups(

@@ -429,6 +429,9 @@ class PerFunction:
 
     columns: Callable[[Space], Sequence[int]]
     functions: tuple[str, ...] = tuple(UNIT_FUNCTIONS)
+    #: The layers for one function: ``make(function)(n_in, hidden)``.
+    make: Callable[[str], Layers] = field(default=lambda function: _FunctionOfProduct(function))
+    hidden: int = 0
 
     def __call__(self, kind: StackKind, space: Space) -> list[Architecture]:
         chosen = self.columns(space)
@@ -442,9 +445,9 @@ class PerFunction:
                 # positive on the fitted rows.
                 continue
             made = dataclasses.replace(
-                kind, label=kind.label.format(f=function), layers=_FunctionOfProduct(function)
+                kind, label=kind.label.format(f=function), layers=self.make(function)
             )
-            result.append(made.at(chosen))
+            result.append(made.at(chosen, self.hidden))
         return result
 
 
@@ -591,6 +594,18 @@ class _FunctionOfProduct:
 
     def __call__(self, n_in: int, hidden: int) -> list[nn.Module]:
         return [Branches([NMU(n_in, 1)], [NMU(n_in, 1), NFU(1, self.function)]), Product()]
+
+
+@dataclass(frozen=True)
+class _FunctionOfProductOfSums:
+    """Layers ``outer * (c + f(a * s_1 * ... * s_h))``: an NMU (the outer product) beside a
+    NAU -> NMU (a product of ``hidden`` sums) feeding a function unit, multiplied."""
+
+    function: str
+
+    def __call__(self, n_in: int, hidden: int) -> list[nn.Module]:
+        argument = [NAU(n_in, hidden), NMU(hidden, 1), NFU(1, self.function)]
+        return [Branches([NMU(n_in, 1)], argument), Product()]
 
 
 def _polynomial_ratio(n_in: int, hidden: int) -> list[nn.Module]:
@@ -784,6 +799,24 @@ STACK_KINDS: dict[str, StackKind] = {
         "NMU*{f}(NMU)",
         _FunctionOfProduct("exp"),
         PerFunction(_single_inputs_and_reciprocals),
+        _no_structures,
+        transforms=("y", "1/y"),
+        family=Family.FUNCTIONS,
+        place=Place.AFTER,
+        common_scale=False,
+        composes=True,
+    ),
+    # A function of a product of two sums (of inputs and reciprocals), times a product:
+    # 1/(exp((E - mu)/T) + 1) on 1/y, exp(-(E2 - E1)/T), A*exp(Ea*(1/T0 - 1/T)), cos(w*(t - t0)).
+    "function-of-product-of-sums": StackKind(
+        "NMU*{f}(NAU->NMU[2])",
+        _FunctionOfProductOfSums("exp"),
+        PerFunction(
+            _single_inputs_and_reciprocals,
+            functions=("sin", "cos", "exp"),
+            make=_FunctionOfProductOfSums,
+            hidden=2,
+        ),
         _no_structures,
         transforms=("y", "1/y"),
         family=Family.FUNCTIONS,
