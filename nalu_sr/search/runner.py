@@ -77,8 +77,8 @@ PLAN_RUNS = 36
 #: stages on 2 to 6 inputs as 32 did before the functions of products (6 runs on y and 1/y,
 #: 12 on 6 inputs) joined them, and as 38 did before the jobs on exp(y) (at most 5: NAU, NMU
 #: and NMU->NAU single powers at each width), the logarithm of a product (on y and 1/y) and
-#: the functions of a product of two sums (6 runs) joined them.
-FUNCTION_PLAN_RUNS = 51
+#: the functions of a product of two sums (3 runs, on y) joined them.
+FUNCTION_PLAN_RUNS = 48
 
 #: ``progress(done, total, description)`` after each trained architecture; a callback with a
 #: parameter named ``best`` also gets ``best=``, the formula with the lowest validation error so

@@ -807,7 +807,8 @@ STACK_KINDS: dict[str, StackKind] = {
         composes=True,
     ),
     # A function of a product of two sums (of inputs and reciprocals), times a product:
-    # 1/(exp((E - mu)/T) + 1) on 1/y, exp(-(E2 - E1)/T), A*exp(Ea*(1/T0 - 1/T)), cos(w*(t - t0)).
+    # exp(-(E2 - E1)/T), A*exp(Ea*(1/T0 - 1/T)), cos(w*(t - t0)). On y only: each job trains
+    # a three-unit argument beside a product (about 5 s a job on 2-4 inputs).
     "function-of-product-of-sums": StackKind(
         "NMU*{f}(NAU->NMU[2])",
         _FunctionOfProductOfSums("exp"),
@@ -818,7 +819,7 @@ STACK_KINDS: dict[str, StackKind] = {
             hidden=2,
         ),
         _no_structures,
-        transforms=("y", "1/y"),
+        transforms=("y",),
         family=Family.FUNCTIONS,
         place=Place.AFTER,
         common_scale=False,
