@@ -51,6 +51,17 @@ def test_a_factor_fitted_as_a_logarithm_is_named_as_the_number():
     assert constants.estimated == ()
 
 
+@pytest.mark.parametrize("factor", [sympy.Rational(1, 2), sympy.Integer(3), sympy.sqrt(2)])
+def test_a_factor_whose_logarithm_sympy_rewrites_is_named_too(factor):
+    # log(1/2) is -log(2), log(sqrt(2)) is log(2)/2: not logarithms as SymPy writes them.
+    x = np.random.default_rng(0).uniform(0.5, 3, 300)
+    y = float(factor) * np.exp(-(x**2))
+    design = np.column_stack([np.ones_like(x), x**2])
+    fitted = np.linalg.lstsq(design, np.log(y), rcond=None)[0]
+    constants = exact_coefficients(design, fitted, y, np.ones(300, bool), "log(y)", 1e-6)
+    assert sympy.exp(constants.values[0]) == factor and constants.estimated == ()
+
+
 def test_a_noisy_factor_near_two_exact_forms_is_an_estimate():
     # 0.3989 under 1% noise: 2/5 and 1/sqrt(2*pi) both lie within the margin, so neither is
     # claimed.

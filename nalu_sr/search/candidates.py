@@ -290,9 +290,10 @@ def _logarithms_of_exact_forms(value: float, margin: float, tolerance: float) ->
 
 def _pins(option: sympy.Expr, value: float, margin: float, tolerance: float) -> bool:
     """:func:`is_pinned` for a constant that may also be the logarithm of an exact form."""
-    if isinstance(option, sympy.log):
+    if option.has(sympy.log):
+        # log(1/2) is written -log(2): the number is the exponential, whatever the form.
         number = float(np.exp(value))
-        return is_pinned(option.args[0], number, number * margin, tolerance)
+        return is_pinned(sympy.exp(option), number, number * margin, tolerance)
     return is_pinned(option, value, margin, tolerance)
 
 
