@@ -279,13 +279,9 @@ def _logarithms_of_exact_forms(value: float, margin: float, tolerance: float) ->
     if not np.isfinite(number) or number == 0:
         return []
     rtol = min(MISFIT, max(1e-3, margin))
-    return [
-        sympy.log(form)
-        for form in rationalize_candidates(number, rtol=rtol)
-        if not isinstance(form, sympy.Float)
-        and form > 0
-        and is_pinned(form, number, number * margin, tolerance)
-    ]
+    forms = rationalize_candidates(number, rtol=rtol)
+    logarithms = [sympy.log(f) for f in forms if not isinstance(f, sympy.Float) and f > 0]
+    return [option for option in logarithms if _pins(option, value, margin, tolerance)]
 
 
 def _pins(option: sympy.Expr, value: float, margin: float, tolerance: float) -> bool:
