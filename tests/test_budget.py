@@ -29,6 +29,7 @@ def _jobs(
         family = Family.FUNCTIONS if beyond is not None and stage >= beyond else Family.ARITHMETIC
         architecture = SimpleNamespace(
             whitened=stage == whitened_stage,
+            kind=SimpleNamespace(solve=None),
             stage_key=lambda transform, family=family: SimpleNamespace(family=family),
         )
         jobs += [Job(stage, architecture, "y", 0) for _ in range(chunks)]

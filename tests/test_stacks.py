@@ -52,6 +52,7 @@ def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
         "NAU->NDU[3]",
         "(NMU->NAU)/NAU[2]",
         "(NMU->NAU)/NAU[3]",
+        "P/Q",
         "NAU[x, f(x)]",
         "NMU[x, sin, cos]",
         "NMU[x, exp]",
@@ -94,10 +95,12 @@ def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalu
     assert offered["NAU[1/x]"].stage_key("y").reciprocal
     assert offered["NAU->NMU[2]"].stage_key("y") > offered["NAU"].stage_key("1/y")
     assert offered["NALU"].stage_key("y") > offered["NAU->NMU[2]"].stage_key("1/y")
+    # Solved in closed form, ratios of polynomials wait for no stage on any transform.
+    assert offered["P/Q"].stage_key("log(y)") == offered["NAU"].stage_key("1/y")
     stages = plan_stages(list(offered.values()), ["y", "1/y"])
     jobs = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]
-    assert jobs[0] == ["NAU on y", "NMU on y"]
-    assert jobs[1] == ["NAU[1/x] on y", "NAU on 1/y", "NAU[1/x] on 1/y"]
+    assert jobs[0] == ["NAU on y", "NMU on y", "P/Q on y"]
+    assert jobs[1] == ["NAU[1/x] on y", "NAU on 1/y", "NAU[1/x] on 1/y", "P/Q on 1/y"]
     assert jobs[2] == ["NPU on y"]
     # The division units come after every other stack of their width.
     width_two = [

@@ -53,7 +53,7 @@ from .compositions import (
 )
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
 from .space import FeatureTable, build_feature_table, divides_safely, keeps_sign
-from .stacks import Architecture, Family, Space
+from .stacks import SOLVE_RUNS, Architecture, Family, Space
 from .transforms import apply_transform, offered
 
 #: Fitted rows on which each formula's residual is checked for structure (noisy data).
@@ -306,10 +306,13 @@ def plan_jobs(
 
 
 def _runs(job: Job, settings: TrainingSettings) -> float:
-    """Training runs one chunk of a job counts as: one, or the whitened variant's steps in
-    plain default runs (it may stop early, but the plan cannot know)."""
+    """Training runs one chunk of a job counts as: one, the whitened variant's steps in plain
+    default runs (it may stop early, but the plan cannot know), or :data:`SOLVE_RUNS` for a
+    kind fitted in closed form."""
     if job.architecture.whitened:
         return settings.whitened_steps / TrainingSettings.steps
+    if job.architecture.kind.solve is not None:
+        return SOLVE_RUNS
     return 1.0
 
 

@@ -38,6 +38,7 @@ from ..snapping import (
 from ..structure import Structure
 from ..units import NALU, NAU, NDU, NFU, NMU, NPU, ArithmeticUnit
 from ..units.nfu import FUNCTIONS as UNIT_FUNCTIONS
+from .rational import ratio_structures
 from .space import (
     MAX_FUNCTION_INPUTS,
     MAX_SCALE_CENTRES,
@@ -133,6 +134,11 @@ class Space:
 Layers = Callable[[int, int], list[nn.Module]]
 #: Snaps a trained stack's units to candidate structures.
 Snap = Callable[[Sequence[ArithmeticUnit], SnapInputs], list[Structure]]
+#: Fits a kind in closed form: ``(table, columns, target, transform, weights) -> structures``.
+Solve = Callable[..., list[Structure]]
+#: Training runs a kind fitted in closed form counts as in the search plan (it takes well under
+#: a tenth of one).
+SOLVE_RUNS = 0.1
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,11 @@ class StackKind:
         Whether it applies a library function to a hidden product (:class:`~nalu_sr.units.NFU`):
         it snaps to :class:`~nalu_sr.snapping.Composition` s, whose rates the search fits
         before it scores them, and all its copies fit the target up to scale and offset.
+    solve : callable or None
+        For a kind fitted in closed form instead of trained:
+        ``solve(table, columns, target, transform, weights)`` returns its structures directly
+        (see :mod:`~nalu_sr.search.rational`); it has no layers and counts as
+        :data:`SOLVE_RUNS` training runs in the plan.
     """
 
     label: str
@@ -200,6 +211,7 @@ class StackKind:
     degree: int | None = None
     log_space: bool = False
     composes: bool = False
+    solve: Solve | None = None
 
     def name(self, hidden: int = 0) -> str:
         return self.label.format(h=hidden)
@@ -274,7 +286,10 @@ class Architecture:
 
     def stage_key(self, transform: str) -> StageKey:
         kind = self.kind
-        family = kind.family if TRANSFORMS[transform].arithmetic else Family.FUNCTIONS
+        # A kind fitted in closed form costs too little to wait for the stages beyond
+        # arithmetic on any transform.
+        arithmetic = TRANSFORMS[transform].arithmetic or kind.solve is not None
+        family = kind.family if arithmetic else Family.FUNCTIONS
         return StageKey(family, self.hidden, kind.place, transform != "y" or kind.reciprocal)
 
 
@@ -608,6 +623,10 @@ class _FunctionOfProductOfSums:
         return [Branches([NMU(n_in, 1)], argument), Product()]
 
 
+def _no_layers(n_in: int, hidden: int) -> list[nn.Module]:
+    return []
+
+
 def _polynomial_ratio(n_in: int, hidden: int) -> list[nn.Module]:
     # The numerator P = NMU -> NAU and the denominator Q = NAU side by side, as a fraction
     # output (P, Q): a division unit whose gates are fixed to P over Q.
@@ -752,6 +771,20 @@ STACK_KINDS: dict[str, StackKind] = {
         SnapEach(polynomial_ratio_terms, scale_free=(1, 2)),
         place=Place.AFTER,
         fraction=True,
+    ),
+    # Ratios of polynomials solved in closed form: P/Q over monomials of the inputs up to
+    # degree 4, kept where Q factors into signed sums (f*(c + vo)/(c - vs), M*m*(1/r1 - 1/r2),
+    # R1 + R2*R3/(R2 + R3)); with the plain units, as it costs a fraction of a run. On the
+    # other transforms too: m0/sqrt(1 - v**2/c**2) as y**2 = m0**2*c**2/((c - v)*(c + v)),
+    # k*exp(E*(1/T0 - 1/T)) as log(y), and with logarithms of the inputs on log(y), powers
+    # times an exponential: v**2*exp(-v**2/2), exp(-(x - m)**2/(2*s**2))/s.
+    "rational": StackKind(
+        "P/Q",
+        _no_layers,
+        Single(_inputs),
+        _no_structures,
+        transforms=("y", "1/y", "y**2", "1/y**2", "sqrt(y)", "log(y)", "exp(y)"),
+        solve=ratio_structures,
     ),
     # Functions of single inputs inside the arithmetic stacks: sin(x), log(a) - log(b),
     # a*sin(b)**2, cos(a)*cos(b) + sin(a)*sin(b), a*exp(-b/c) as log(y) = log(a) - b/c,
