@@ -307,12 +307,14 @@ def rational_structures(
                 continue
             if len(kept_p) > MAX_TERMS:
                 continue
-            structure = make_structure(
+            terms = (
                 _term(exponents[k], below, columns)
                 if k < n_p
                 else raise_term([*extra_terms[k - n_p], *((f, -e) for f, e in below)])
                 for k in kept_p
             )
+            # The constant term is the intercept every structure is fitted with.
+            structure = make_structure(term for term in terms if term != ())
             if structure:
                 found.setdefault(structure, None)
         if dense < HOLDS:
