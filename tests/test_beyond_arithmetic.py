@@ -86,6 +86,10 @@ def test_the_stages_beyond_arithmetic_come_after_every_arithmetic_stage_but_clos
             assert beyond == (family == Family.FUNCTIONS), (arch.name, transform)
     early = {t for stage in stages[:2] for arch, t in stage if arch.name == "P/Q"}
     assert early == {"y", "1/y", "y**2", "1/y**2", "sqrt(y)", "log(y)", "exp(y)"} & set(offered(y))
+    over_functions = [
+        i for i, stage in enumerate(stages) for arch, _ in stage if arch.name.startswith("P/Q[x")
+    ]
+    assert over_functions and max(over_functions) < families.index(Family.FUNCTIONS)
 
 
 @pytest.mark.parametrize(

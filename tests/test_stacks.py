@@ -53,6 +53,9 @@ def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
         "(NMU->NAU)/NAU[2]",
         "(NMU->NAU)/NAU[3]",
         "P/Q",
+        *(f"P/Q[x, sin({x}), cos({x})]" for x in ("x0", "x1", "x2")),
+        *(f"P/Q[x, exp({x})]" for x in ("x0", "x1", "x2")),
+        *(f"P/Q[x, log({x})]" for x in ("x0", "x1", "x2")),
         "NAU[x, f(x)]",
         "NMU[x, sin, cos]",
         "NMU[x, exp]",
@@ -101,7 +104,15 @@ def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalu
     jobs = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]
     assert jobs[0] == ["NAU on y", "NMU on y", "P/Q on y"]
     assert jobs[1] == ["NAU[1/x] on y", "NAU on 1/y", "NAU[1/x] on 1/y", "P/Q on 1/y"]
-    assert jobs[2] == ["NPU on y"]
+    assert jobs[2][0] == "NPU on y"
+    # Ratios over the functions of one input, solved in closed form, join the single units'
+    # last stages; on 1/y (and y**2) in one of their own.
+    assert set(jobs[2][1:]) == {
+        f"P/Q[x, {f}] on y"
+        for x in ("x0", "x1")
+        for f in (f"sin({x}), cos({x})", f"exp({x})", f"log({x})")
+    }
+    assert all(job.startswith("P/Q[x, ") and job.endswith(" on 1/y") for job in jobs[3])
     # The division units come after every other stack of their width.
     width_two = [
         job

@@ -7,10 +7,13 @@ from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from sklearn.preprocessing import PolynomialFeatures, SplineTransformer, StandardScaler
 
 #: Cross-validated R^2 above which a residual is taken to be explained by the inputs.
 STRUCTURE_R2 = 0.05
+#: Knots of the splines along each input, and the most inputs they are fitted over.
+SPLINE_KNOTS = 8
+MAX_SPLINE_INPUTS = 10
 
 
 def residual_structure(
@@ -22,7 +25,11 @@ def residual_structure(
     """How much of ``residual`` the inputs predict: best cross-validated R^2 of a few models.
 
     A ridge regression on the inputs (and their squares and products, for a few inputs) sees
-    smooth trends; a nearest-neighbour regression sees any local structure in low dimensions.
+    smooth trends; a nearest-neighbour regression sees any local structure in low dimensions;
+    a ridge regression on cubic splines of each input sees a residual that wiggles along one
+    input, as a close approximation's does (a polynomial in ``theta`` standing for
+    ``1 - cos(theta)`` misses by a ripple in ``theta`` alone, which the other two blur over
+    the other inputs).
     Given the formula's ``fitted`` values, a ridge regression on their square and cube (Ramsey's
     RESET test) sees curvature the formula missed in any dimension: a linear fit of ``a*b``
     over 100 inputs leaves a residual no linear model of the inputs predicts, but one that
@@ -44,6 +51,9 @@ def residual_structure(
     if d <= 6:
         neighbours = min(10, n // 5)
         models.append((make_pipeline(StandardScaler(), KNeighborsRegressor(neighbours)), inputs))
+    if d <= MAX_SPLINE_INPUTS:
+        splines = SplineTransformer(n_knots=SPLINE_KNOTS, degree=3)
+        models.append((make_pipeline(splines, RidgeCV(alphas=alphas)), inputs))
     if fitted is not None and np.all(np.isfinite(fitted)) and np.ptp(fitted) > 0:
         z = (fitted - fitted.mean()) / fitted.std()
         powers = np.column_stack([z, z**2, z**3])

@@ -27,15 +27,23 @@ from math import comb
 import numpy as np
 import sympy
 
-from ..structure import Factor, Structure, make_factor, make_structure, make_term, raise_term
+from ..structure import (
+    Factor,
+    Structure,
+    Term,
+    make_factor,
+    make_structure,
+    make_term,
+    raise_term,
+)
 from .space import FeatureTable
 from .transforms import LOG_TARGET
 
 #: Highest degree of the numerator and of the denominator, and of both together.
 MAX_DEGREE = 4
 MAX_TOTAL_DEGREE = 6
-#: Most monomials in one solve, numerator and denominator together; at most half the rows.
-MAX_BASIS = 160
+#: Most monomials in one solve, numerator and denominator together.
+MAX_BASIS = 200
 #: Relative sizes under which a monomial's share of ``P`` or ``Q`` is dropped, one sparse
 #: form per threshold (0: the dense solution, which is already sparse on noise-free data).
 THRESHOLDS = (1e-8, 1e-5, 1e-3, 1e-2, 3e-2, 0.1)
@@ -75,15 +83,18 @@ def _count(n_inputs: int, degree: int) -> int:
     return comb(n_inputs + degree, degree)
 
 
-def degree_pairs(n_inputs: int, rows: int) -> list[tuple[int, int]]:
+def degree_pairs(n_inputs: int, rows: int, extra: int = 0) -> list[tuple[int, int]]:
     """Numerator and denominator degrees to solve for, simplest first (by total degree, then
-    the smaller denominator), within :data:`MAX_BASIS` monomials and half the ``rows``."""
-    limit = min(MAX_BASIS, rows // 2)
+    the smaller denominator), within :data:`MAX_BASIS` columns and three quarters of the
+    ``rows`` (validation rows, not these, tell an overfitted ratio); ``extra`` columns each
+    add one per monomial of the denominator."""
+    limit = min(MAX_BASIS, rows * 3 // 4)
     pairs = [
         (p, q)
         for p in range(MAX_DEGREE + 1)
         for q in range(MAX_DEGREE + 1)
-        if p + q <= MAX_TOTAL_DEGREE and _count(n_inputs, p) + _count(n_inputs, q) <= limit
+        if p + q <= MAX_TOTAL_DEGREE
+        and _count(n_inputs, p) + (1 + extra) * _count(n_inputs, q) <= limit
     ]
     return sorted(pairs, key=lambda pq: (pq[0] + pq[1], pq[1]))
 
@@ -123,37 +134,33 @@ def _sparse_forms(
 ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], float]:
     """``(kept numerator monomials, kept denominator monomials, denominator weights)`` at each
     of :data:`THRESHOLDS`, by sequential thresholding of each monomial's share; and the
-    relative equation error of the dense solution."""
+    relative equation error of the dense solution (infinite where there is none)."""
+    dense = solve_ratio(numerator, denominator, target)
+    if dense is None:
+        return [], np.inf
+    scaled = target[:, None] * denominator
     forms = []
-    dense = np.inf
     for threshold in THRESHOLDS:
-        p = np.arange(numerator.shape[1])
-        q = np.arange(denominator.shape[1])
-        b = None
+        p, q = np.arange(numerator.shape[1]), np.arange(denominator.shape[1])
+        solved = dense
         for _ in range(PASSES):
-            solved = solve_ratio(numerator[:, p], denominator[:, q], target)
-            if solved is None:
-                b = None
-                break
-            a, b, loss = solved
-            if len(p) == numerator.shape[1] and len(q) == denominator.shape[1]:
-                dense = loss
+            a, b, _ = solved
             share_p = np.abs(a) * np.linalg.norm(numerator[:, p], axis=0)
-            share_q = np.abs(b) * np.linalg.norm(target[:, None] * denominator[:, q], axis=0)
+            share_q = np.abs(b) * np.linalg.norm(scaled[:, q], axis=0)
             top = max(share_p.max(initial=0.0), share_q.max(initial=0.0))
-            if top <= 0:
-                b = None
-                break
             keep_p, keep_q = share_p > threshold * top, share_q > threshold * top
             if keep_p.all() and keep_q.all():
                 break
-            if not keep_q.any():
-                b = None
+            if not (keep_p.any() and keep_q.any()):
+                solved = None
                 break
             p, q = p[keep_p], q[keep_q]
-        if b is not None and len(b) == len(q):
-            forms.append((p, q, b))
-    return forms, dense
+            solved = solve_ratio(numerator[:, p], denominator[:, q], target)
+            if solved is None:
+                break
+        if solved is not None:
+            forms.append((p, q, solved[1]))
+    return forms, dense[2]
 
 
 def _signed_sum(poly: sympy.Poly, columns: Sequence[int], constant: int) -> Factor | None:
@@ -208,9 +215,16 @@ def denominator_factors(
     return factors
 
 
-def _term(powers: tuple[int, ...], below: list[tuple[Factor, int]], columns: Sequence[int]):
+def _term(
+    powers: tuple[int, ...],
+    below: list[tuple[Factor, int]],
+    columns: Sequence[int],
+    times: Term = (),
+) -> Term | None:
+    """The monomial ``powers`` of ``columns`` (times the term ``times``) over the factors
+    ``below``."""
     above = [(make_factor([(c, 1)]), e) for c, e in zip(columns, powers, strict=True) if e]
-    return raise_term([*above, *((factor, -power) for factor, power in below)])
+    return raise_term([*times, *above, *((factor, -power) for factor, power in below)])
 
 
 def ratio_structures(
@@ -220,10 +234,12 @@ def ratio_structures(
     transform: str = "y",
     weights: np.ndarray | None = None,
 ) -> list[Structure]:
-    """:func:`rational_structures` over the input ``columns`` of ``table``; on ``log(y)`` the
+    """:func:`rational_structures` over the ``columns`` of ``table`` (inputs, and functions of
+    them taken as variables of their own); on ``log(y)`` the
     numerator also reads the logarithms of the inputs where the table has them, so that a
     power times an exponential, ``v**2*exp(-v**2/2)``, is ``2*log(v) - v**2/2`` there."""
     logs = table.functions.get("log", []) if transform == LOG_TARGET else []
+    logs = [c for c in logs if c not in columns]
     return rational_structures(
         table.values[:, list(columns)],
         target,
@@ -245,7 +261,9 @@ def rational_structures(
     """Structures ``sum_k c_k m_k / Q`` of the sparse ratios of polynomials that fit
     ``target`` over ``inputs`` (the feature ``columns``, ``constant`` the column of ones),
     simplest degrees first; row ``weights`` weigh the equation error. ``extra`` columns
-    (values and feature indices) join the numerator as terms of their own, ``f / Q``.
+    (values and feature indices) join the numerator times each monomial of the denominator's
+    basis, so that ``P/Q + f`` is one ratio: ``log(s) - (x - m)**2/(2*s**2)`` has
+    ``Q = s**2`` and ``log(s)*s**2`` in ``P``.
 
     Examples
     --------
@@ -279,7 +297,7 @@ def rational_structures(
     extra_terms = [make_term([make_factor([(c, 1)])]) for c in extra_columns]
     root_w = np.ones(u.shape[0]) if weights is None else np.sqrt(weights[finite])
     t = target[finite] / t_scale * root_w
-    pairs = degree_pairs(n_inputs, int(finite.sum()))
+    pairs = degree_pairs(n_inputs, int(finite.sum()), len(extra_columns))
     if not pairs:
         return []
     top = max(max(p, q) for p, q in pairs)
@@ -293,8 +311,11 @@ def rational_structures(
         # Rows weighted by the square roots of their weights: P's columns and t (the target
         # times the denominator's columns), not the denominator's columns twice.
         n_p = _count(n_inputs, p_degree)
-        numerator = np.column_stack([values[:, :n_p], extra_values]) * root_w[:, None]
-        denominator = values[:, : _count(n_inputs, q_degree)]
+        n_q = _count(n_inputs, q_degree)
+        # Column n_p + j*n_q + m: the extra column j times the denominator's monomial m.
+        times = (extra_values[:, :, None] * values[:, None, :n_q]).reshape(len(values), -1)
+        numerator = np.column_stack([values[:, :n_p], times]) * root_w[:, None]
+        denominator = values[:, :n_q]
         try:
             forms, dense = _sparse_forms(numerator, denominator, t)
         except np.linalg.LinAlgError:  # an SVD that does not converge on degenerate columns
@@ -310,7 +331,12 @@ def rational_structures(
             terms = (
                 _term(exponents[k], below, columns)
                 if k < n_p
-                else raise_term([*extra_terms[k - n_p], *((f, -e) for f, e in below)])
+                else _term(
+                    exponents[(k - n_p) % n_q],
+                    below,
+                    columns,
+                    extra_terms[(k - n_p) // n_q],
+                )
                 for k in kept_p
             )
             # The constant term is the intercept every structure is fitted with.

@@ -588,9 +588,17 @@ class Scoring:
         ).expr
 
     def found(self) -> bool:
-        """Whether some candidate so far holds on the held-out rows."""
+        """Whether some candidate so far holds on the held-out rows: exactly, on data that
+        some candidate fits within the tolerance (noise-free data).
+
+        There, a formula that holds only with estimated constants (``L*theta**1.99999*...``
+        within 1e-7 of ``L*(1 - cos(theta))``) is a close approximation, and later stages may
+        still find the formula itself; on noisy data it is what the data allow.
+        """
         candidates = list(self.candidates.values())
-        mark_exact(candidates, self.tolerance, self.data.probe_inputs)
+        used = mark_exact(candidates, self.tolerance, self.data.probe_inputs)
+        if used <= self.tolerance:
+            return any(c.exact for c in candidates)
         return any(c.holds for c in candidates)
 
     def leaves_noise(self) -> bool:

@@ -136,9 +136,10 @@ Layers = Callable[[int, int], list[nn.Module]]
 Snap = Callable[[Sequence[ArithmeticUnit], SnapInputs], list[Structure]]
 #: Fits a kind in closed form: ``(table, columns, target, transform, weights) -> structures``.
 Solve = Callable[..., list[Structure]]
-#: Training runs a kind fitted in closed form counts as in the search plan (it takes well under
-#: a tenth of one).
-SOLVE_RUNS = 0.1
+#: Training runs a kind fitted in closed form counts as in the search plan: none, as it trains
+#: nothing; its solves are bounded by their own limits (see :mod:`~nalu_sr.search.rational`),
+#: and the plan of trained stages stays as it was.
+SOLVE_RUNS = 0.0
 
 
 @dataclass(frozen=True)
@@ -401,6 +402,27 @@ class PerFunctionGroup:
             for h in widths:
                 name = kind.label.format(h=h, f=group)
                 result.append(Architecture(name, kind, columns, h))
+        return result
+
+
+@dataclass(frozen=True)
+class PerFunctionOfInput:
+    """Instances of a kind over the inputs and the functions of one input at a time: one per
+    input and group of :data:`FUNCTION_GROUPS` offered on it (``sin(C)``, ``cos(C)``), named
+    after those functions. One input's functions keep a basis of monomials small."""
+
+    def __call__(self, kind: StackKind, space: Space) -> list[Architecture]:
+        table = space.table
+        result = []
+        for group in FUNCTION_GROUPS:
+            functions = _group_columns(space, group)
+            for i in table.inputs:
+                symbol = table.expressions[i]
+                own = tuple(c for c in functions if table.expressions[c].free_symbols == {symbol})
+                if own:
+                    label = ", ".join(str(table.expressions[c]) for c in own)
+                    name = kind.label.format(f=label)
+                    result.append(Architecture(name, kind, (*table.inputs, *own)))
         return result
 
 
@@ -784,6 +806,19 @@ STACK_KINDS: dict[str, StackKind] = {
         Single(_inputs),
         _no_structures,
         transforms=("y", "1/y", "y**2", "1/y**2", "sqrt(y)", "log(y)", "exp(y)"),
+        solve=ratio_structures,
+    ),
+    # The same over the inputs and the functions of one input as variables: a
+    # sqrt(a**2 + b**2 - 2*a*b*cos(C)) on y**2, x**3/(exp(x) - 1) on 1/y, v**2*sin(t)*cos(t)/g.
+    # Solved in closed form, these wait only for the single units' stages, not for the
+    # trained stacks beyond arithmetic.
+    "rational-functions": StackKind(
+        "P/Q[x, {f}]",
+        _no_layers,
+        PerFunctionOfInput(),
+        _no_structures,
+        transforms=("y", "1/y", "y**2"),
+        place=Place.AFTER,
         solve=ratio_structures,
     ),
     # Functions of single inputs inside the arithmetic stacks: sin(x), log(a) - log(b),

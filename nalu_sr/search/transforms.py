@@ -55,6 +55,17 @@ def _positive(values: np.ndarray) -> bool:
     return bool(np.all(values > 0)) and divides_safely(values)
 
 
+#: Smallest ratio of a target's least to its largest value for ``log(y)``: a bell curve's
+#: tails fall by many decades, which its logarithm (a sum of squares) takes in its stride;
+#: past this, values are the underflow of a float rather than data.
+LOG_MIN_RATIO = 1e-30
+
+
+def _log_defined(values: np.ndarray) -> bool:
+    finite = bool(np.all(np.isfinite(values))) and values.size > 0
+    return finite and bool(np.all(values > 0)) and values.min() >= LOG_MIN_RATIO * values.max()
+
+
 #: Widest span of a target that ``exp(y)`` is offered for: the exponential of a wider one
 #: spans more than a factor e**10, where a structure's constants would be fitted mostly to
 #: its largest rows. A logarithm of a sum or ratio, ``log(a + b)``, ``log(a/b)``, stays well
@@ -110,7 +121,7 @@ TRANSFORMS: dict[str, Transform] = {
         Transform("1/y", _reciprocal, _reciprocal, _reciprocal, divides_safely, arithmetic=True),
         Transform("y**2", _square, _root, _root, _positive),
         Transform("1/y**2", _reciprocal_square, _reciprocal_root, _reciprocal_root, _positive),
-        Transform(LOG_TARGET, _log, _exp, _exp, _positive),
+        Transform(LOG_TARGET, _log, _exp, _exp, _log_defined),
         Transform("sqrt(y)", _root, _square, _square, _positive),
         # y = log(a + b), log(a/b) + c: exp(y) = a + b is arithmetic.
         Transform("exp(y)", _exp, _log, _log, _moderate),
