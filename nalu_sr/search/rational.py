@@ -26,6 +26,7 @@ from math import comb
 
 import numpy as np
 import sympy
+from threadpoolctl import threadpool_limits
 
 from ..structure import (
     Factor,
@@ -46,9 +47,12 @@ MAX_TOTAL_DEGREE = 6
 MAX_BASIS = 200
 #: Relative sizes under which a monomial's share of ``P`` or ``Q`` is dropped, one sparse
 #: form per threshold (0: the dense solution, which is already sparse on noise-free data).
-THRESHOLDS = (1e-8, 1e-5, 1e-3, 1e-2, 3e-2, 0.1)
+THRESHOLDS = (1e-6, 1e-3, 1e-2, 0.1)
 #: Re-solves on the kept monomials per threshold (sequential thresholding).
-PASSES = 3
+PASSES = 2
+#: Above this relative equation error of the dense solution, the degrees fit the data too
+#: poorly for a sparse form of them to be the formula (1% noise leaves about 1e-4).
+LOOSE = 1e-2
 #: A solve whose relative equation error is below this holds the data: a higher degree only
 #: adds common factors to ``P`` and ``Q``, so the scan stops there.
 HOLDS = 1e-20
@@ -138,6 +142,8 @@ def _sparse_forms(
     dense = solve_ratio(numerator, denominator, target)
     if dense is None:
         return [], np.inf
+    if dense[2] > LOOSE:
+        return [], dense[2]
     scaled = target[:, None] * denominator
     forms = []
     for threshold in THRESHOLDS:
@@ -227,6 +233,7 @@ def _term(
     return raise_term([*times, *above, *((factor, -power) for factor, power in below)])
 
 
+@threadpool_limits.wrap(limits=1)  # small SVDs: more threads only contend with the workers
 def ratio_structures(
     table: FeatureTable,
     columns: Sequence[int],
