@@ -159,3 +159,32 @@ def test_a_bell_curve_with_a_mean_and_a_width_is_found_on_log_y():
     by_name = {symbol.name: symbol for symbol in (x, m, s)}
     found = model.formula_.subs({q: by_name[q.name] for q in model.formula_.free_symbols})
     assert sympy.simplify(sympy.log(found) - sympy.log(truth)) == 0
+
+
+def _isothermal_work(rows):
+    v = {name: RNG.uniform(low, high, rows) for name, (low, high) in ISOTHERMAL.items()}
+    return pd.DataFrame(v), 8.314 * v["n"] * v["T"] * np.log(v["V2"] / v["V1"])
+
+
+ISOTHERMAL = {"n": (1, 3), "T": (250, 350), "V1": (1, 2), "V2": (3, 6)}
+
+
+def test_a_close_approximation_on_narrow_ranges_is_not_called_exact():
+    # With 300 rows the basis on y stops at degree 2 and misses n*T*log(V2); on 1/y a
+    # polynomial in T and log(T) over n*(log(V1) - log(V2)) stands for 1/(8.314*T) over
+    # [250, 350] to 1e-8, every constant pinned. Its residual follows T: not exact.
+    X, y = _isothermal_work(300)
+    model = NaluRegressor(architectures=["P/Q[x, log]"]).fit(X, y)
+    assert not model.exact_
+    assert model.score(X, y) > 0.999
+
+
+def test_a_ratio_over_the_logarithms_of_several_inputs_is_one_solve():
+    X, y = _isothermal_work(600)
+    model = NaluRegressor(architectures=["P/Q[x, log]"]).fit(X, y)
+    assert model.exact_
+    n, T, V1, V2 = sympy.symbols("n T V1 V2", positive=True)
+    by_name = {s.name: s for s in (n, T, V1, V2)}
+    found = model.formula_.subs({q: by_name[q.name] for q in model.formula_.free_symbols})
+    truth = sympy.Rational(8314, 1000) * n * T * (sympy.log(V2) - sympy.log(V1))
+    assert sympy.simplify(sympy.expand_log(found - truth, force=True)) == 0

@@ -54,8 +54,11 @@ def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
         "(NMU->NAU)/NAU[3]",
         "P/Q",
         *(f"P/Q[x, sin({x}), cos({x})]" for x in ("x0", "x1", "x2")),
+        "P/Q[x, sin, cos]",
         *(f"P/Q[x, exp({x})]" for x in ("x0", "x1", "x2")),
+        "P/Q[x, exp]",
         *(f"P/Q[x, log({x})]" for x in ("x0", "x1", "x2")),
+        "P/Q[x, log]",
         "NAU[x, f(x)]",
         "NMU[x, sin, cos]",
         "NMU[x, exp]",
@@ -110,7 +113,7 @@ def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalu
     assert set(jobs[2][1:]) == {
         f"P/Q[x, {f}] on y"
         for x in ("x0", "x1")
-        for f in (f"sin({x}), cos({x})", f"exp({x})", f"log({x})")
+        for f in (f"sin({x}), cos({x})", f"exp({x})", f"log({x})", "sin, cos", "exp", "log")
     }
     assert all(job.startswith("P/Q[x, ") and job.endswith(" on 1/y") for job in jobs[3])
     # The division units come after every other stack of their width.

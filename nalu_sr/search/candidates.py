@@ -384,9 +384,11 @@ def mark_exact(
     """Flag the candidates that hold on the held-out rows, and those that are exact; return
     the tolerance used.
 
-    Noise-free data (some candidate fits the validation rows to ``NOISE_FREE``): a candidate
+    Noise-free data (some candidate fits the validation rows within ``tolerance``): a candidate
     holds when its relative RMSE is within ``tolerance`` on validation and extrapolation
-    rows. Noisy data: the tolerance comes from the residual of the best candidate on the
+    rows and, where that RMSE is above ``NOISE_FREE`` (data rounded to a few digits, or a
+    close approximation) and ``probe_inputs`` are given, its residual there is noise.
+    Noisy data: the tolerance comes from the residual of the best candidate on the
     validation rows; a candidate holds when it matches that residual on validation rows
     and its RMSE on the extrapolation rows is no more than 1.5 times its validation RMSE, i.e.
     its error does not grow outside the fitted ranges, as a wrong formula's does, and, given
@@ -413,6 +415,12 @@ def mark_exact(
             c.holds = bool(
                 extra <= tolerance and c.max_relative_error[EXTRAPOLATION] <= 1e3 * tolerance
             )
+            # Within the tolerance but above float precision: rounded data leave a residual
+            # that is noise, a close approximation one that follows the inputs (a polynomial
+            # in T standing for 1/T over [250, 350] fits to 1e-8 with every constant pinned).
+            tested = c.probe_residual is not None and probe_inputs is not None
+            if c.holds and val > NOISE_FREE and tested:
+                c.holds = residual_is_noise(probe_inputs, c.probe_residual, c.probe_prediction)
         c.exact = c.holds and not c.estimated
     return used
 

@@ -409,20 +409,27 @@ class PerFunctionGroup:
 class PerFunctionOfInput:
     """Instances of a kind over the inputs and the functions of one input at a time: one per
     input and group of :data:`FUNCTION_GROUPS` offered on it (``sin(C)``, ``cos(C)``), named
-    after those functions. One input's functions keep a basis of monomials small."""
+    after those functions, since one input's functions keep a basis of monomials small; and
+    one per group over the functions of every input where several have them
+    (``n*T*log(V2) - n*T*log(V1)``, ``cos(a)*cos(b) + sin(a)*sin(b)``), named after the group."""
 
     def __call__(self, kind: StackKind, space: Space) -> list[Architecture]:
         table = space.table
         result = []
         for group in FUNCTION_GROUPS:
             functions = _group_columns(space, group)
+            owners = 0
             for i in table.inputs:
                 symbol = table.expressions[i]
                 own = tuple(c for c in functions if table.expressions[c].free_symbols == {symbol})
                 if own:
+                    owners += 1
                     label = ", ".join(str(table.expressions[c]) for c in own)
                     name = kind.label.format(f=label)
                     result.append(Architecture(name, kind, (*table.inputs, *own)))
+            if owners > 1:
+                name = kind.label.format(f=group)
+                result.append(Architecture(name, kind, (*table.inputs, *functions)))
         return result
 
 
