@@ -46,7 +46,8 @@ MAX_TOTAL_DEGREE = 6
 #: Most monomials in one solve, numerator and denominator together.
 MAX_BASIS = 200
 #: Relative sizes under which a monomial's share of ``P`` or ``Q`` is dropped, one sparse
-#: form per threshold (0: the dense solution, which is already sparse on noise-free data).
+#: form per threshold (the smallest keeps the dense solution, already sparse on noise-free
+#: data of a formula).
 THRESHOLDS = (1e-6, 1e-3, 1e-2, 0.1)
 #: Re-solves on the kept monomials per threshold (sequential thresholding).
 PASSES = 2
@@ -242,9 +243,9 @@ def ratio_structures(
     weights: np.ndarray | None = None,
 ) -> list[Structure]:
     """:func:`rational_structures` over the ``columns`` of ``table`` (inputs, and functions of
-    them taken as variables of their own); on ``log(y)`` the
-    numerator also reads the logarithms of the inputs where the table has them, so that a
-    power times an exponential, ``v**2*exp(-v**2/2)``, is ``2*log(v) - v**2/2`` there."""
+    them taken as variables of their own); on ``log(y)`` the numerator also reads the
+    logarithms of the inputs where the table has them, so that a power times an exponential,
+    ``v**2*exp(-v**2/2)``, is ``2*log(v) - v**2/2`` there."""
     logs = table.functions.get("log", []) if transform == LOG_TARGET else []
     logs = [c for c in logs if c not in columns]
     return rational_structures(
@@ -328,12 +329,12 @@ def rational_structures(
         except np.linalg.LinAlgError:  # an SVD that does not converge on degenerate columns
             continue
         for kept_p, kept_q, b in forms:
+            if len(kept_p) > MAX_TERMS:
+                continue
             below = denominator_factors(
                 [exponents[k] for k in kept_q], b / unit[kept_q], columns, constant
             )
             if below is None:
-                continue
-            if len(kept_p) > MAX_TERMS:
                 continue
             terms = (
                 _term(exponents[k], below, columns)
