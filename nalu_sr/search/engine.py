@@ -230,11 +230,11 @@ def run_job(
     started = time.perf_counter()
     architecture = job.architecture
     columns = list(architecture.columns)
-    inputs = table.values[:, columns]
     if architecture.kind.solve is not None:
         structures = architecture.kind.solve(table, columns, target, job.transform, weights)
         seconds = time.perf_counter() - started
         return JobResult(architecture.name, job.transform, structures=structures, seconds=seconds)
+    inputs = table.values[:, columns]
     grid = settings.grid(architecture)
     seeds = np.random.SeedSequence(job.seed).generate_state(len(grid)).tolist()[job.chunk]
     column_scale = None

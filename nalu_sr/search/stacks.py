@@ -815,7 +815,7 @@ STACK_KINDS: dict[str, StackKind] = {
         transforms=("y", "1/y", "y**2", "1/y**2", "sqrt(y)", "log(y)", "exp(y)"),
         solve=ratio_structures,
     ),
-    # The same over the inputs and the functions of one input as variables: a
+    # The same over the inputs and the functions of one input as variables:
     # sqrt(a**2 + b**2 - 2*a*b*cos(C)) on y**2, x**3/(exp(x) - 1) on 1/y, v**2*sin(t)*cos(t)/g.
     # Solved in closed form, these wait only for the single units' stages, not for the
     # trained stacks beyond arithmetic.
