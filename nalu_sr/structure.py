@@ -24,7 +24,8 @@ Representation (hashable, so candidates deduplicate by structure before any SymP
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 
 Factor = tuple[tuple[int, int], ...]
 Power = tuple[Factor, int]
@@ -88,3 +89,33 @@ def denominators(structure: Structure) -> set[Factor]:
 
 def features_used(structure: Structure) -> set[int]:
     return {i for factor in factors(structure) for i, _ in factor}
+
+
+def monomials(n_inputs: int, degree: int) -> list[tuple[int, ...]]:
+    """Exponent tuples of every monomial of ``n_inputs`` inputs up to ``degree``, by degree.
+
+    Examples
+    --------
+    >>> monomials(2, 2)
+    [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2)]
+    """
+    found = []
+    for d in range(degree + 1):
+        for chosen in itertools.combinations_with_replacement(range(n_inputs), d):
+            exponents = [0] * n_inputs
+            for i in chosen:
+                exponents[i] += 1
+            found.append(tuple(exponents))
+    return found
+
+
+def monomial_term(
+    powers: Sequence[int],
+    below: Iterable[tuple[Factor, int]],
+    columns: Sequence[int],
+    times: Term = (),
+) -> Term | None:
+    """The monomial with exponents ``powers`` of the features ``columns`` (times the term
+    ``times``), divided by the factors ``below`` raised to their powers."""
+    above = [(make_factor([(c, 1)]), e) for c, e in zip(columns, powers, strict=True) if e]
+    return raise_term([*times, *above, *((factor, -power) for factor, power in below)])

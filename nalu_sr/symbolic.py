@@ -48,13 +48,15 @@ PI_DENOMINATOR = 16
 ROOT_DENOMINATOR = 4
 
 #: Irrational constants besides the powers of pi, each with what writing it adds to a
-#: constant's description length: ``sqrt(2)`` (and ``sqrt(2)/2``), the normal density's
+#: constant's description length: ``sqrt(2)`` (and ``sqrt(2)/2``), ``sqrt(3)`` (an rms speed's
+#: ``sqrt(3*k*T/m)``, three-phase power, hexagons), the normal density's
 #: ``1/sqrt(2*pi)`` and the error function's ``2/sqrt(pi)``, and ``e``. A rational multiple
 #: of each is proposed like a fraction times pi, with small numerators and denominators. ``e``
 #: costs two digits, not one: multiples such as ``6*e`` are rare in formulas, and at one digit
 #: they would crowd the integers and fractions the coincidence bound counts.
 ROOT_CONSTANTS: tuple[tuple[sympy.Expr, int], ...] = (
     (sympy.sqrt(2), 2),
+    (sympy.sqrt(3), 2),
     (sympy.sqrt(sympy.pi), 2),
     (1 / sympy.sqrt(sympy.pi), 2),
     (sympy.sqrt(2) * sympy.sqrt(sympy.pi), 3),

@@ -314,6 +314,8 @@ def test_a_ratio_over_columns_of_different_sizes_gets_a_variant_scaled_by_group(
         "nalu_sr.scoring.powers",
         "nalu_sr.search.space",
         "nalu_sr.snapping",
+        "nalu_sr.search.sparse_ratios",
+        "nalu_sr.structure",
     ],
 )
 def test_docstring_examples_run(module):

@@ -431,6 +431,13 @@ def _error_stays(candidate: Candidate) -> bool:
     return bool(candidate.rmse[EXTRAPOLATION] <= GROWTH * candidate.rmse[VALIDATION])
 
 
+#: Most terms of a formula whose fit ends the search on noisy data (see :func:`leaves_noise`
+#: and :meth:`~nalu_sr.search.runner.Scoring.found`): a ratio of polynomials solved in closed
+#: form, with more, can bend to fit within 0.1% noise; it is kept, and chosen at the end if
+#: nothing simpler holds.
+STOP_TERMS = 4
+
+
 def leaves_noise(candidates: list[Candidate], tolerance: float, probe_inputs: np.ndarray) -> bool:
     """Whether the best of the candidates whose error does not grow on the held-out rows
     leaves a residual that is only noise.
@@ -442,12 +449,16 @@ def leaves_noise(candidates: list[Candidate], tolerance: float, probe_inputs: np
     under which :func:`mark_exact` lets a formula hold. On noise-free data a formula that
     misses leaves a residual that is a function of the inputs, so it does not end the search;
     on fewer than ``NOISE_TEST_ROWS`` probe rows nothing can be told and every residual counts
-    as noise.
+    as noise. Only formulas of at most :data:`STOP_TERMS` terms count: a longer sum can bend
+    to leave noise where a later stage may still find the formula.
     """
     steady = [
         c
         for c in candidates
-        if np.isfinite(c.rmse[VALIDATION]) and c.probe_residual is not None and _error_stays(c)
+        if np.isfinite(c.rmse[VALIDATION])
+        and c.probe_residual is not None
+        and _error_stays(c)
+        and len(c.structure) <= STOP_TERMS
     ]
     if not steady:
         return False

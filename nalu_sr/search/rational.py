@@ -20,7 +20,6 @@ of signed sums of the features (``c - vs``, ``(n - 1)*(R2 - R1)``, ``r1*r2``): e
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from math import comb
 
@@ -31,13 +30,14 @@ from threadpoolctl import threadpool_limits
 from ..structure import (
     Factor,
     Structure,
-    Term,
     make_factor,
     make_structure,
     make_term,
-    raise_term,
+    monomial_term,
+    monomials,
 )
 from .space import FeatureTable
+from .sparse_ratios import fixed_denominator_structures
 from .transforms import LOG_TARGET
 
 #: Highest degree of the numerator and of the denominator, and of both together.
@@ -64,24 +64,6 @@ MAX_DENOMINATOR_COEFFICIENT = 6
 MAX_TERMS = 10
 #: Relative singular values below this are taken as a rank deficiency of the monomials.
 RANK_TOLERANCE = 1e-13
-
-
-def monomials(n_inputs: int, degree: int) -> list[tuple[int, ...]]:
-    """Exponent tuples of every monomial of ``n_inputs`` inputs up to ``degree``, by degree.
-
-    Examples
-    --------
-    >>> monomials(2, 2)
-    [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2)]
-    """
-    found = []
-    for d in range(degree + 1):
-        for chosen in itertools.combinations_with_replacement(range(n_inputs), d):
-            exponents = [0] * n_inputs
-            for i in chosen:
-                exponents[i] += 1
-            found.append(tuple(exponents))
-    return found
 
 
 def _count(n_inputs: int, degree: int) -> int:
@@ -222,18 +204,6 @@ def denominator_factors(
     return factors
 
 
-def _term(
-    powers: tuple[int, ...],
-    below: list[tuple[Factor, int]],
-    columns: Sequence[int],
-    times: Term = (),
-) -> Term | None:
-    """The monomial ``powers`` of ``columns`` (times the term ``times``) over the factors
-    ``below``."""
-    above = [(make_factor([(c, 1)]), e) for c, e in zip(columns, powers, strict=True) if e]
-    return raise_term([*times, *above, *((factor, -power) for factor, power in below)])
-
-
 @threadpool_limits.wrap(limits=1)  # small SVDs: more threads only contend with the workers
 def ratio_structures(
     table: FeatureTable,
@@ -245,17 +215,20 @@ def ratio_structures(
     """:func:`rational_structures` over the ``columns`` of ``table`` (inputs, and functions of
     them taken as variables of their own); on ``log(y)`` the numerator also reads the
     logarithms of the inputs where the table has them, so that a power times an exponential,
-    ``v**2*exp(-v**2/2)``, is ``2*log(v) - v**2/2`` there."""
+    ``v**2*exp(-v**2/2)``, is ``2*log(v) - v**2/2`` there. Over the inputs alone, the sparse
+    ratios over a library of denominators join them
+    (:func:`~nalu_sr.search.sparse_ratios.fixed_denominator_structures`), which noise moves
+    less."""
     logs = table.functions.get("log", []) if transform == LOG_TARGET else []
     logs = [c for c in logs if c not in columns]
-    return rational_structures(
-        table.values[:, list(columns)],
-        target,
-        columns,
-        table.constant,
-        weights,
-        extra=(table.values[:, logs], logs),
+    inputs = table.values[:, list(columns)]
+    solved = rational_structures(
+        inputs, target, columns, table.constant, weights, extra=(table.values[:, logs], logs)
     )
+    if not set(columns) <= set(table.inputs):
+        return solved
+    fixed = fixed_denominator_structures(inputs, target, columns, table.constant, weights)
+    return list(dict.fromkeys([*solved, *fixed]))
 
 
 def rational_structures(
@@ -337,9 +310,9 @@ def rational_structures(
             if below is None:
                 continue
             terms = (
-                _term(exponents[k], below, columns)
+                monomial_term(exponents[k], below, columns)
                 if k < n_p
-                else _term(
+                else monomial_term(
                     exponents[(k - n_p) % n_q],
                     below,
                     columns,

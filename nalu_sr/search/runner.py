@@ -35,6 +35,7 @@ from ..weights import merge_weighted_rows
 from . import stacks
 from .candidates import (
     MISFIT,
+    STOP_TERMS,
     Candidate,
     build_candidate,
     candidates_table,
@@ -593,13 +594,16 @@ class Scoring:
 
         There, a formula that holds only with estimated constants (``L*theta**1.99999*...``
         within 1e-7 of ``L*(1 - cos(theta))``) is a close approximation, and later stages may
-        still find the formula itself; on noisy data it is what the data allow.
+        still find the formula itself; on noisy data it is what the data allow, if it is
+        short: a sum of more than :data:`STOP_TERMS` terms (a ratio of polynomials solved in
+        closed form) can bend to hold within 0.1% noise, and a later stage may still find the
+        formula, which is then chosen as the simpler one.
         """
         candidates = list(self.candidates.values())
         used = mark_exact(candidates, self.tolerance, self.data.probe_inputs)
         if used <= self.tolerance:
             return any(c.exact for c in candidates)
-        return any(c.holds for c in candidates)
+        return any(c.holds and len(c.structure) <= STOP_TERMS for c in candidates)
 
     def leaves_noise(self) -> bool:
         """Whether the best formula so far leaves only noise (see

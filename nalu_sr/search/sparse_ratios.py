@@ -1,0 +1,201 @@
+"""Ratios over a known denominator, made sparse by subset search: ``t = c0 + sum_k c_k m_k/Q``
+for ``Q`` from a small library (1, an input, a product of two inputs, a signed sum of two or
+three features) and ``m_k`` monomials of the inputs.
+
+The closed-form solve of :mod:`~nalu_sr.search.rational` finds ``P`` and ``Q`` together, which
+is exact on noise-free data but fragile on noisy data over stiff input ranges: with
+``c`` in [330, 350] and ``vo``, ``vs`` in [0, 30], ``f*(c + vo)/(c - vs)`` and a quadratic
+in the inputs agree within 0.1% noise, the dense solve spreads its weights over near-collinear
+monomials, and thresholding no longer leaves the formula's own. With ``Q`` fixed, the fit is
+linear in the ``c_k``, and the best one, two or three monomials (a beam search beyond) can be
+found by comparing every small subset: the formula's few terms fit the noise level, any other
+few terms do not.
+
+Each denominator is a signed sum of features taken as they are (``c - vs``, ``1 + r``), offered
+only where it keeps one sign away from zero on the rows (as reciprocals are, see
+:data:`~nalu_sr.search.space.RECIPROCAL_MIN_RATIO`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from math import comb
+
+import numpy as np
+
+from ..structure import (
+    Factor,
+    Structure,
+    make_factor,
+    make_structure,
+    monomial_term,
+    monomials,
+)
+from .space import RECIPROCAL_MIN_RATIO
+
+#: Most columns a library is built over (signed sums of three of eight features already give
+#: several hundred denominators).
+MAX_COLUMNS = 6
+#: Most numerator monomials to choose from: the degree is the highest (up to
+#: :data:`MAX_DEGREE`) whose monomials fit, 6 on three inputs (``m**2*c**4``), 4 on four, 3 on
+#: five or six.
+MAX_MONOMIALS = 84
+MAX_DEGREE = 6
+#: Most features in a signed-sum denominator (the constant 1 counts as one): three over up
+#: to :data:`WIDE_COLUMNS` columns, two over more.
+MAX_SUM_FEATURES = 3
+WIDE_COLUMNS = 4
+#: Most numerator monomials in one structure: every pair is compared exhaustively, larger
+#: subsets grow from the best :data:`BEAM` of the size below.
+MAX_TERMS = 4
+BEAM = 24
+#: Added to the diagonal of the (unit) Gram matrix of a subset before solving.
+RIDGE = 1e-10
+#: Structures offered per number of terms, the best over every denominator.
+PER_SIZE = 3
+#: Above this relative residual (of the target's sum of squares) a subset is not offered.
+LOOSE = 1e-2
+
+
+def denominators(
+    values: np.ndarray, columns: Sequence[int], constant: int
+) -> list[tuple[list[tuple[Factor, int]], np.ndarray]]:
+    """The library of denominators over ``values`` (one column per feature in ``columns``):
+    each as factors with powers and its values on the rows; the empty list is ``Q = 1``."""
+    ones = np.ones(len(values))
+    found = [([], ones)]
+    singles = [(make_factor([(c, 1)]), values[:, i]) for i, c in enumerate(columns)]
+    found.extend(([(factor, 1)], value) for factor, value in singles)
+    for (fa, va), (fb, vb) in itertools.combinations_with_replacement(singles, 2):
+        below = [(fa, 2)] if fa == fb else [(fa, 1), (fb, 1)]
+        found.append((below, va * vb))
+    features = [*((c, values[:, i]) for i, c in enumerate(columns)), (constant, ones)]
+    widest = MAX_SUM_FEATURES if len(columns) <= WIDE_COLUMNS else 2
+    for size in range(2, widest + 1):
+        for chosen in itertools.combinations(features, size):
+            for signs in itertools.product((1, -1), repeat=size - 1):
+                value = chosen[0][1] + sum(s * v for s, (_, v) in zip(signs, chosen[1:]))
+                factor = make_factor(
+                    [(chosen[0][0], 1), *((c, s) for s, (c, _) in zip(signs, chosen[1:]))]
+                )
+                found.append(([(factor, 1)], value))
+    return [(below, value) for below, value in found if _keeps_away_from_zero(value)]
+
+
+def _keeps_away_from_zero(value: np.ndarray) -> bool:
+    size = np.abs(value)
+    return bool(
+        np.all(np.isfinite(value))
+        and (np.all(value > 0) or np.all(value < 0))
+        and size.min() >= RECIPROCAL_MIN_RATIO * size.max()
+    )
+
+
+def _best_subsets(
+    gram: np.ndarray, moment: np.ndarray, total: float
+) -> dict[int, list[tuple[float, tuple[int, ...]]]]:
+    """Per number of terms (1 to :data:`MAX_TERMS`), the subsets of columns 1.. (column 0 is
+    the intercept, always in) with their residual sums of squares, best first, from the Gram
+    matrix ``gram`` of the unit-norm columns and their products ``moment`` with the target.
+
+    A ridge of :data:`RIDGE` keeps near-collinear subsets solvable; their residual stays an
+    upper bound of the true one's."""
+    n = gram.shape[0] - 1
+    ridged = gram + RIDGE * np.eye(n + 1)
+    best: dict[int, list[tuple[float, tuple[int, ...]]]] = {}
+    frontier = np.empty((1, 0), dtype=int)
+    columns = np.arange(1, n + 1)
+    for size in range(1, min(MAX_TERMS, n) + 1):
+        if size <= 2:
+            subsets = np.array(list(itertools.combinations(columns, size)), dtype=int)
+        else:
+            grown = np.column_stack(
+                [np.repeat(frontier, n, axis=0), np.tile(columns, len(frontier))]
+            )
+            grown.sort(axis=1)
+            grown = grown[np.all(np.diff(grown, axis=1) > 0, axis=1)]
+            keys = grown @ (n + 1) ** np.arange(size)
+            subsets = grown[np.unique(keys, return_index=True)[1]]
+        if not len(subsets):
+            break
+        index = np.column_stack([np.zeros(len(subsets), dtype=int), subsets])
+        g = ridged[index[:, :, None], index[:, None, :]]
+        m = moment[index]
+        coef = np.linalg.solve(g, m[:, :, None])[:, :, 0]
+        rss = total - np.einsum("ij,ij->i", m, coef)
+        top = np.argpartition(rss, BEAM)[:BEAM] if len(rss) > BEAM else np.arange(len(rss))
+        order = top[np.lexsort((top, rss[top]))]
+        best[size] = [(float(rss[i]), tuple(int(k) for k in subsets[i])) for i in order]
+        frontier = subsets[order]
+    return best
+
+
+def fixed_denominator_structures(
+    inputs: np.ndarray,
+    target: np.ndarray,
+    columns: Sequence[int],
+    constant: int,
+    weights: np.ndarray | None = None,
+) -> list[Structure]:
+    """Structures ``sum_k m_k/Q`` (and an intercept) of the best subsets of one to
+    :data:`MAX_TERMS` monomials over each denominator ``Q`` of the library
+    (:func:`denominators`), the :data:`PER_SIZE` best per number of terms.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.uniform([200, 330, 0, 0], [800, 350, 30, 30], size=(200, 4))
+    >>> y = x[:, 0] * (x[:, 1] + x[:, 2]) / (x[:, 1] - x[:, 3])
+    >>> y = y * (1 + 1e-3 * rng.standard_normal(200))
+    >>> c_minus_vs = make_factor([(1, 1), (3, -1)])
+    >>> f, c, vo = (make_factor([(i, 1)]) for i in range(3))
+    >>> from nalu_sr.structure import make_term
+    >>> f_c, f_vo = make_term([f, c], [c_minus_vs]), make_term([f, vo], [c_minus_vs])
+    >>> make_structure([f_c, f_vo]) in fixed_denominator_structures(x, y, [0, 1, 2, 3], 4)
+    True
+    """
+    rows, n_inputs = inputs.shape
+    finite = np.isfinite(target) & np.all(np.isfinite(inputs), axis=1)
+    if not 0 < n_inputs <= MAX_COLUMNS or finite.sum() < 8:
+        return []
+    x, t = inputs[finite], target[finite]
+    root_w = np.ones(len(t)) if weights is None else np.sqrt(weights[finite])
+    scales = np.sqrt(np.mean(x**2, axis=0))
+    t_scale = np.sqrt(np.mean(t**2))
+    if np.any(scales <= 0) or not t_scale > 0:
+        return []
+    degree = max(d for d in range(1, MAX_DEGREE + 1) if comb(n_inputs + d, d) <= MAX_MONOMIALS)
+    exponents = monomials(n_inputs, degree)
+    u = x / scales
+    values = np.column_stack([np.prod(u ** np.array(e), axis=1) for e in exponents])
+    t = t / t_scale * root_w
+    total = float(t @ t)
+    ranked: dict[int, list[tuple[float, int, tuple[int, ...]]]] = {}
+    library = denominators(x, columns, constant)
+    for position, (below, q) in enumerate(library):
+        q = q / np.sqrt(np.mean(q**2))
+        # Over Q = 1 the constant monomial is the intercept itself.
+        first = 1 if not below else 0
+        design = np.column_stack([np.ones(len(t)), values[:, first:] / q[:, None]])
+        design *= root_w[:, None]
+        norms = np.linalg.norm(design, axis=0)
+        if np.any(norms <= 0):
+            continue
+        design /= norms
+        best = _best_subsets(design.T @ design, design.T @ t, total)
+        for size, found in best.items():
+            ranked.setdefault(size, []).extend(
+                (rss, position, tuple(k - 1 + first for k in subset))
+                for rss, subset in found[:PER_SIZE]
+                if rss <= LOOSE * total
+            )
+    offered: dict[Structure, None] = {}
+    for size in sorted(ranked):
+        for _, position, chosen in sorted(ranked[size])[:PER_SIZE]:
+            below = library[position][0]
+            terms = (monomial_term(exponents[k], below, columns) for k in chosen)
+            structure = make_structure(term for term in terms if term != ())
+            if structure:
+                offered.setdefault(structure, None)
+    return list(offered)
