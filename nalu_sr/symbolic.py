@@ -71,6 +71,8 @@ _MAX_EXPANDED_TERMS = 256
 _MAX_FACTOR_TERMS = 64
 _MAX_FACTOR_NODES = 80
 _MAX_FACTOR_SYMBOLS = 12
+# Arguments at which sin**2 + cos**2 = 1 is tried (each triples the forms simplified).
+_MAX_TRIG_ARGUMENTS = 2
 
 
 def feature_symbols(names: Sequence[str]) -> list[sympy.Symbol]:
@@ -506,6 +508,69 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
     """
     expr = sympy.sympify(expr, strict=True)
     if not isinstance(expr, sympy.Expr) or expr.is_Atom:
+        return expr
+    # sin(a)**2 + cos(a)**2 is 1, which the polynomial rewrites cannot see: each square of a
+    # sine is also written through the cosine, and the other way round.
+    forms = [expr]
+    both = {f.args[0] for f in expr.atoms(sympy.sin)} & {f.args[0] for f in expr.atoms(sympy.cos)}
+    for arg in sorted(both, key=sympy.default_sort_key)[:_MAX_TRIG_ARGUMENTS]:
+        sin, cos = sympy.sin(arg), sympy.cos(arg)
+        forms = [
+            g for f in forms for g in (f, f.subs(sin**2, 1 - cos**2), f.subs(cos**2, 1 - sin**2))
+        ]
+    simplified = [_simplify_functions(f) for f in dict.fromkeys(forms)]
+    return _positive_sums(_roots_of_reciprocals(min(simplified, key=complexity)))
+
+
+def _roots_of_reciprocals(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with each root of a reciprocal, ``sqrt(1/x)``, written ``1/sqrt(x)``: on the
+    real numbers both are defined exactly where ``x > 0``, and equal there."""
+    return expr.replace(
+        lambda e: (
+            e.is_Pow
+            and e.exp.is_Rational
+            and not e.exp.is_Integer
+            and e.base.is_Pow
+            and e.base.exp == -1
+        ),
+        lambda e: sympy.Pow(e.base.base, -e.exp),
+    )
+
+
+def _positive_sums(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with a negated product's sign moved into one of its sums (or sums raised to an
+    odd power, ``1/(f - do)``) when that leaves no more minus signs: ``-L*(cos(theta) - 1)``
+    as ``L*(1 - cos(theta))``, ``-do*f/(f - do)`` as ``do*f/(do - f)``."""
+
+    def base(factor: sympy.Expr) -> sympy.Expr | None:
+        if factor.is_Add:
+            return factor
+        if factor.is_Pow and factor.base.is_Add and factor.exp.is_Integer and factor.exp % 2:
+            return factor.base
+        return None
+
+    def flipped(product: sympy.Mul) -> sympy.Expr:
+        coefficient, rest = product.as_coeff_mul()
+        if coefficient >= 0:
+            return product
+        for factor in rest:
+            inner = base(factor)
+            if inner is None:
+                continue
+            negative = sum(t.could_extract_minus_sign() for t in inner.args)
+            if len(inner.args) - negative <= negative:
+                others = list(rest)
+                others.remove(factor)
+                turned = factor.subs(inner, -inner) if factor is not inner else -inner
+                return sympy.Mul(-coefficient, turned, *others)
+        return product
+
+    return expr.replace(lambda e: e.is_Mul, flipped)
+
+
+def _simplify_functions(expr: sympy.Expr) -> sympy.Expr:
+    """:func:`_simplify_cached` with every function application held as one symbol."""
+    if expr.is_Atom:
         return expr
     # To the polynomial rewrites, exp(-838*k*t/(3*Ta)) is the 838th power of exp(k*t/(3*Ta))
     # (and a float multiple a power with a huge rational exponent), which takes them minutes:

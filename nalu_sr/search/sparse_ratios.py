@@ -1,6 +1,6 @@
 """Ratios over a known denominator, made sparse by subset search: ``t = c0 + sum_k c_k m_k/Q``
 for ``Q`` from a small library (1, an input, a product of two inputs, a signed sum of two or
-three features) and ``m_k`` monomials of the inputs.
+three features, a difference of two squares) and ``m_k`` monomials of the inputs.
 
 The closed-form solve of :mod:`~nalu_sr.search.rational` finds ``P`` and ``Q`` together, which
 is exact on noise-free data but fragile on noisy data over stiff input ranges: with
@@ -61,8 +61,10 @@ LOOSE = 1e-2
 def denominators(
     values: np.ndarray, columns: Sequence[int], constant: int
 ) -> list[tuple[list[tuple[Factor, int]], np.ndarray]]:
-    """The library of denominators over ``values`` (one column per feature in ``columns``):
-    each as factors with powers and its values on the rows; the empty list is ``Q = 1``."""
+    """The library of denominators over ``values`` (one column per feature in ``columns``),
+    each as factors with powers and its values on the rows: 1 (the empty list), each input,
+    each product of two, signed sums of two or three features (the constant among them), and
+    differences of two squares; only those that keep one sign away from zero."""
     ones = np.ones(len(values))
     found = [([], ones)]
     singles = [(make_factor([(c, 1)]), values[:, i]) for i, c in enumerate(columns)]
@@ -80,6 +82,10 @@ def denominators(
                     [(chosen[0][0], 1), *((c, s) for s, (c, _) in zip(signs, chosen[1:]))]
                 )
                 found.append(([(factor, 1)], value))
+    # Differences of squares, (a - b)*(a + b): c**2 - v**2, 1 - b**2.
+    for (a, va), (b, vb) in itertools.combinations(features, 2):
+        below = [(make_factor([(a, 1), (b, -1)]), 1), (make_factor([(a, 1), (b, 1)]), 1)]
+        found.append((below, va * va - vb * vb))
     return [(below, value) for below, value in found if _keeps_away_from_zero(value)]
 
 
