@@ -227,7 +227,9 @@ def ratio_structures(
     )
     if not set(columns) <= set(table.inputs):
         return solved
-    fixed = fixed_denominator_structures(inputs, target, columns, table.constant, weights)
+    fixed = fixed_denominator_structures(
+        inputs, target, columns, table.constant, weights, extra=(table.values[:, logs], logs)
+    )
     return list(dict.fromkeys([*solved, *fixed]))
 
 

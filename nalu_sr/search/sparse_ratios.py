@@ -29,6 +29,7 @@ from ..structure import (
     Structure,
     make_factor,
     make_structure,
+    make_term,
     monomial_term,
     monomials,
 )
@@ -143,10 +144,14 @@ def fixed_denominator_structures(
     columns: Sequence[int],
     constant: int,
     weights: np.ndarray | None = None,
+    extra: tuple[np.ndarray, Sequence[int]] | None = None,
 ) -> list[Structure]:
     """Structures ``sum_k m_k/Q`` (and an intercept) of the best subsets of one to
     :data:`MAX_TERMS` monomials over each denominator ``Q`` of the library
-    (:func:`denominators`), the :data:`PER_SIZE` best per number of terms.
+    (:func:`denominators`), the :data:`PER_SIZE` best per number of terms. ``extra`` columns
+    (values and feature indices) may join a subset as terms of their own, not divided by
+    ``Q``: on ``log(y)``, the logarithms of the inputs, so that ``p0*exp(-m*g*h/(k*T))`` is
+    ``log(p0) - m*g*h/(k*T)``.
 
     Examples
     --------
@@ -156,16 +161,21 @@ def fixed_denominator_structures(
     >>> y = y * (1 + 1e-3 * rng.standard_normal(200))
     >>> c_minus_vs = make_factor([(1, 1), (3, -1)])
     >>> f, c, vo = (make_factor([(i, 1)]) for i in range(3))
-    >>> from nalu_sr.structure import make_term
     >>> f_c, f_vo = make_term([f, c], [c_minus_vs]), make_term([f, vo], [c_minus_vs])
     >>> make_structure([f_c, f_vo]) in fixed_denominator_structures(x, y, [0, 1, 2, 3], 4)
     True
     """
     rows, n_inputs = inputs.shape
-    finite = np.isfinite(target) & np.all(np.isfinite(inputs), axis=1)
+    extra_values, extra_columns = extra if extra is not None else (np.empty((rows, 0)), [])
+    finite = (
+        np.isfinite(target)
+        & np.all(np.isfinite(inputs), axis=1)
+        & np.all(np.isfinite(extra_values), axis=1)
+    )
     if not 0 < n_inputs <= MAX_COLUMNS or finite.sum() < 8:
         return []
-    x, t = inputs[finite], target[finite]
+    x, t, extra_values = inputs[finite], target[finite], extra_values[finite]
+    extra_terms = [make_term([make_factor([(c, 1)])]) for c in extra_columns]
     root_w = np.ones(len(t)) if weights is None else np.sqrt(weights[finite])
     scales = np.sqrt(np.mean(x**2, axis=0))
     t_scale = np.sqrt(np.mean(t**2))
@@ -183,7 +193,7 @@ def fixed_denominator_structures(
         q = q / np.sqrt(np.mean(q**2))
         # Over Q = 1 the constant monomial is the intercept itself.
         first = 1 if not below else 0
-        design = np.column_stack([np.ones(len(t)), values[:, first:] / q[:, None]])
+        design = np.column_stack([np.ones(len(t)), values[:, first:] / q[:, None], extra_values])
         design *= root_w[:, None]
         norms = np.linalg.norm(design, axis=0)
         if np.any(norms <= 0):
@@ -200,7 +210,12 @@ def fixed_denominator_structures(
     for size in sorted(ranked):
         for _, position, chosen in sorted(ranked[size])[:PER_SIZE]:
             below = library[position][0]
-            terms = (monomial_term(exponents[k], below, columns) for k in chosen)
+            terms = (
+                monomial_term(exponents[k], below, columns)
+                if k < len(exponents)
+                else extra_terms[k - len(exponents)]
+                for k in chosen
+            )
             structure = make_structure(term for term in terms if term != ())
             if structure:
                 offered.setdefault(structure, None)
