@@ -565,6 +565,15 @@ def _positive_sums(expr: sympy.Expr) -> sympy.Expr:
                 return sympy.Mul(-coefficient, turned, *others)
         return product
 
+    def even_power(e: sympy.Expr) -> bool:
+        return bool(e.is_Pow and e.base.is_Add and e.exp.is_Integer and e.exp % 2 == 0)
+
+    # A sum raised to an even power reads the same either way round: (x - m)**2, not
+    # (-m + x)**2.
+    expr = expr.replace(
+        even_power,
+        lambda e: sympy.Pow(-e.base, e.exp) if str(e.base).startswith("-") else e,
+    )
     return expr.replace(lambda e: e.is_Mul, flipped)
 
 
@@ -576,6 +585,12 @@ def _simplify_functions(expr: sympy.Expr) -> sympy.Expr:
     # (and a float multiple a power with a huge rational exponent), which takes them minutes:
     # every function application is one opaque symbol to them instead.
     # Numbered dummies, so that equal formulas still share their cached simplification.
+    # Each argument is simplified on its own first: exp(-(x - m)**2/(2*s**2)), not its
+    # expanded exponent.
+    expr = expr.replace(
+        lambda e: isinstance(e, sympy.Function) and len(e.args) == 1 and not e.args[0].is_Atom,
+        lambda e: e.func(simplify_formula(e.args[0])),
+    )
     functions = sorted(expr.atoms(sympy.Function), key=sympy.default_sort_key)
     opaque = {f: sympy.Dummy("f", dummy_index=i) for i, f in enumerate(functions)}
     if not opaque:

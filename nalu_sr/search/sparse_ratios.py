@@ -1,5 +1,5 @@
 """Ratios over a known denominator, made sparse by subset search: ``t = c0 + sum_k c_k m_k/Q``
-for ``Q`` from a small library (1, an input, a product of two inputs, a signed sum of two or
+for ``Q`` from a small library (1, a monomial of the inputs, a signed sum of two or
 three features, a difference of two squares) and ``m_k`` monomials of the inputs.
 
 The closed-form solve of :mod:`~nalu_sr.search.rational` finds ``P`` and ``Q`` together, which
@@ -43,6 +43,8 @@ MAX_COLUMNS = 6
 #: five or six.
 MAX_MONOMIALS = 84
 MAX_DEGREE = 6
+#: Highest degree of a monomial denominator.
+MONOMIAL_DENOMINATOR_DEGREE = 2
 #: Most features in a signed-sum denominator (the constant 1 counts as one): three over up
 #: to :data:`WIDE_COLUMNS` columns, two over more.
 MAX_SUM_FEATURES = 3
@@ -63,16 +65,15 @@ def denominators(
     values: np.ndarray, columns: Sequence[int], constant: int
 ) -> list[tuple[list[tuple[Factor, int]], np.ndarray]]:
     """The library of denominators over ``values`` (one column per feature in ``columns``),
-    each as factors with powers and its values on the rows: 1 (the empty list), each input,
-    each product of two, signed sums of two or three features (the constant among them), and
-    differences of two squares; only those that keep one sign away from zero."""
+    each as factors with powers and its values on the rows: 1 (the empty list), monomials of
+    the inputs up to degree 2, signed sums of two or three features (the constant among
+    them) and differences of two squares; only those that keep one sign away from zero."""
     ones = np.ones(len(values))
     found = [([], ones)]
-    singles = [(make_factor([(c, 1)]), values[:, i]) for i, c in enumerate(columns)]
-    found.extend(([(factor, 1)], value) for factor, value in singles)
-    for (fa, va), (fb, vb) in itertools.combinations_with_replacement(singles, 2):
-        below = [(fa, 2)] if fa == fb else [(fa, 1), (fb, 1)]
-        found.append((below, va * vb))
+    singles = [make_factor([(c, 1)]) for c in columns]
+    for powers in monomials(len(columns), MONOMIAL_DENOMINATOR_DEGREE)[1:]:
+        below = [(f, e) for f, e in zip(singles, powers, strict=True) if e]
+        found.append((below, np.prod(values ** np.array(powers), axis=1)))
     features = [*((c, values[:, i]) for i, c in enumerate(columns)), (constant, ones)]
     widest = MAX_SUM_FEATURES if len(columns) <= WIDE_COLUMNS else 2
     for size in range(2, widest + 1):
