@@ -92,6 +92,8 @@ def test_noisy_ratios_are_found_with_their_constants_pinned(formula, ranges):
     [
         # y**2 = m**2*v**2*c**2/((c - v)*(c + v)): a difference of squares below, degree 6 above.
         ("m*v/sqrt(1 - v**2/c**2)", {"m": (1, 5), "v": (1, 2), "c": (3, 10)}),
+        # A function of one input times monomials of four: m*g*L - m*g*L*cos(theta).
+        ("m*g*L*(1 - cos(theta))", {"m": (1, 5), "g": (1, 5), "L": (1, 5), "theta": (0, 2)}),
         # log(y) = log(p0) - m*g*h/(k*T): the logarithm of an input is a term of its own.
         (
             "p0*exp(-m*g*h/(k*T))",

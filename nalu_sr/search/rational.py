@@ -215,20 +215,30 @@ def ratio_structures(
     """:func:`rational_structures` over the ``columns`` of ``table`` (inputs, and functions of
     them taken as variables of their own); on ``log(y)`` the numerator also reads the
     logarithms of the inputs where the table has them, so that a power times an exponential,
-    ``v**2*exp(-v**2/2)``, is ``2*log(v) - v**2/2`` there. Over the inputs alone, the sparse
-    ratios over a library of denominators join them
-    (:func:`~nalu_sr.search.sparse_ratios.fixed_denominator_structures`), which noise moves
-    less."""
+    ``v**2*exp(-v**2/2)``, is ``2*log(v) - v**2/2`` there. The sparse ratios over a library of
+    denominators join them, the functions of the inputs multiplying their monomials
+    (:func:`~nalu_sr.search.sparse_ratios.fixed_denominator_structures`): noise moves them
+    less, and they reach ``m*g*L*(1 - cos(theta))`` over four inputs."""
     logs = table.functions.get("log", []) if transform == LOG_TARGET else []
     logs = [c for c in logs if c not in columns]
-    inputs = table.values[:, list(columns)]
     solved = rational_structures(
-        inputs, target, columns, table.constant, weights, extra=(table.values[:, logs], logs)
+        table.values[:, list(columns)],
+        target,
+        columns,
+        table.constant,
+        weights,
+        extra=(table.values[:, logs], logs),
     )
-    if not set(columns) <= set(table.inputs):
-        return solved
+    plain = [c for c in columns if c in table.inputs]
+    functions = [c for c in columns if c not in table.inputs]
     fixed = fixed_denominator_structures(
-        inputs, target, columns, table.constant, weights, extra=(table.values[:, logs], logs)
+        table.values[:, plain],
+        target,
+        plain,
+        table.constant,
+        weights,
+        extra=(table.values[:, logs], logs),
+        times=(table.values[:, functions], functions),
     )
     return list(dict.fromkeys([*solved, *fixed]))
 

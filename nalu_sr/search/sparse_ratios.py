@@ -40,8 +40,8 @@ from .space import RECIPROCAL_MIN_RATIO
 MAX_COLUMNS = 6
 #: Most numerator monomials to choose from: the degree is the highest (up to
 #: :data:`MAX_DEGREE`) whose monomials fit, 6 on three inputs (``m**2*c**4``), 4 on four, 3 on
-#: five or six.
-MAX_MONOMIALS = 84
+#: five or six (each function of an input that multiplies them counts them once more).
+MAX_MONOMIALS = 120
 MAX_DEGREE = 6
 #: Highest degree of a monomial denominator.
 MONOMIAL_DENOMINATOR_DEGREE = 2
@@ -146,13 +146,15 @@ def fixed_denominator_structures(
     constant: int,
     weights: np.ndarray | None = None,
     extra: tuple[np.ndarray, Sequence[int]] | None = None,
+    times: tuple[np.ndarray, Sequence[int]] | None = None,
 ) -> list[Structure]:
     """Structures ``sum_k m_k/Q`` (and an intercept) of the best subsets of one to
     :data:`MAX_TERMS` monomials over each denominator ``Q`` of the library
     (:func:`denominators`), the :data:`PER_SIZE` best per number of terms. ``extra`` columns
     (values and feature indices) may join a subset as terms of their own, not divided by
     ``Q``: on ``log(y)``, the logarithms of the inputs, so that ``p0*exp(-m*g*h/(k*T))`` is
-    ``log(p0) - m*g*h/(k*T)``.
+    ``log(p0) - m*g*h/(k*T)``. ``times`` columns (functions of one input) multiply each
+    monomial, as monomials of their own: ``m*g*L - m*g*L*cos(theta)``.
 
     Examples
     --------
@@ -167,25 +169,37 @@ def fixed_denominator_structures(
     True
     """
     rows, n_inputs = inputs.shape
-    extra_values, extra_columns = extra if extra is not None else (np.empty((rows, 0)), [])
+    none = (np.empty((rows, 0)), [])
+    extra_values, extra_columns = extra if extra is not None else none
+    times_values, times_columns = times if times is not None else none
     finite = (
         np.isfinite(target)
         & np.all(np.isfinite(inputs), axis=1)
         & np.all(np.isfinite(extra_values), axis=1)
+        & np.all(np.isfinite(times_values), axis=1)
     )
     if not 0 < n_inputs <= MAX_COLUMNS or finite.sum() < 8:
         return []
-    x, t, extra_values = inputs[finite], target[finite], extra_values[finite]
+    x, t = inputs[finite], target[finite]
+    extra_values, times_values = extra_values[finite], times_values[finite]
     extra_terms = [make_term([make_factor([(c, 1)])]) for c in extra_columns]
+    times_terms = [(), *(make_term([make_factor([(c, 1)])]) for c in times_columns)]
     root_w = np.ones(len(t)) if weights is None else np.sqrt(weights[finite])
     scales = np.sqrt(np.mean(x**2, axis=0))
     t_scale = np.sqrt(np.mean(t**2))
     if np.any(scales <= 0) or not t_scale > 0:
         return []
-    degree = max(d for d in range(1, MAX_DEGREE + 1) if comb(n_inputs + d, d) <= MAX_MONOMIALS)
-    exponents = monomials(n_inputs, degree)
+    copies = len(times_terms)
+    fitting = [d for d in range(MAX_DEGREE + 1) if copies * comb(n_inputs + d, d) <= MAX_MONOMIALS]
+    if not fitting:
+        return []
+    exponents = monomials(n_inputs, max(fitting))
     u = x / scales
-    values = np.column_stack([np.prod(u ** np.array(e), axis=1) for e in exponents])
+    plain = np.column_stack([np.prod(u ** np.array(e), axis=1) for e in exponents])
+    times_values = times_values / np.sqrt(np.mean(times_values**2, axis=0))
+    # Column j*len(exponents) + k: the monomial k times the function j (0: none).
+    values = np.column_stack([plain, *(plain * f[:, None] for f in times_values.T)])
+    numerator = [(e, times) for times in times_terms for e in exponents]
     t = t / t_scale * root_w
     total = float(t @ t)
     ranked: dict[int, list[tuple[float, int, tuple[int, ...]]]] = {}
@@ -212,9 +226,9 @@ def fixed_denominator_structures(
         for _, position, chosen in sorted(ranked[size])[:PER_SIZE]:
             below = library[position][0]
             terms = (
-                monomial_term(exponents[k], below, columns)
-                if k < len(exponents)
-                else extra_terms[k - len(exponents)]
+                monomial_term(numerator[k][0], below, columns, numerator[k][1])
+                if k < len(numerator)
+                else extra_terms[k - len(numerator)]
                 for k in chosen
             )
             structure = make_structure(term for term in terms if term != ())
