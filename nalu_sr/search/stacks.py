@@ -816,7 +816,8 @@ STACK_KINDS: dict[str, StackKind] = {
         solve=ratio_structures,
     ),
     # The same over the inputs and the functions of one input as variables:
-    # sqrt(a**2 + b**2 - 2*a*b*cos(C)) on y**2, x**3/(exp(x) - 1) on 1/y, v**2*sin(t)*cos(t)/g.
+    # sqrt(a**2 + b**2 - 2*a*b*cos(C)) on y**2, x**3/(exp(x) - 1) on 1/y, v**2*sin(t)*cos(t)/g,
+    # exp(-exp(x)) on log(y).
     # Solved in closed form, these wait only for the single units' stages, not for the
     # trained stacks beyond arithmetic.
     "rational-functions": StackKind(
@@ -824,7 +825,7 @@ STACK_KINDS: dict[str, StackKind] = {
         _no_layers,
         PerFunctionOfInput(),
         _no_structures,
-        transforms=("y", "1/y", "y**2"),
+        transforms=("y", "1/y", "y**2", "log(y)"),
         place=Place.AFTER,
         solve=ratio_structures,
     ),
