@@ -131,11 +131,15 @@ def test_cli_runs_the_search_on_a_dask_scheduler(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_with_an_unreachable_scheduler_exits_2_with_one_line():
+def test_cli_with_an_unreachable_scheduler_exits_2_with_one_line(monkeypatch):
     pytest.importorskip("distributed")
     from typer.testing import CliRunner
 
     from nalu_sr.cli.app import app
+    from nalu_sr.search import parallel
+
+    # The message, not the wait, is under test: 2 s instead of 30.
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 2.0)
 
     args = ["fit", str(DATA), "--target", "V", "--quiet", "--scheduler", "tcp://127.0.0.1:9"]
     result = CliRunner().invoke(app, args)

@@ -33,12 +33,16 @@ def _import_distributed():
     return distributed
 
 
+#: Seconds a client waits for a scheduler to answer, unless told otherwise.
+CONNECT_TIMEOUT = 30.0
+
+
 @contextmanager
 def dask_backend(
     address: str | None = None,
     *,
     n_workers: int = 2,
-    timeout: float = 30.0,
+    timeout: float | None = None,
 ) -> Iterator[Client]:
     """Run the searches started inside the block on a Dask cluster.
 
@@ -50,8 +54,8 @@ def dask_backend(
         block and closed after it.
     n_workers : int
         Worker processes of the cluster started when no ``address`` is given.
-    timeout : float
-        Seconds to wait for the scheduler to answer.
+    timeout : float, optional
+        Seconds to wait for the scheduler to answer (default :data:`CONNECT_TIMEOUT`).
 
     Yields
     ------
@@ -77,6 +81,7 @@ def dask_backend(
     ...     result = find_formula(X, y, n_jobs=-1)
     """
     distributed = _import_distributed()
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
     with ExitStack() as stack:
         if address is None:
             cluster = stack.enter_context(
