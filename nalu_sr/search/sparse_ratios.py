@@ -62,19 +62,22 @@ LOOSE = 1e-2
 
 
 def denominators(
-    values: np.ndarray, columns: Sequence[int], constant: int
+    values: np.ndarray, columns: Sequence[int], constant: int, sums: bool = True
 ) -> list[tuple[list[tuple[Factor, int]], np.ndarray]]:
     """The library of denominators over ``values`` (one column per feature in ``columns``),
     each as factors with powers and its values on the rows: 1 (the empty list), monomials of
     the inputs up to degree 2, signed sums of two or three features (the constant among
-    them) and differences of two squares; only those that keep one sign away from zero."""
+    them) and differences of two squares (unless ``sums`` is false); only those that keep one
+    sign away from zero."""
     ones = np.ones(len(values))
     found = [([], ones)]
     singles = [make_factor([(c, 1)]) for c in columns]
     for powers in monomials(len(columns), MONOMIAL_DENOMINATOR_DEGREE)[1:]:
         below = [(f, e) for f, e in zip(singles, powers, strict=True) if e]
         found.append((below, np.prod(values ** np.array(powers), axis=1)))
-    features = [*((c, values[:, i]) for i, c in enumerate(columns)), (constant, ones)]
+    features = (
+        [*((c, values[:, i]) for i, c in enumerate(columns)), (constant, ones)] if sums else []
+    )
     widest = MAX_SUM_FEATURES if len(columns) <= WIDE_COLUMNS else 2
     for size in range(2, widest + 1):
         for chosen in itertools.combinations(features, size):
@@ -203,7 +206,9 @@ def fixed_denominator_structures(
     t = t / t_scale * root_w
     total = float(t @ t)
     ranked: dict[int, list[tuple[float, int, tuple[int, ...]]]] = {}
-    library = denominators(x, columns, constant)
+    # With functions multiplying the monomials, the sums below are left to the joint solve:
+    # each would cost as much as the plain library over again.
+    library = denominators(x, columns, constant, sums=not times_columns)
     for position, (below, q) in enumerate(library):
         q = q / np.sqrt(np.mean(q**2))
         # Over Q = 1 the constant monomial is the intercept itself.
