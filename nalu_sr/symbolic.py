@@ -518,8 +518,9 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
         forms = [
             g for f in forms for g in (f, f.subs(sin**2, 1 - cos**2), f.subs(cos**2, 1 - sin**2))
         ]
-    simplified = [_simplify_functions(f) for f in dict.fromkeys(forms)]
-    return _positive_sums(_roots_of_reciprocals(min(simplified, key=complexity)))
+    shortest = min((_simplify_functions(f) for f in dict.fromkeys(forms)), key=complexity)
+    written = _positive_sums(_roots_of_reciprocals(shortest))
+    return written if complexity(written) <= complexity(shortest) else shortest
 
 
 def _roots_of_reciprocals(expr: sympy.Expr) -> sympy.Expr:
@@ -539,8 +540,8 @@ def _roots_of_reciprocals(expr: sympy.Expr) -> sympy.Expr:
 
 def _positive_sums(expr: sympy.Expr) -> sympy.Expr:
     """``expr`` with a negated product's sign moved into one of its sums (or sums raised to an
-    odd power, ``1/(f - do)``) when that leaves no more minus signs: ``-L*(cos(theta) - 1)``
-    as ``L*(1 - cos(theta))``, ``-do*f/(f - do)`` as ``do*f/(do - f)``."""
+    odd power, ``1/(f - do)``) when that leaves no more minus signs: ``-do*f/(f - do)`` as
+    ``do*f/(do - f)`` (:func:`simplify_formula` keeps it only where it adds no node)."""
 
     def base(factor: sympy.Expr) -> sympy.Expr | None:
         if factor.is_Add:

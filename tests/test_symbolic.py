@@ -216,6 +216,47 @@ def test_simplify_formula_prefers_the_shortest_form():
     assert simplify_formula(X * Y) == X * Y
 
 
+def test_simplify_formula_sees_that_sine_and_cosine_squared_add_to_one():
+    c, l0, m, h, theta = sympy.symbols("c l0 m h theta", positive=True)
+    sin, cos = sympy.sin(theta), sympy.cos(theta)
+    refit = (3 * c * l0 * m + h * sin**2 + h * cos**2 - 3 * h * cos + 2 * h) / (3 * c * m)
+    simplified = simplify_formula(refit)
+    assert not simplified.has(sympy.sin)
+    assert sympy.simplify(simplified - (l0 + h * (1 - cos) / (m * c))) == 0
+    assert simplify_formula(2 * h * sin * cos) == 2 * h * sin * cos
+
+
+def test_simplify_formula_writes_what_a_textbook_writes():
+    x, m, s, c, v, f, do = sympy.symbols("x m s c v f do", real=True)
+    # The exponent of a bell curve, factored inside the function.
+    bell = sympy.exp((-(m**2) / 2 + m * x - x**2 / 2) / s**2) / s
+    assert simplify_formula(bell) == sympy.exp(-((m - x) ** 2) / (2 * s**2)) / s
+    # A root of a reciprocal as the reciprocal of a root (equal wherever either is real).
+    assert simplify_formula(c * v * sympy.sqrt(1 / (c**2 - v**2))) == c * v / sympy.sqrt(
+        c**2 - v**2
+    )
+    # A negated product's sign moved into its sum, where that adds no node.
+    assert str(simplify_formula(-do * f / (f - do))) == "do*f/(do - f)"
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        X * sympy.sin(Y) ** 2 + X * sympy.cos(Y) ** 2,
+        sympy.sin(Y) ** 4 - sympy.cos(Y) ** 4 + X,
+        (sympy.sin(X + Y) ** 2 - 1) / (Z * sympy.cos(X + Y)),
+        -Z * (sympy.cos(Y) - 1) ** 3 + sympy.sin(Y) ** 2 * sympy.cos(X) ** 2,
+        sympy.sqrt(1 / (X**2 + 1)) * sympy.exp(-(X**2) / 2 + X * Y - Y**2 / 2),
+    ],
+)
+def test_simplify_formula_with_functions_keeps_values_and_never_grows(expr):
+    simplified = simplify_formula(expr)
+    assert complexity(simplified) <= complexity(expr)
+    point = {X: 0.37, Y: -1.3, Z: 2.1}
+    before, after = complex(expr.evalf(subs=point)), complex(simplified.evalf(subs=point))
+    assert abs(before - after) <= 1e-9 * max(1.0, abs(before))
+
+
 def test_simplify_formula_leaves_huge_expansions_alone():
     expr = (X + Y + Z + W) ** 40
     assert simplify_formula(expr) == expr
