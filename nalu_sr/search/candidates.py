@@ -432,10 +432,10 @@ def _error_stays(candidate: Candidate) -> bool:
 
 
 #: Most terms of a formula whose fit ends the search on noisy data (see :func:`leaves_noise`
-#: and :meth:`~nalu_sr.search.runner.Scoring.found`): a ratio of polynomials solved in closed
-#: form, with more, can bend to fit within 0.1% noise; it is kept, and chosen at the end if
-#: nothing simpler holds.
-STOP_TERMS = 4
+#: and :meth:`~nalu_sr.search.runner.Scoring.found`): a sparse ratio with more can bend to fit
+#: within 0.1% noise (four monomials in ``n2`` for ``-13.6/n2**2``); it is kept, and chosen at
+#: the end if nothing simpler holds.
+STOP_TERMS = 3
 
 
 def leaves_noise(candidates: list[Candidate], tolerance: float, probe_inputs: np.ndarray) -> bool:

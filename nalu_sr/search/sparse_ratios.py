@@ -43,8 +43,10 @@ MAX_COLUMNS = 6
 #: five or six (each function of an input that multiplies them counts them once more).
 MAX_MONOMIALS = 120
 MAX_DEGREE = 6
-#: Highest degree of a monomial denominator.
-MONOMIAL_DENOMINATOR_DEGREE = 2
+#: Highest degree of a monomial denominator: 4 over up to :data:`NARROW_COLUMNS` columns
+#: (``n1**2*n2**2`` below ``n2**2 - n1**2``), 2 over more.
+MONOMIAL_DENOMINATOR_DEGREE = 4
+NARROW_COLUMNS = 2
 #: Most features in a signed-sum denominator (the constant 1 counts as one): three over up
 #: to :data:`WIDE_COLUMNS` columns, two over more.
 MAX_SUM_FEATURES = 3
@@ -66,13 +68,14 @@ def denominators(
 ) -> list[tuple[list[tuple[Factor, int]], np.ndarray]]:
     """The library of denominators over ``values`` (one column per feature in ``columns``),
     each as factors with powers and its values on the rows: 1 (the empty list), monomials of
-    the inputs up to degree 2, signed sums of two or three features (the constant among
-    them) and differences of two squares (unless ``sums`` is false); only those that keep one
-    sign away from zero."""
+    the inputs (up to degree 4 over two inputs, 2 over more), signed sums of two or three
+    features (the constant among them) and differences of two squares (unless ``sums`` is
+    false); only those that keep one sign away from zero."""
     ones = np.ones(len(values))
     found = [([], ones)]
     singles = [make_factor([(c, 1)]) for c in columns]
-    for powers in monomials(len(columns), MONOMIAL_DENOMINATOR_DEGREE)[1:]:
+    degree = MONOMIAL_DENOMINATOR_DEGREE if len(columns) <= NARROW_COLUMNS else 2
+    for powers in monomials(len(columns), degree)[1:]:
         below = [(f, e) for f, e in zip(singles, powers, strict=True) if e]
         found.append((below, np.prod(values ** np.array(powers), axis=1)))
     features = (
