@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sympy
 
-from nalu_sr.search.candidates import exact_coefficients
+from nalu_sr.search.candidates import exact_coefficients, standard_errors
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -72,3 +72,24 @@ def test_a_noisy_factor_near_two_exact_forms_is_an_estimate():
     fitted = np.linalg.lstsq(design, np.log(y), rcond=None)[0]
     constants = exact_coefficients(design, fitted, y, np.ones(300, bool), "log(y)", 1e-6)
     assert 0 in constants.estimated
+
+
+def test_standard_errors_do_not_collapse_on_columns_of_very_different_sizes():
+    # 1, C and C**6 over C in [0, 100]: the normal matrix spans 24 decades, and its unscaled
+    # pseudo-inverse once gave the intercept an error of ~1e-9, so a noisy 32.0153 looked
+    # pinned and was claimed exact.
+    rng = np.random.default_rng(3)
+    c = rng.uniform(0, 100, 200)
+    design = np.column_stack([np.ones(200), c, c**6])
+    target = 32 + 1.8 * c + rng.normal(0, 0.1, 200)
+    coefficients = np.linalg.lstsq(design, target, rcond=None)[0]
+    errors = standard_errors(design, target, coefficients)
+    # The textbook errors, from a well-conditioned QR of the column-scaled design.
+    norms = np.linalg.norm(design, axis=0)
+    r = np.linalg.qr(design / norms, mode="r")
+    inverse = np.linalg.inv(r)
+    residual = target - design @ coefficients
+    variance = residual @ residual / (200 - 3)
+    expected = np.sqrt(variance * np.sum(inverse**2, axis=1)) / norms
+    np.testing.assert_allclose(errors, expected, rtol=1e-3)
+    assert errors[0] > 0.01
