@@ -296,7 +296,10 @@ def _pins(option: sympy.Expr, value: float, margin: float, tolerance: float) -> 
     """:func:`is_pinned` for a constant that may also be the logarithm of an exact form."""
     if option.has(sympy.log):
         # log(1/2) is written -log(2): the number is the exponential, whatever the form.
-        number = float(np.exp(value))
+        with np.errstate(over="ignore"):
+            number = float(np.exp(value))
+        if not np.isfinite(number):
+            return False
         return is_pinned(sympy.exp(option), number, number * margin, tolerance)
     return is_pinned(option, value, margin, tolerance)
 
