@@ -11,6 +11,7 @@ from nalu_sr.data import EXTRAPOLATION, TRAIN, VALIDATION, outer_band_scores, sp
 from nalu_sr.datasets import load_suite_entry
 from nalu_sr.search import TrainingSettings, find_formula
 from nalu_sr.search.candidates import (
+    STOP_TERMS,
     Candidate,
     build_candidate,
     candidates_table,
@@ -18,6 +19,7 @@ from nalu_sr.search.candidates import (
     design_matrix,
     exact_coefficients,
     is_pinned,
+    leaves_noise,
     mark_exact,
     pareto_scores,
 )
@@ -285,6 +287,25 @@ def _candidate(expr, complexity, val, extra, rmse=None):
         relative_rmse=relative,
         max_relative_error=relative,
     )
+
+
+def test_on_noisy_data_only_a_short_formula_leaving_noise_ends_the_search():
+    # Six monomials of x fit within the noise; so does the one-term formula, whose zeroed
+    # terms do not count. Only a formula of at most STOP_TERMS terms ends the search.
+    rng = np.random.default_rng(5)
+    x = sympy.Symbol("x")
+    probe = rng.uniform(1, 2, size=(200, 1))
+    noise = 0.01 * rng.standard_normal(200)
+    long = _candidate(x, 20, 0.01, 0.0095, rmse=np.array([0.01, 0.01, 0.0095]))
+    long.coefficients = [sympy.Integer(0), *([sympy.Float(0.5)] * (STOP_TERMS + 1))]
+    long.probe_residual, long.probe_prediction = noise, probe[:, 0]
+    assert long.terms == STOP_TERMS + 1
+    assert not leaves_noise([long], 1e-6, probe)
+    short = _candidate(x, 3, 0.0101, 0.0096, rmse=np.array([0.0101, 0.0101, 0.0096]))
+    short.coefficients = [sympy.Integer(0), sympy.Integer(1), *([sympy.Integer(0)] * 4)]
+    short.probe_residual, short.probe_prediction = noise, probe[:, 0]
+    assert short.terms == 1
+    assert leaves_noise([long, short], 1e-6, probe)
 
 
 def test_selection_prefers_the_simplest_exact_candidate():

@@ -81,6 +81,11 @@ class Candidate:
     exact: bool = False
 
     @property
+    def terms(self) -> int:
+        """Terms of the structure whose constant is not 0 (the intercept not counted)."""
+        return sum(1 for c in self.coefficients[1:] if c != 0)
+
+    @property
     def key(self) -> str:
         """Identity for deduplication: the expression with float constants rounded to
         ``KEY_DIGITS`` significant digits, so that two refits differing in the last bit of a
@@ -469,7 +474,7 @@ def leaves_noise(candidates: list[Candidate], tolerance: float, probe_inputs: np
         if np.isfinite(c.rmse[VALIDATION])
         and c.probe_residual is not None
         and _error_stays(c)
-        and len(c.structure) <= STOP_TERMS
+        and c.terms <= STOP_TERMS
     ]
     if not steady:
         return False

@@ -603,7 +603,7 @@ class Scoring:
         used = mark_exact(candidates, self.tolerance, self.data.probe_inputs)
         if used <= self.tolerance:
             return any(c.exact for c in candidates)
-        return any(c.holds and len(c.structure) <= STOP_TERMS for c in candidates)
+        return any(c.holds and c.terms <= STOP_TERMS for c in candidates)
 
     def leaves_noise(self) -> bool:
         """Whether the best formula so far leaves only noise (see
