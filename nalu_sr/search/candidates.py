@@ -288,7 +288,8 @@ def _logarithms_of_exact_forms(value: float, margin: float, tolerance: float) ->
     so the coincidence bound is applied to ``exp(value)`` known to ``exp(value) * m``: a
     fitted ``-0.9189`` is ``log(1/sqrt(2*pi))`` where the data pin ``0.3989`` that closely.
     """
-    number = float(np.exp(value))
+    with np.errstate(over="ignore"):
+        number = float(np.exp(value))
     if not np.isfinite(number) or number == 0:
         return []
     rtol = min(MISFIT, max(1e-3, margin))
