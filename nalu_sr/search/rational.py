@@ -32,12 +32,11 @@ from ..structure import (
     Structure,
     make_factor,
     make_structure,
-    make_term,
     monomial_term,
     monomials,
 )
 from .space import FeatureTable
-from .sparse_ratios import fixed_denominator_structures
+from .sparse_ratios import column_terms, finite_rows, fixed_denominator_structures
 from .transforms import LOG_TARGET
 
 #: Highest degree of the numerator and of the denominator, and of both together.
@@ -269,11 +268,7 @@ def rational_structures(
     """
     rows, n_inputs = inputs.shape
     extra_values, extra_columns = extra if extra is not None else (np.empty((rows, 0)), [])
-    finite = (
-        np.isfinite(target)
-        & np.all(np.isfinite(inputs), axis=1)
-        & np.all(np.isfinite(extra_values), axis=1)
-    )
+    finite = finite_rows(target, inputs, extra_values)
     if n_inputs == 0 or finite.sum() < 4:
         return []
     scales = np.sqrt(np.mean(inputs[finite] ** 2, axis=0))
@@ -287,7 +282,7 @@ def rational_structures(
     extra_values = extra_values / np.where(
         np.std(extra_values, axis=0) > 0, np.std(extra_values, axis=0), 1.0
     )
-    extra_terms = [make_term([make_factor([(c, 1)])]) for c in extra_columns]
+    extra_terms = column_terms(extra_columns)
     root_w = np.ones(u.shape[0]) if weights is None else np.sqrt(weights[finite])
     t = target[finite] / t_scale * root_w
     pairs = degree_pairs(n_inputs, int(finite.sum()), len(extra_columns))

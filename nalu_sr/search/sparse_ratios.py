@@ -27,6 +27,7 @@ import numpy as np
 from ..structure import (
     Factor,
     Structure,
+    Term,
     make_factor,
     make_structure,
     make_term,
@@ -95,6 +96,19 @@ def denominators(
         below = [(make_factor([(a, 1), (b, -1)]), 1), (make_factor([(a, 1), (b, 1)]), 1)]
         found.append((below, va * va - vb * vb))
     return [(below, value) for below, value in found if _keeps_away_from_zero(value)]
+
+
+def finite_rows(target: np.ndarray, *blocks: np.ndarray) -> np.ndarray:
+    """Rows where the target and every column of each block of ``blocks`` are finite."""
+    finite = np.isfinite(target)
+    for block in blocks:
+        finite &= np.all(np.isfinite(block), axis=1)
+    return finite
+
+
+def column_terms(columns: Sequence[int]) -> list[Term]:
+    """One term per feature of ``columns``: the feature itself."""
+    return [make_term([make_factor([(c, 1)])]) for c in columns]
 
 
 def _keeps_away_from_zero(value: np.ndarray) -> bool:
@@ -178,18 +192,13 @@ def fixed_denominator_structures(
     none = (np.empty((rows, 0)), [])
     extra_values, extra_columns = extra if extra is not None else none
     times_values, times_columns = times if times is not None else none
-    finite = (
-        np.isfinite(target)
-        & np.all(np.isfinite(inputs), axis=1)
-        & np.all(np.isfinite(extra_values), axis=1)
-        & np.all(np.isfinite(times_values), axis=1)
-    )
+    finite = finite_rows(target, inputs, extra_values, times_values)
     if not 0 < n_inputs <= MAX_COLUMNS or finite.sum() < 8:
         return []
     x, t = inputs[finite], target[finite]
     extra_values, times_values = extra_values[finite], times_values[finite]
-    extra_terms = [make_term([make_factor([(c, 1)])]) for c in extra_columns]
-    times_terms = [(), *(make_term([make_factor([(c, 1)])]) for c in times_columns)]
+    extra_terms = column_terms(extra_columns)
+    times_terms = [(), *column_terms(times_columns)]
     root_w = np.ones(len(t)) if weights is None else np.sqrt(weights[finite])
     scales = np.sqrt(np.mean(x**2, axis=0))
     t_scale = np.sqrt(np.mean(t**2))
