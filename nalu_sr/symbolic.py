@@ -504,7 +504,8 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
     Returns
     -------
     sympy.Expr
-        An equal formula with at most as many nodes as ``expr``.
+        An equal formula with at most as many nodes as ``expr``, or one more where that
+        takes a minus sign away (``V*(1 - exp(-t))`` for ``-V*(-1 + exp(-t))``).
     """
     expr = sympy.sympify(expr, strict=True)
     if not isinstance(expr, sympy.Expr) or expr.is_Atom:
@@ -518,9 +519,22 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
         forms = [
             g for f in forms for g in (f, f.subs(sin**2, 1 - cos**2), f.subs(cos**2, 1 - sin**2))
         ]
+    # e*exp(x - 1) is exp(x): Euler's number, an exact constant, meets exponentials whose
+    # argument holds a constant term ((E - T)/T).
+    if expr.has(sympy.exp):
+        forms += [sympy.powsimp(f, deep=True, combine="exp") for f in forms]
     shortest = min((_simplify_functions(f) for f in dict.fromkeys(forms)), key=complexity)
     written = _positive_sums(_roots_of_reciprocals(shortest))
-    return written if complexity(written) <= complexity(shortest) else shortest
+    # A sign moved into a sum may cost a node (-V*(-1 + e)/R is V*(1 - e)/R): worth it where
+    # it removes a minus sign.
+    fewer_signs = _minus_signs(written) < _minus_signs(shortest)
+    allowed = complexity(shortest) + (1 if fewer_signs else 0)
+    return written if complexity(written) <= allowed else shortest
+
+
+def _minus_signs(expr: sympy.Expr) -> int:
+    """Minus signs in ``expr`` as it prints."""
+    return str(expr).count("-")
 
 
 def _roots_of_reciprocals(expr: sympy.Expr) -> sympy.Expr:

@@ -59,6 +59,7 @@ def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
         "P/Q[x, exp]",
         *(f"P/Q[x, log({x})]" for x in ("x0", "x1", "x2")),
         "P/Q[x, log]",
+        "f(u) listed",
         "NAU[x, f(x)]",
         "NMU[x, sin, cos]",
         "NMU[x, exp]",
@@ -107,15 +108,17 @@ def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalu
     jobs = [[f"{a.name} on {t}" for a, t in stage] for stage in stages]
     assert jobs[0] == ["NAU on y", "NMU on y", "P/Q on y"]
     assert jobs[1] == ["NAU[1/x] on y", "NAU on 1/y", "NAU[1/x] on 1/y", "P/Q on 1/y"]
-    assert jobs[2][0] == "NPU on y"
-    # Ratios over the functions of one input, solved in closed form, join the single units'
-    # last stages; on 1/y (and y**2) in one of their own.
-    assert set(jobs[2][1:]) == {
+    # The listed functions of groups of inputs, screened in closed form, join the single
+    # units' last stages on y and 1/y; then the ratios over the functions of one input, also
+    # solved in closed form; on 1/y (and y**2) in one of their own.
+    assert jobs[2] == ["NPU on y", "f(u) listed on y"]
+    assert jobs[3] == ["f(u) listed on 1/y"]
+    assert set(jobs[4]) == {
         f"P/Q[x, {f}] on y"
         for x in ("x0", "x1")
         for f in (f"sin({x}), cos({x})", f"exp({x})", f"log({x})", "sin, cos", "exp", "log")
     }
-    assert all(job.startswith("P/Q[x, ") and job.endswith(" on 1/y") for job in jobs[3])
+    assert all(job.startswith("P/Q[x, ") and job.endswith(" on 1/y") for job in jobs[5])
     # The division units come after every other stack of their width.
     width_two = [
         job

@@ -235,8 +235,14 @@ def test_simplify_formula_writes_what_a_textbook_writes():
     assert simplify_formula(c * v * sympy.sqrt(1 / (c**2 - v**2))) == c * v / sympy.sqrt(
         c**2 - v**2
     )
-    # A negated product's sign moved into its sum, where that adds no node.
+    # A negated product's sign moved into its sum, where that adds no node, or one node and
+    # removes a minus sign.
     assert str(simplify_formula(-do * f / (f - do))) == "do*f/(do - f)"
+    assert str(simplify_formula(-v * (-1 + sympy.exp(-f * x / c)) / s)) == (
+        "v*(1 - exp(-f*x/c))/s"
+    )
+    # Euler's number (an exact constant) joins an exponential whose argument has a constant.
+    assert simplify_formula(1 / (sympy.E * sympy.exp(x / s - 1) - 1)) == 1 / (sympy.exp(x / s) - 1)
 
 
 @pytest.mark.parametrize(
@@ -255,7 +261,8 @@ def test_simplify_formula_with_functions_keeps_values_and_never_grows(expr):
 
 def _assert_simplified_keeps_values_and_never_grows(expr):
     simplified = simplify_formula(expr)
-    assert complexity(simplified) <= complexity(expr)
+    # One node more only to move a minus sign into a sum (see test below).
+    assert complexity(simplified) <= complexity(expr) + 1
     point = {X: 0.37, Y: -1.3, Z: 2.1}
     before, after = complex(expr.evalf(subs=point)), complex(simplified.evalf(subs=point))
     assert abs(before - after) <= 1e-9 * max(1.0, abs(before))

@@ -231,9 +231,14 @@ def run_job(
     architecture = job.architecture
     columns = list(architecture.columns)
     if architecture.kind.solve is not None:
-        structures = architecture.kind.solve(table, columns, target, job.transform, weights)
-        seconds = time.perf_counter() - started
-        return JobResult(architecture.name, job.transform, structures=structures, seconds=seconds)
+        solved = architecture.kind.solve(table, columns, target, job.transform, weights)
+        outcome = JobResult(architecture.name, job.transform)
+        if architecture.kind.composes:
+            outcome.compositions = solved
+        else:
+            outcome.structures = solved
+        outcome.seconds = time.perf_counter() - started
+        return outcome
     inputs = table.values[:, columns]
     grid = settings.grid(architecture)
     seeds = np.random.SeedSequence(job.seed).generate_state(len(grid)).tolist()[job.chunk]

@@ -53,6 +53,7 @@ from .compositions import (
     steady_inputs,
 )
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
+from .sparse_ratios import fixed_denominator_structures
 from .space import FeatureTable, build_feature_table, divides_safely, keeps_sign
 from .stacks import SOLVE_RUNS, Architecture, Family, Space
 from .transforms import apply_transform, offered
@@ -63,6 +64,10 @@ PROBE_ROWS = 1000
 #: Structures per architecture and transform promoted to full (symbolic) candidates. A job
 #: trained in chunks promotes a share from each chunk as it arrives (see :func:`_promoted`).
 PROMOTED = 12
+
+#: Most train rows the sparse ratios over a function column are solved on (see
+#: :meth:`Scoring.ratios_over`).
+RATIO_ROWS = 512
 
 #: Below this many candidate-rows, ``scoring_backend="auto"`` scores with NumPy: Numba's
 #: one-off compilation (seconds, cached on disk afterwards) would cost more than it saves.
@@ -547,20 +552,47 @@ class Scoring:
         inverses = [raise_term([(make_factor([(i, 1)]), -1)]) for i in table.reciprocal_of]
         return singles + inverses
 
-    def compose(self, job: JobResult, promoted: int = PROMOTED) -> None:
+    def compose(self, job: JobResult, promoted: int = PROMOTED, listed: bool = False) -> None:
         """Make a column of every function of a product that ``job`` (a composing stack)
         found, and score the structures over it (see
-        :func:`~nalu_sr.search.compositions.composed_structures`)."""
+        :func:`~nalu_sr.search.compositions.composed_structures`), and the sparse ratios of
+        the inputs' monomials times the column (see :meth:`ratios_over`).
+
+        A trained job's arguments come with their nearby ones (see
+        :func:`~nalu_sr.search.compositions.argument_groups`); ``listed`` ones (from the
+        closed-form list of :mod:`~nalu_sr.search.arguments`) already span them."""
         outers = list(dict.fromkeys([*(c.outer for c in job.compositions), *self.single_inputs()]))
         structures = []
         steady = steady_inputs(self.data.table, self.data.labels == TRAIN)
         counts = collections.Counter(c.outer for c in job.compositions)
         frequent = [o for o, _ in counts.most_common() if o][:MAX_OUTERS]
-        for (function, argument), found in argument_groups(job.compositions, steady).items():
+        if listed:
+            groups = {(c.function, c.argument): [c] for c in job.compositions}
+        else:
+            groups = argument_groups(job.compositions, steady)
+        for (function, argument), found in groups.items():
             column = self.function_column(function, argument, found, frequent, job.transform)
             if column is not None:
                 structures += composed_structures(column, outers, self.data.table.inputs)
+                structures += self.ratios_over(column, job.transform)
         self.score(JobResult(job.architecture, job.transform, structures=structures), promoted)
+
+    def ratios_over(self, column: int, transform: str) -> list[Structure]:
+        """The sparse ratios of monomials of the inputs, each alone or times the function
+        ``column``, over monomial denominators, on the train rows (at most
+        :data:`RATIO_ROWS` of them): ``V/R - V*exp(-R*t/L)/R``, ``(1 + exp(-r*t))/K``."""
+        data = self.data
+        rows = np.flatnonzero(data.labels == TRAIN)[:RATIO_ROWS]
+        inputs = list(data.table.inputs)
+        values = data.table.values[rows]
+        return fixed_denominator_structures(
+            values[:, inputs],
+            apply_transform(data.y[rows], transform),
+            inputs,
+            data.table.constant,
+            None if data.weights is None else data.weights[rows],
+            times=(values[:, [column]], [column]),
+        )
 
     def score(self, job: JobResult, promoted: int = PROMOTED) -> None:
         """Fit every new structure of ``job`` (or of one chunk of it) at once, then keep the
@@ -699,7 +731,8 @@ def _search(
             log.reseeded += piece.reseeded
             copies = settings.copies(job.architecture)
             if piece.compositions:
-                scoring.compose(piece, promoted=_promoted(job.chunk, copies))
+                listed = job.architecture.kind.solve is not None
+                scoring.compose(piece, promoted=_promoted(job.chunk, copies), listed=listed)
             else:
                 scoring.score(piece, promoted=_promoted(job.chunk, copies))
             if job.chunk.stop < copies:

@@ -120,7 +120,7 @@ def _keeps_away_from_zero(value: np.ndarray) -> bool:
     )
 
 
-def _best_subsets(
+def best_subsets(
     gram: np.ndarray, moment: np.ndarray, total: float
 ) -> dict[int, list[tuple[float, tuple[int, ...]]]]:
     """Per number of terms (1 to :data:`MAX_TERMS`), the subsets of columns 1.. (column 0 is
@@ -231,7 +231,7 @@ def fixed_denominator_structures(
         if np.any(norms <= 0):
             continue
         design /= norms
-        best = _best_subsets(design.T @ design, design.T @ t, total)
+        best = best_subsets(design.T @ design, design.T @ t, total)
         for size, found in best.items():
             ranked.setdefault(size, []).extend(
                 (rss, position, tuple(k - 1 + first for k in subset))

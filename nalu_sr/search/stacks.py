@@ -38,6 +38,7 @@ from ..snapping import (
 from ..structure import Structure
 from ..units import NALU, NAU, NDU, NFU, NMU, NPU, ArithmeticUnit
 from ..units.nfu import FUNCTIONS as UNIT_FUNCTIONS
+from .arguments import function_compositions
 from .rational import ratio_structures
 from .space import (
     MAX_FUNCTION_INPUTS,
@@ -73,6 +74,9 @@ class Place(IntEnum):
     WITH = 0
     #: In a stage of their own after the plain stacks (tried when those found nothing).
     AFTER = 1
+    #: After those (the closed-form solves over functions of single inputs, which cost more
+    #: than the listed functions of groups of inputs before them).
+    LAST = 2
 
 
 class StageKey(NamedTuple):
@@ -135,7 +139,7 @@ Layers = Callable[[int, int], list[nn.Module]]
 #: Snaps a trained stack's units to candidate structures.
 Snap = Callable[[Sequence[ArithmeticUnit], SnapInputs], list[Structure]]
 #: Fits a kind in closed form: ``(table, columns, target, transform, weights) -> structures``.
-Solve = Callable[..., list[Structure]]
+Solve = Callable[..., list[Structure] | list[Composition]]
 #: Training runs a kind fitted in closed form counts as in the search plan: none, as it trains
 #: nothing; its solves are bounded by their own limits (see :mod:`~nalu_sr.search.rational`),
 #: and the plan of trained stages stays as it was.
@@ -192,7 +196,8 @@ class StackKind:
     solve : callable or None
         For a kind fitted in closed form instead of trained:
         ``solve(table, columns, target, transform, weights)`` returns its structures directly
-        (see :mod:`~nalu_sr.search.rational`); it has no layers and counts as
+        (see :mod:`~nalu_sr.search.rational`), or its compositions for a composing kind (see
+        :mod:`~nalu_sr.search.arguments`); it has no layers and counts as
         :data:`SOLVE_RUNS` training runs in the plan.
     """
 
@@ -464,6 +469,13 @@ def _single_inputs_and_reciprocals(space: Space) -> tuple[int, ...]:
     if len(table.inputs) > MAX_FUNCTION_INPUTS:
         return ()
     return (*table.inputs, *table.reciprocals)
+
+
+def _arguments_inputs(space: Space) -> tuple[int, ...]:
+    # Every input (an argument's groups are listed over all of them), on tables narrow
+    # enough for functions of the inputs.
+    table = space.table
+    return tuple(table.inputs) if len(table.inputs) <= MAX_FUNCTION_INPUTS else ()
 
 
 @dataclass(frozen=True)
@@ -826,8 +838,21 @@ STACK_KINDS: dict[str, StackKind] = {
         PerFunctionOfInput(),
         _no_structures,
         transforms=("y", "1/y", "y**2", "log(y)"),
-        place=Place.AFTER,
+        place=Place.LAST,
         solve=ratio_structures,
+    ),
+    # Functions of a dimensionless group of inputs at a simple rate, listed and fitted in
+    # closed form (a second or less): V0*(1 - exp(-t/(R*C))), Ta + (T0 - Ta)*exp(-k*t),
+    # V0*sin(2*pi*f*t), B*log(1 + S/N); on 1/y, K/(1 + exp(-r*t)), 1/(exp(E/T) - 1). Their
+    # rates are fitted as the trained stacks' are.
+    "function-of-argument": StackKind(
+        "f(u) listed",
+        _no_layers,
+        Single(_arguments_inputs),
+        _no_structures,
+        place=Place.AFTER,
+        composes=True,
+        solve=function_compositions,
     ),
     # Functions of single inputs inside the arithmetic stacks: sin(x), log(a) - log(b),
     # a*sin(b)**2, cos(a)*cos(b) + sin(a)*sin(b), a*exp(-b/c) as log(y) = log(a) - b/c,

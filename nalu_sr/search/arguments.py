@@ -1,0 +1,278 @@
+"""Functions of products found in closed form: ``f(r*u)`` for every argument ``u`` of a small
+library and every rate ``r`` physics commonly writes, ranked by how well the column fits.
+
+A trained function stack (``NMU*f(NMU)``, see :mod:`~nalu_sr.search.stacks`) learns its
+argument by gradient descent, which takes a fresh network per function and a long schedule,
+and comes after every arithmetic stage. Most arguments in science are dimensionless
+groups of two to four inputs, ``t/(R*C)``, ``w*t``, ``E/(k*T)``, ``(E - mu)/T``,
+``(S + N)/N``, at a rate of 1, 2, 1/2 or 2*pi: few enough to list. Each becomes a column
+``F = f(r*u)`` and is scored by the least-squares fit of the target over ``[m, m*F]``, ``m``
+running over the constant, the inputs and their reciprocals (and the products of two of
+them on narrow tables): that model holds the usual shapes ``A + B*F`` exactly
+(``V0 - V0*exp(-t/(R*C))``, ``Ta + (T0 - Ta)*exp(-k*t)``, ``(1 + exp(-r*t))/K`` on ``1/y``),
+and a wrong column leaves a residual. The best few become
+:class:`~nalu_sr.snapping.Composition` s, whose rate the search then fits and names as it
+does for trained ones (:func:`~nalu_sr.search.compositions.fit_rate`): the rate listed here is
+only where that fit starts.
+
+Domains are respected: a logarithm only of an argument that keeps one sign away from zero,
+an exponential only within :data:`~nalu_sr.search.space.EXP_LIMIT`, a sine or a cosine of an
+argument that spans at most a few turns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..snapping import Composition
+from ..structure import Term, make_factor, raise_term
+from .candidates import term_values
+from .space import EXP_LIMIT, FeatureTable, divides_safely
+from .sparse_ratios import best_subsets, finite_rows
+
+#: Rates tried per function (the search refits each); the sign of a sine's or a cosine's rate
+#: is the coefficient's, and a logarithm's rate is an additive constant.
+RATES = {
+    "exp": (1.0, -1.0, 2.0, -2.0, 0.5, -0.5),
+    "sin": (1.0, 2.0, 0.5, 2 * math.pi, math.pi),
+    "cos": (1.0, 2.0, 0.5, 2 * math.pi, math.pi),
+    "log": (1.0,),
+}
+
+#: Largest argument (in size, over the fitted rows) a sine or cosine column is made of: four
+#: turns; past that, the column is noise to every linear model, and a rate that large is not a
+#: simple number times a dimensionless group.
+ANGLE_LIMIT = 8 * math.pi
+
+#: Smallest spread of ``r*u`` over the rows: below it the function is nearly linear in ``u``,
+#: and the arithmetic stacks reach the same shape.
+MIN_SPREAD = 0.05
+
+#: Most inputs in a product argument (``B*q*t/m``).
+MAX_ARGUMENT_INPUTS = 4
+
+#: Most inputs and reciprocals in one product ``m`` of the screening model, by the number of
+#: inputs up to which it applies: three on two inputs (``f**3/(exp(f/T) - 1)``), two up to
+#: four (``V*(1 - exp(-R*t/L))/R``), one beyond.
+OUTER_DEGREES = ((2, 3), (4, 2))
+
+#: Relative residuals below this count as equal (a column that holds the data leaves
+#: rounding error only).
+FLOOR = 1e-14
+
+#: Compositions offered per target transform, best first (each costs a fit of its rate).
+OFFERED = 4
+
+
+def argument_terms(table: FeatureTable, rows: np.ndarray) -> list[Term]:
+    """The library of arguments over ``table``'s inputs: each input and its square (and their
+    reciprocals where the input divides safely on ``rows``); products of two to four inputs,
+    each to the power 1 or -1; differences and sums of two inputs, alone, over an input or
+    times one."""
+    inputs = list(table.inputs)
+    divides = {i: divides_safely(table.values[rows, i]) for i in inputs}
+    powers = {i: (1, -1) if divides[i] else (1,) for i in inputs}
+    found: dict[Term, None] = {}
+
+    def add(term: Term | None) -> None:
+        if term:
+            found.setdefault(term, None)
+
+    for i in inputs:
+        for e in powers[i]:
+            add(raise_term([(make_factor([(i, 1)]), e)]))
+            add(raise_term([(make_factor([(i, 1)]), 2 * e)]))
+    for size in range(2, MAX_ARGUMENT_INPUTS + 1):
+        for chosen in itertools.combinations(inputs, size):
+            for exponents in itertools.product(*(powers[i] for i in chosen)):
+                add(raise_term((make_factor([(i, 1)]), e) for i, e in zip(chosen, exponents)))
+    for a, b in itertools.combinations(inputs, 2):
+        for sign in (1, -1):
+            pair = make_factor([(a, 1), (b, sign)])
+            add(raise_term([(pair, 1)]))
+            for c in inputs:
+                for e in powers[c]:
+                    add(raise_term([(pair, 1), (make_factor([(c, 1)]), e)]))
+    return list(found)
+
+
+def _outer_terms(table: FeatureTable, rows: np.ndarray) -> tuple[list[Term], np.ndarray]:
+    """The products ``m`` of the screening model, as terms and as values on ``rows``: 1, and
+    the products of up to :data:`OUTER_DEGREES` inputs and offered reciprocals (never a
+    column times its own reciprocal, and a column times itself only in products of three)."""
+    values = table.values[rows]
+    singles = [(i, 1) for i in table.inputs] + [(i, -1) for i in table.reciprocal_of]
+    n = len(table.inputs)
+    degree = next((d for most, d in OUTER_DEGREES if n <= most), 1)
+    # Powers of one column only where products of three are listed: each adds a column per
+    # input to every Gram matrix of the screen.
+    combine = itertools.combinations_with_replacement if degree > 2 else itertools.combinations
+    chosen = [
+        powers
+        for size in range(degree + 1)
+        for powers in combine(singles, size)
+        if all(len({e for i, e in powers if i == j}) <= 1 for j in table.inputs)
+    ]
+    terms = [raise_term((make_factor([(i, 1)]), e) for i, e in powers) for powers in chosen]
+    columns = [
+        np.prod([values[:, i] ** float(e) for i, e in powers], axis=0)
+        if powers
+        else np.ones(len(rows))
+        for powers in chosen
+    ]
+    return terms, np.column_stack(columns)
+
+
+def _columns(function: str, argument: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    """Each rate of :data:`RATES` whose column ``function(rate * argument)`` is defined and
+    worth a fit on these rows, with the column."""
+    if function == "log":
+        if not divides_safely(argument):
+            return []
+        return [(1.0, np.log(np.abs(argument)))] if np.all(argument > 0) else []
+    found = []
+    for rate in RATES[function]:
+        scaled = rate * argument
+        largest = float(np.max(np.abs(scaled)))
+        if np.ptp(scaled) < MIN_SPREAD:
+            continue
+        if function == "exp" and np.max(scaled) > EXP_LIMIT:
+            continue
+        if function in ("sin", "cos") and largest > ANGLE_LIMIT:
+            continue
+        with np.errstate(all="ignore"):
+            column = np.exp(scaled) if function == "exp" else getattr(np, function)(scaled)
+        found.append((rate, column))
+    return found
+
+
+#: Added to the diagonal of the screening model's (unit) Gram matrix before solving.
+RIDGE = 1e-10
+
+#: Columns screened per batch (each batch holds a Gram matrix per column).
+BATCH = 256
+
+
+def _residuals(outers: np.ndarray, columns: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """For each of ``columns``, the residual sum of squares of the least-squares fit of
+    ``target`` over ``[outers, outers*column]``, over that of ``target``.
+
+    Every Gram matrix comes from two products with the rows' pairwise products of the outer
+    columns, so a batch of columns costs two matrix products and a batched solve."""
+    rows, p = outers.shape
+    total = float(target @ target)
+    pairs = (outers[:, :, None] * outers[:, None, :]).reshape(rows, p * p)
+    plain = pairs.sum(axis=0).reshape(p, p)
+    moment = outers.T @ target
+    weighted = outers * target[:, None]
+    found = np.full(columns.shape[1], np.inf)
+    for start in range(0, columns.shape[1], BATCH):
+        block = columns[:, start : start + BATCH]
+        n = block.shape[1]
+        cross = (block.T @ pairs).reshape(n, p, p)
+        square = ((block**2).T @ pairs).reshape(n, p, p)
+        gram = np.empty((n, 2 * p, 2 * p))
+        gram[:, :p, :p] = plain
+        gram[:, :p, p:] = cross
+        gram[:, p:, :p] = np.transpose(cross, (0, 2, 1))
+        gram[:, p:, p:] = square
+        rhs = np.concatenate([np.broadcast_to(moment, (n, p)), block.T @ weighted], axis=1)
+        scale = np.sqrt(np.einsum("nii->ni", gram))
+        if np.any(scale == 0) or not np.all(np.isfinite(gram)):
+            good = np.all(scale > 0, axis=1) & np.all(np.isfinite(gram), axis=(1, 2))
+        else:
+            good = np.ones(n, dtype=bool)
+        scale = np.where(scale > 0, scale, 1.0)
+        gram = gram / scale[:, :, None] / scale[:, None, :] + RIDGE * np.eye(2 * p)
+        rhs = rhs / scale
+        with np.errstate(all="ignore"):
+            try:
+                solution = np.linalg.solve(gram[good], rhs[good][:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:
+                continue
+        explained = np.einsum("ni,ni->n", rhs[good], solution)
+        found[start : start + n][good] = np.maximum(total - explained, 0.0) / total
+    return found
+
+
+def function_compositions(
+    table: FeatureTable,
+    columns: Sequence[int],
+    target: np.ndarray,
+    transform: str = "y",
+    weights: np.ndarray | None = None,
+) -> list[Composition]:
+    """The :data:`OFFERED` functions of an argument of the library that fit ``target`` best
+    as ``A + B*F`` (see the module's description), each as a composition with the rate it
+    was screened at and no outer product. ``columns`` are the inputs (the kind reads them
+    all); ``transform`` names the target's form, which ``target`` already is."""
+    rows = np.flatnonzero(finite_rows(target, table.values[:, list(columns)]))
+    if weights is not None:
+        rows = rows[weights[rows] > 0]
+    outer_terms, outers = _outer_terms(table, rows)
+    if len(rows) <= 2 * outers.shape[1] or not np.all(np.isfinite(outers)):
+        return []
+    root = np.ones(len(rows)) if weights is None else np.sqrt(weights[rows])
+    t = target[rows] * root
+    total = float(t @ t)
+    if not total > 0:
+        return []
+    outers = outers * root[:, None]
+    listed, columns = [], []
+    for argument in argument_terms(table, rows):
+        values = term_values(argument, table.values[rows])
+        if not np.all(np.isfinite(values)):
+            continue
+        for function in RATES:
+            for rate, column in _columns(function, values):
+                if np.all(np.isfinite(column)):
+                    listed.append((function, argument, rate))
+                    columns.append(column)
+    if not columns:
+        return []
+    losses = _residuals(outers, np.column_stack(columns), t)
+    # Columns that fit equally well (cos(2*pi*(P + t)/P) is cos(2*pi*t/P), exp((E + m)/m) is
+    # e*exp(E/m)) keep the library's order, simplest first.
+    rounded = np.round(np.log10(np.maximum(losses, FLOOR)), 3)
+    offered: dict[tuple[str, Term], None] = {}
+    found = []
+    for k in np.lexsort((np.arange(len(losses)), rounded)):
+        if len(offered) == OFFERED or not np.isfinite(losses[k]):
+            break
+        function, argument, rate = listed[k]
+        if (function, argument) in offered:
+            continue
+        offered[function, argument] = None
+        found += [
+            Composition(function, argument, rate, outer)
+            for outer in _outers_of(outers, columns[k], t, outer_terms)
+        ]
+    return found
+
+
+def _outers_of(
+    outers: np.ndarray, column: np.ndarray, target: np.ndarray, terms: Sequence[Term]
+) -> list[Term]:
+    """The products that multiply ``column`` in the best sparse fits of ``target`` over
+    ``[outers, outers*column]`` of one to :data:`~nalu_sr.search.sparse_ratios.MAX_TERMS`
+    terms (the first outer column is the intercept): ``V/R`` in ``V/R - V*exp(-R*t/L)/R``.
+    The empty product first, so that every composition is fitted alone too."""
+    design = np.column_stack([outers, outers[:, 1:] * column[:, None], column])
+    norms = np.linalg.norm(design, axis=0)
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+        return [()]
+    design = design / norms
+    best = best_subsets(design.T @ design, design.T @ target, float(target @ target))
+    p = outers.shape[1]
+    # Column p + k - 1 of the design is outer k (k >= 1) times the column; the last is the
+    # column alone.
+    found: dict[Term, None] = {(): None}
+    for subsets in best.values():
+        for k in subsets[0][1]:
+            if k >= p:
+                found.setdefault(terms[k - p + 1] if k < 2 * p - 1 else (), None)
+    return list(found)
