@@ -40,6 +40,7 @@ _OPERATORS: dict[str, tuple[type, int | None]] = {
     "sin": (sympy.sin, 1),
     "cos": (sympy.cos, 1),
     "tan": (sympy.tan, 1),
+    "tanh": (sympy.tanh, 1),
     "exp": (sympy.exp, 1),
     "log": (sympy.log, 1),
     "Abs": (sympy.Abs, 1),

@@ -519,17 +519,45 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
         forms = [
             g for f in forms for g in (f, f.subs(sin**2, 1 - cos**2), f.subs(cos**2, 1 - sin**2))
         ]
+    # A cosine of a double angle through the square of a cosine or a sine:
+    # I0*(cos(2*theta) + 1)/2 is I0*cos(theta)**2.
+    doubled = [f.args[0] / 2 for f in expr.atoms(sympy.cos) if _is_doubled(f.args[0])]
+    for half in sorted(doubled, key=sympy.default_sort_key)[:_MAX_TRIG_ARGUMENTS]:
+        double = sympy.cos(2 * half)
+        forms = [
+            g
+            for f in forms
+            for g in (
+                f,
+                f.subs(double, 2 * sympy.cos(half) ** 2 - 1),
+                f.subs(double, 1 - 2 * sympy.sin(half) ** 2),
+            )
+        ]
+    # -c*log(a/b) is c*log(b/a).
+    logs = sorted(expr.atoms(sympy.log), key=sympy.default_sort_key)[:_MAX_TRIG_ARGUMENTS]
+    for log in logs:
+        forms = [g for f in forms for g in (f, f.subs(log, -sympy.log(1 / log.args[0])))]
     # e*exp(x - 1) is exp(x): Euler's number, an exact constant, meets exponentials whose
     # argument holds a constant term ((E - T)/T).
     if expr.has(sympy.exp):
         forms += [sympy.powsimp(f, deep=True, combine="exp") for f in forms]
-    shortest = min((_simplify_functions(f) for f in dict.fromkeys(forms)), key=complexity)
+    # Among forms of as many nodes, the one with the fewest minus signs.
+    shortest = min(
+        (_simplify_functions(f) for f in dict.fromkeys(forms)),
+        key=lambda f: (complexity(f), _minus_signs(f)),
+    )
     written = _positive_sums(_roots_of_reciprocals(shortest))
     # A sign moved into a sum may cost a node (-V*(-1 + e)/R is V*(1 - e)/R): worth it where
     # it removes a minus sign.
     fewer_signs = _minus_signs(written) < _minus_signs(shortest)
     allowed = complexity(shortest) + (1 if fewer_signs else 0)
     return written if complexity(written) <= allowed else shortest
+
+
+def _is_doubled(argument: sympy.Expr) -> bool:
+    """Whether ``argument`` is an even integer times something (``2*k*x``)."""
+    coefficient, _ = argument.as_coeff_Mul()
+    return coefficient.is_Integer and coefficient % 2 == 0 and coefficient != 0
 
 
 def _minus_signs(expr: sympy.Expr) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sympy
-import torch
+from surfaces import assert_every_surface_matches_predict
 
 from nalu_sr import NaluRegressor
 from nalu_sr.estimator import DomainWarning
@@ -162,24 +162,8 @@ def test_predict_warns_where_a_root_leaves_its_domain(root_model):
 
 def test_a_formula_beyond_arithmetic_goes_through_every_surface(root_model, tmp_path):
     model, frame, _ = root_model
-    expected = model.predict(frame)
     assert "sqrt" in model.latex() and r"\sqrt" in model.latex()
-    for backend in ("numpy", "math"):
-        source = model.to_python(backend=backend)
-        namespace: dict = {}
-        exec(source, namespace)  # the generated module is the product's own output
-        function = namespace["formula"]
-        if backend == "numpy":
-            values = function(frame.a.to_numpy(), frame.b.to_numpy())
-        else:
-            values = [function(a, b) for a, b in zip(frame.a, frame.b, strict=True)]
-        assert np.allclose(values, expected, rtol=1e-12)
-    model.save(tmp_path / "model.json")
-    loaded = NaluRegressor.load(tmp_path / "model.json")
-    assert loaded.formula_ == model.formula_
-    assert np.allclose(loaded.predict(frame), expected, rtol=1e-12)
-    torch_values = model.pytorch()(torch.tensor(frame.to_numpy()))
-    assert np.allclose(torch_values.detach().numpy(), expected, rtol=1e-9)
+    assert_every_surface_matches_predict(model, frame, tmp_path)
 
 
 @pytest.mark.parametrize(

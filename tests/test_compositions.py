@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import sympy
 import torch
+from surfaces import assert_every_surface_matches_predict
 
 from nalu_sr import NaluRegressor
 from nalu_sr.search import find_formula
@@ -203,24 +204,8 @@ def charge_model():
 def test_a_function_of_a_product_goes_through_every_surface(charge_model, tmp_path):
     model, frame = charge_model
     assert model.exact_
-    expected = model.predict(frame)
     assert r"e^{- \frac{t}{C R}}" in model.latex()
-    columns = [frame[name].to_numpy() for name in model.feature_names_in_]
-    for backend in ("numpy", "math"):
-        namespace: dict = {}
-        exec(model.to_python(backend=backend), namespace)  # the product's own output
-        function = namespace["formula"]
-        if backend == "numpy":
-            values = function(*columns)
-        else:
-            values = [function(*row) for row in zip(*columns, strict=True)]
-        assert np.allclose(values, expected, rtol=1e-12)
-    model.save(tmp_path / "model.json")
-    loaded = NaluRegressor.load(tmp_path / "model.json")
-    assert loaded.formula_ == model.formula_
-    assert np.allclose(loaded.predict(frame), expected, rtol=1e-12)
-    torch_values = model.pytorch()(torch.tensor(frame.to_numpy()))
-    assert np.allclose(torch_values.detach().numpy(), expected, rtol=1e-9)
+    assert_every_surface_matches_predict(model, frame, tmp_path)
     chosen = model.candidates_.loc[model.chosen_]
     assert chosen["architecture"] == "NMU*exp(NMU)" and chosen["transform"] == "y"
 

@@ -238,9 +238,12 @@ def test_simplify_formula_writes_what_a_textbook_writes():
     # A negated product's sign moved into its sum, where that adds no node, or one node and
     # removes a minus sign.
     assert str(simplify_formula(-do * f / (f - do))) == "do*f/(do - f)"
-    assert str(simplify_formula(-v * (-1 + sympy.exp(-f * x / c)) / s)) == (
-        "v*(1 - exp(-f*x/c))/s"
-    )
+    assert str(simplify_formula(-v * (-1 + sympy.exp(-f * x / c)) / s)) == ("v*(1 - exp(-f*x/c))/s")
+    # A cosine of a double angle as a square; a negated logarithm of a ratio as the inverse
+    # ratio's.
+    assert simplify_formula(c * (sympy.cos(2 * x) + 1) / 2) == c * sympy.cos(x) ** 2
+    assert simplify_formula((1 - sympy.cos(2 * f * x)) / 2) == sympy.sin(f * x) ** 2
+    assert str(simplify_formula(-8.314 * s * sympy.log(v / c))) == "8.314*s*log(c/v)"
     # Euler's number (an exact constant) joins an exponential whose argument has a constant.
     assert simplify_formula(1 / (sympy.E * sympy.exp(x / s - 1) - 1)) == 1 / (sympy.exp(x / s) - 1)
 

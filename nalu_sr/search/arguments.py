@@ -15,9 +15,11 @@ and a wrong column leaves a residual. The best few become
 does for trained ones (:func:`~nalu_sr.search.compositions.fit_rate`): the rate listed here is
 only where that fit starts.
 
-Domains are respected: a logarithm only of an argument that keeps one sign away from zero,
-an exponential only within :data:`~nalu_sr.search.space.EXP_LIMIT`, a sine or a cosine of an
-argument that spans at most a few turns.
+The functions are the exponential, the logarithm, the sine, the cosine and the hyperbolic
+tangent (``N*m*tanh(m*B/(k*T))``). Domains are respected: a logarithm only of an argument that
+keeps one sign away from zero, an exponential only within
+:data:`~nalu_sr.search.space.EXP_LIMIT`, a sine or a cosine of an argument that spans at most
+a few turns, a hyperbolic tangent short of saturation.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 from ..snapping import Composition
 from ..structure import Term, make_factor, raise_term
 from .candidates import term_values
+from .compositions import COMPOSED_FUNCTIONS
 from .space import EXP_LIMIT, FeatureTable, divides_safely
 from .sparse_ratios import best_subsets, finite_rows
 
@@ -40,6 +43,7 @@ RATES = {
     "exp": (1.0, -1.0, 2.0, -2.0, 0.5, -0.5),
     "sin": (1.0, 2.0, 0.5, 2 * math.pi, math.pi),
     "cos": (1.0, 2.0, 0.5, 2 * math.pi, math.pi),
+    "tanh": (1.0, 2.0, 0.5),
     "log": (1.0,),
 }
 
@@ -47,6 +51,9 @@ RATES = {
 #: turns; past that, the column is noise to every linear model, and a rate that large is not a
 #: simple number times a dimensionless group.
 ANGLE_LIMIT = 8 * math.pi
+
+#: A hyperbolic tangent whose argument stays beyond this size is a constant (1 - 1e-7).
+SATURATED = 8.0
 
 #: Smallest spread of ``r*u`` over the rows: below it the function is nearly linear in ``u``,
 #: and the arithmetic stacks reach the same shape.
@@ -144,8 +151,10 @@ def _columns(function: str, argument: np.ndarray) -> list[tuple[float, np.ndarra
             continue
         if function in ("sin", "cos") and largest > ANGLE_LIMIT:
             continue
+        if function == "tanh" and np.min(np.abs(scaled)) > SATURATED:
+            continue
         with np.errstate(all="ignore"):
-            column = np.exp(scaled) if function == "exp" else getattr(np, function)(scaled)
+            column = COMPOSED_FUNCTIONS[function][0](scaled)
         found.append((rate, column))
     return found
 

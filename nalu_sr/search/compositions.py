@@ -37,7 +37,14 @@ FUNCTIONS = {
     "sin": ((0.05, 8 * np.pi), False),
     "cos": ((0.05, 8 * np.pi), False),
     "exp": ((0.01, 30.0), True),
+    # From nearly linear to saturated (tanh(5) is 0.9999); odd, as the sine.
+    "tanh": ((0.05, 5.0), False),
 }
+
+#: Functions a composition may apply, as NumPy and SymPy write them: those of the feature
+#: table's columns, and the hyperbolic tangent, which only functions of groups of inputs
+#: need (``N*m*tanh(m*B/(k*T))``), not every input on its own.
+COMPOSED_FUNCTIONS = {**UNARY_FUNCTIONS, "tanh": (np.tanh, sympy.tanh)}
 
 #: Functions whose rate the formula's linear constants absorb, fitted with a rate of 1: the
 #: logarithm (``c*o*log(a*x) = c*o*log(a) + c*o*log(x)``, and ``o`` is an outer product).
@@ -89,7 +96,7 @@ class FittedRate(NamedTuple):
 
 def _design(function: str, rate: float, argument: np.ndarray, outers: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
-        column = UNARY_FUNCTIONS[function][0](rate * argument)
+        column = COMPOSED_FUNCTIONS[function][0](rate * argument)
     return np.column_stack([np.ones_like(argument), column, *outers.T, *(outers.T * column)])
 
 
@@ -280,7 +287,7 @@ def function_column(
 ) -> tuple[np.ndarray, sympy.Expr]:
     """The values over every row of ``table`` and the expression of
     ``function(rate * argument)``."""
-    numpy_function, sympy_function = UNARY_FUNCTIONS[function]
+    numpy_function, sympy_function = COMPOSED_FUNCTIONS[function]
     with np.errstate(all="ignore"):
         values = numpy_function(rate.value * term_values(argument, table.values))
     factor, written = rate.expression, argument

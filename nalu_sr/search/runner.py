@@ -53,8 +53,8 @@ from .compositions import (
     steady_inputs,
 )
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
-from .sparse_ratios import fixed_denominator_structures
 from .space import FeatureTable, build_feature_table, divides_safely, keeps_sign
+from .sparse_ratios import fixed_denominator_structures
 from .stacks import SOLVE_RUNS, Architecture, Family, Space
 from .transforms import apply_transform, offered
 
