@@ -533,6 +533,11 @@ def simplify_formula(expr: sympy.Expr) -> sympy.Expr:
                 f.subs(double, 1 - 2 * sympy.sin(half) ** 2),
             )
         ]
+    # A hyperbolic tangent through exponentials: 1/2 - tanh(x/2)/2 is 1/(exp(x) + 1).
+    tangents = sorted(expr.atoms(sympy.tanh), key=sympy.default_sort_key)[:_MAX_TRIG_ARGUMENTS]
+    for tangent in tangents:
+        grown = sympy.exp(2 * tangent.args[0])
+        forms = [g for f in forms for g in (f, f.subs(tangent, (grown - 1) / (grown + 1)))]
     # -c*log(a/b) is c*log(b/a).
     logs = sorted(expr.atoms(sympy.log), key=sympy.default_sort_key)[:_MAX_TRIG_ARGUMENTS]
     for log in logs:

@@ -244,6 +244,10 @@ def test_simplify_formula_writes_what_a_textbook_writes():
     assert simplify_formula(c * (sympy.cos(2 * x) + 1) / 2) == c * sympy.cos(x) ** 2
     assert simplify_formula((1 - sympy.cos(2 * f * x)) / 2) == sympy.sin(f * x) ** 2
     assert str(simplify_formula(-8.314 * s * sympy.log(v / c))) == "8.314*s*log(c/v)"
+    # A hyperbolic tangent that is a logistic function, written as one.
+    assert simplify_formula(sympy.Rational(1, 2) - sympy.tanh((x - m) / (2 * s)) / 2) == 1 / (
+        sympy.exp((x - m) / s) + 1
+    )
     # Euler's number (an exact constant) joins an exponential whose argument has a constant.
     assert simplify_formula(1 / (sympy.E * sympy.exp(x / s - 1) - 1)) == 1 / (sympy.exp(x / s) - 1)
 

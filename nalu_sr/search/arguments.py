@@ -34,7 +34,7 @@ from ..snapping import Composition
 from ..structure import Term, make_factor, raise_term
 from .candidates import term_values
 from .compositions import COMPOSED_FUNCTIONS
-from .space import EXP_LIMIT, FeatureTable, divides_safely
+from .space import EXP_LIMIT, RECIPROCAL_MIN_RATIO, FeatureTable, divides_safely
 from .sparse_ratios import best_subsets, finite_rows
 
 #: Rates tried per function (the search refits each); the sign of a sine's or a cosine's rate
@@ -134,28 +134,31 @@ def _outer_terms(table: FeatureTable, rows: np.ndarray) -> tuple[list[Term], np.
     return terms, np.column_stack(columns)
 
 
-def _columns(function: str, argument: np.ndarray) -> list[tuple[float, np.ndarray]]:
-    """Each rate of :data:`RATES` whose column ``function(rate * argument)`` is defined and
-    worth a fit on these rows, with the column."""
+def _columns(function: str, arguments: np.ndarray) -> list[tuple[int, float, np.ndarray]]:
+    """Per rate of :data:`RATES`, the columns ``function(rate * argument)`` of the
+    ``arguments`` (one per column) that are defined and worth a fit on these rows, as
+    ``(argument position, rate, column values)``."""
     if function == "log":
-        if not divides_safely(argument):
-            return []
-        return [(1.0, np.log(np.abs(argument)))] if np.all(argument > 0) else []
+        positive = np.all(arguments > 0, axis=0) & (
+            np.min(arguments, axis=0) >= RECIPROCAL_MIN_RATIO * np.max(arguments, axis=0)
+        )
+        kept = np.flatnonzero(positive)
+        return [(int(k), 1.0, np.log(arguments[:, k])) for k in kept]
     found = []
     for rate in RATES[function]:
-        scaled = rate * argument
-        largest = float(np.max(np.abs(scaled)))
-        if np.ptp(scaled) < MIN_SPREAD:
-            continue
-        if function == "exp" and np.max(scaled) > EXP_LIMIT:
-            continue
-        if function in ("sin", "cos") and largest > ANGLE_LIMIT:
-            continue
-        if function == "tanh" and np.min(np.abs(scaled)) > SATURATED:
-            continue
+        scaled = rate * arguments
+        keep = np.ptp(scaled, axis=0) >= MIN_SPREAD
+        if function == "exp":
+            keep &= np.max(scaled, axis=0) <= EXP_LIMIT
+        if function in ("sin", "cos"):
+            keep &= np.max(np.abs(scaled), axis=0) <= ANGLE_LIMIT
+        if function == "tanh":
+            keep &= np.min(np.abs(scaled), axis=0) <= SATURATED
+        kept = np.flatnonzero(keep)
         with np.errstate(all="ignore"):
-            column = COMPOSED_FUNCTIONS[function][0](scaled)
-        found.append((rate, column))
+            values = COMPOSED_FUNCTIONS[function][0](scaled[:, kept])
+        finite = np.all(np.isfinite(values), axis=0)
+        found += [(int(k), rate, values[:, j]) for j, k in enumerate(kept) if finite[j]]
     return found
 
 
@@ -231,16 +234,15 @@ def function_compositions(
     if not total > 0:
         return []
     outers = outers * root[:, None]
+    arguments = argument_terms(table, rows)
+    values = np.column_stack([term_values(a, table.values[rows]) for a in arguments])
+    finite = np.flatnonzero(np.all(np.isfinite(values), axis=0))
+    arguments, values = [arguments[k] for k in finite], values[:, finite]
     listed, columns = [], []
-    for argument in argument_terms(table, rows):
-        values = term_values(argument, table.values[rows])
-        if not np.all(np.isfinite(values)):
-            continue
-        for function in RATES:
-            for rate, column in _columns(function, values):
-                if np.all(np.isfinite(column)):
-                    listed.append((function, argument, rate))
-                    columns.append(column)
+    for function in RATES:
+        for k, rate, column in _columns(function, values):
+            listed.append((function, arguments[k], rate))
+            columns.append(column)
     if not columns:
         return []
     losses = _residuals(outers, np.column_stack(columns), t)

@@ -53,6 +53,10 @@ RATE_FREE = frozenset({"log"})
 #: Rates tried per decade of the grid.
 GRID_PER_DECADE = 40
 
+#: A rate screened from a list is searched within this factor of it, at this many points.
+NEAR = 1.1
+NEAR_POINTS = 9
+
 #: Most outer products found by training that the rate is fitted against (the most frequent
 #: among a job's copies), beside each input.
 MAX_OUTERS = 3
@@ -201,6 +205,7 @@ def fit_rate(
     apart: Sequence[int] | None = None,
     tolerance: float,
     weights: np.ndarray | None = None,
+    near: bool = False,
 ) -> FittedRate | None:
     """The rate of ``function(rate * argument)`` that best fits ``y`` on the fitted rows,
     with the intercept, the column and ``outers`` (columns of products) and their products
@@ -208,7 +213,9 @@ def fit_rate(
     the positions of the outer products that share no input with the argument.
 
     Every rate of the grid (see :data:`FUNCTIONS`) and the trained ``start`` values are
-    tried; the best is refined. Its exact form is the simplest number (integers, fractions,
+    tried (only rates within :data:`NEAR` of the ``start`` values where ``near``: a rate
+    screened from a list, see :mod:`~nalu_sr.search.arguments`); the best is refined. Its
+    exact form is the simplest number (integers, fractions,
     fractions times a power of pi) within its margin of three standard errors that keeps the
     error within ``tolerance`` or 5% of the float fit's, and that the data pin (see
     :func:`~nalu_sr.search.candidates.is_pinned`).
@@ -225,7 +232,11 @@ def fit_rate(
         if not np.isfinite(error):
             return None
         return FittedRate(1.0, sympy.Integer(1), False, 0.0, error)
-    grid = np.concatenate([_grid(function, wide.argument), np.asarray(start, dtype=float)])
+    starts = np.asarray(start, dtype=float)
+    if near:
+        grid = (starts[:, None] * np.geomspace(1 / NEAR, NEAR, NEAR_POINTS)).ravel()
+    else:
+        grid = np.concatenate([_grid(function, wide.argument), starts])
     grid = grid[np.isfinite(grid) & (grid != 0)]
     if grid.size == 0:
         return None

@@ -503,12 +503,14 @@ class Scoring:
         found: list[Composition],
         frequent: Sequence[Term] = (),
         transform: str = "y",
+        listed: bool = False,
     ) -> int | None:
         """The table column of ``function(rate * argument)``, its rate fitted against the
         outer products most frequent among ``found``, the ``frequent`` ones of the whole job
         and each input (see :func:`~nalu_sr.search.compositions.fit_rate`), on the
         ``transform`` of the target; added to the table the first time, ``None`` where no
-        rate fits."""
+        rate fits. A ``listed`` composition's rate is only refined (see
+        :func:`~nalu_sr.search.compositions.fit_rate`)."""
         key = (function, argument, transform)
         if key in self.composed:
             return self.composed[key]
@@ -530,6 +532,7 @@ class Scoring:
             apart=[k for k, o in enumerate(outers) if not features_used((o,)) & used],
             tolerance=self.tolerance,
             weights=None if data.weights is None else data.weights[train],
+            near=listed,
         )
         column = None
         # A function that fits this badly with every outer product at hand makes no formula
@@ -567,11 +570,15 @@ class Scoring:
         counts = collections.Counter(c.outer for c in job.compositions)
         frequent = [o for o, _ in counts.most_common() if o][:MAX_OUTERS]
         if listed:
-            groups = {(c.function, c.argument): [c] for c in job.compositions}
+            groups: dict[tuple[str, Term], list[Composition]] = {}
+            for c in job.compositions:
+                groups.setdefault((c.function, c.argument), []).append(c)
         else:
             groups = argument_groups(job.compositions, steady)
         for (function, argument), found in groups.items():
-            column = self.function_column(function, argument, found, frequent, job.transform)
+            column = self.function_column(
+                function, argument, found, frequent, job.transform, listed
+            )
             if column is not None:
                 structures += composed_structures(column, outers, self.data.table.inputs)
                 structures += self.ratios_over(column, job.transform)
