@@ -70,8 +70,16 @@ def test_an_input_that_crosses_zero_is_never_divided_by():
         ),
         ("B S N", 1, 5, lambda b, s, n: b * np.log(1 + s / n), "y", "log((N + S)/N)"),
         ("f T", 1, 3, lambda f, t: f**3 / (np.exp(f / t) - 1), "1/y", "exp(f/T)"),
+        (
+            "B A x m s",
+            [0, 1, -3, -1, 0.5],
+            [1, 2, 3, 1, 1.5],
+            lambda b, a, x, m, s: b + a * np.exp(-((x - m) ** 2) / (2 * s**2)),
+            "y",
+            "exp((-m + x)**2/s**2)",
+        ),
     ],
-    ids=["inductor", "fermi-dirac", "period", "channel-capacity", "planck"],
+    ids=["inductor", "fermi-dirac", "period", "channel-capacity", "planck", "bell-curve"],
 )
 def test_the_true_function_and_argument_rank_first(names, low, high, formula, transform, expected):
     table, X = _table(names, low, high)

@@ -78,8 +78,9 @@ OFFERED = 4
 def argument_terms(table: FeatureTable, rows: np.ndarray) -> list[Term]:
     """The library of arguments over ``table``'s inputs: each input and its square (and their
     reciprocals where the input divides safely on ``rows``); products of two to four inputs,
-    each to the power 1 or -1; differences and sums of two inputs, alone, over an input or
-    times one."""
+    each to the power 1 or -1, and the squares of those of two; differences and sums of two
+    inputs, alone, over an input or times one, and their squares, alone or over the square of
+    an input."""
     inputs = list(table.inputs)
     divides = {i: divides_safely(table.values[rows, i]) for i in inputs}
     powers = {i: (1, -1) if divides[i] else (1,) for i in inputs}
@@ -97,6 +98,14 @@ def argument_terms(table: FeatureTable, rows: np.ndarray) -> list[Term]:
         for chosen in itertools.combinations(inputs, size):
             for exponents in itertools.product(*(powers[i] for i in chosen)):
                 add(raise_term((make_factor([(i, 1)]), e) for i, e in zip(chosen, exponents)))
+                if size == 2:
+                    # Squared ratios, as in a bell curve: exp(-(x/s)**2/2).
+                    add(
+                        raise_term(
+                            (make_factor([(i, 1)]), 2 * e)
+                            for i, e in zip(chosen, exponents, strict=True)
+                        )
+                    )
     for a, b in itertools.combinations(inputs, 2):
         for sign in (1, -1):
             pair = make_factor([(a, 1), (b, sign)])
@@ -104,6 +113,15 @@ def argument_terms(table: FeatureTable, rows: np.ndarray) -> list[Term]:
             for c in inputs:
                 for e in powers[c]:
                     add(raise_term([(pair, 1), (make_factor([(c, 1)]), e)]))
+    # Squared differences, alone or over a square: exp(-(x - m)**2/(2*s**2)). After the
+    # rest, so that where two columns fit alike (log(u**2) is 2*log(u)) the simpler is first.
+    for a, b in itertools.combinations(inputs, 2):
+        for sign in (1, -1):
+            pair = make_factor([(a, 1), (b, sign)])
+            add(raise_term([(pair, 2)]))
+            for c in inputs:
+                if divides[c]:
+                    add(raise_term([(pair, 2), (make_factor([(c, 1)]), -2)]))
     return list(found)
 
 
