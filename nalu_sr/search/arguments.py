@@ -7,8 +7,8 @@ and comes after every arithmetic stage. Most arguments in science are dimensionl
 groups of two to four inputs, ``t/(R*C)``, ``w*t``, ``E/(k*T)``, ``(E - mu)/T``,
 ``(S + N)/N``, at a rate of 1, 2, 1/2 or 2*pi: few enough to list. Each becomes a column
 ``F = f(r*u)`` and is scored by the least-squares fit of the target over ``[m, m*F]``, ``m``
-running over the constant, the inputs and their reciprocals (and the products of two of
-them on narrow tables): that model holds the usual shapes ``A + B*F`` exactly
+running over the constant and the products of a few inputs and reciprocals (see
+:data:`OUTER_DEGREES`): that model holds the usual shapes ``A + B*F`` exactly
 (``V0 - V0*exp(-t/(R*C))``, ``Ta + (T0 - Ta)*exp(-k*t)``, ``(1 + exp(-r*t))/K`` on ``1/y``),
 and a wrong column leaves a residual. The best few become
 :class:`~nalu_sr.snapping.Composition` s, whose rate the search then fits and names as it
