@@ -68,8 +68,9 @@ MAX_ARGUMENT_INPUTS = 4
 OUTER_DEGREES = ((2, 3), (4, 2))
 
 #: Relative residuals below this count as equal (a column that holds the data leaves
-#: rounding error only).
-FLOOR = 1e-14
+#: rounding error only; the screen's normal equations are no more precise).
+FLOOR = 1e-12
+
 
 #: Compositions offered per target transform, best first (each costs a fit of its rate).
 OFFERED = 4
@@ -263,24 +264,35 @@ def function_compositions(
             columns.append(column)
     if not columns:
         return []
-    losses = _residuals(outers, np.column_stack(columns), t)
-    # Columns that fit equally well (cos(2*pi*(P + t)/P) is cos(2*pi*t/P), exp((E + m)/m) is
-    # e*exp(E/m)) keep the library's order, simplest first.
-    rounded = np.round(np.log10(np.maximum(losses, FLOOR)), 3)
+    # Scored over the single inputs and reciprocals (the first products) and over all of
+    # them, each fit's residual priced by its number of columns (the Bayesian information
+    # criterion): on noisy data every column fits within the noise once enough products may
+    # multiply it, and the smaller model tells the true one.
+    stacked = np.column_stack(columns)
+    single = 1 + len(table.inputs) + len(table.reciprocal_of)
+    scores = np.full(len(columns), np.inf)
+    for size in dict.fromkeys((single, outers.shape[1])):
+        residual = np.maximum(_residuals(outers[:, :size], stacked, t), FLOOR)
+        scores = np.minimum(scores, residual * len(t) ** (2 * size / len(t)))
     offered: dict[tuple[str, Term], None] = {}
     found = []
-    for k in np.lexsort((np.arange(len(losses)), rounded)):
-        if len(offered) == OFFERED or not np.isfinite(losses[k]):
+    for k in np.lexsort((np.arange(len(scores)), _rounded(scores))):
+        if len(offered) == OFFERED or not np.isfinite(scores[k]):
             break
         function, argument, rate = listed[k]
         if (function, argument) in offered:
             continue
         offered[function, argument] = None
-        found += [
-            Composition(function, argument, rate, outer)
-            for outer in _outers_of(outers, columns[k], t, outer_terms)
-        ]
+        outers_of = _outers_of(outers, columns[k], t, outer_terms)
+        found += [Composition(function, argument, rate, outer) for outer in outers_of]
     return found
+
+
+def _rounded(losses: np.ndarray) -> np.ndarray:
+    """Relative residuals on a log scale, rounded so that columns that fit equally well tie
+    (cos(2*pi*(P + t)/P) is cos(2*pi*t/P), exp((E + m)/m) is e*exp(E/m)): the library's
+    order, simplest first, then decides."""
+    return np.round(np.log10(np.maximum(losses, FLOOR)), 3)
 
 
 def _outers_of(

@@ -644,6 +644,10 @@ class Scoring:
             return any(c.exact for c in candidates)
         return any(c.holds and c.terms <= STOP_TERMS for c in candidates)
 
+    def exact(self) -> bool:
+        """Whether some candidate so far is exact (as :meth:`found` last marked them)."""
+        return any(c.exact for c in self.candidates.values())
+
     def leaves_noise(self) -> bool:
         """Whether the best formula so far leaves only noise (see
         :func:`~nalu_sr.search.candidates.leaves_noise`)."""
@@ -730,32 +734,41 @@ def _search(
         ),
         n_jobs,
     )
+    def take(job: Job, piece: JobResult) -> bool:
+        """Score one job's piece; whether the job is complete."""
+        log.reseeded += piece.reseeded
+        copies = settings.copies(job.architecture)
+        if piece.compositions:
+            listed = job.architecture.kind.solve is not None
+            scoring.compose(piece, promoted=_promoted(job.chunk, copies), listed=listed)
+        else:
+            scoring.score(piece, promoted=_promoted(job.chunk, copies))
+        if job.chunk.stop < copies:
+            return False  # more chunks of this job to come
+        log.jobs.append(f"{piece.architecture} on {piece.transform}")
+        if wants_best:
+            progress(len(log.jobs), total, log.jobs[-1], best=scoring.best())
+        elif progress is not None:
+            progress(len(log.jobs), total, log.jobs[-1])
+        return True
+
+    stopped = None
     try:
         for index, (job, piece) in enumerate(zip(jobs, trained)):
             if piece.timed_out or (job.stage > 0 and budget.spent()):
                 log.timed_out = True
                 break
-            log.reseeded += piece.reseeded
-            copies = settings.copies(job.architecture)
-            if piece.compositions:
-                listed = job.architecture.kind.solve is not None
-                scoring.compose(piece, promoted=_promoted(job.chunk, copies), listed=listed)
-            else:
-                scoring.score(piece, promoted=_promoted(job.chunk, copies))
-            if job.chunk.stop < copies:
-                continue  # more chunks of this job to come
-            log.jobs.append(f"{piece.architecture} on {piece.transform}")
-            if wants_best:
-                progress(len(log.jobs), total, log.jobs[-1], best=scoring.best())
-            elif progress is not None:
-                progress(len(log.jobs), total, log.jobs[-1])
+            if not take(job, piece):
+                continue
             last = index + 1 == len(jobs)
             if not last and jobs[index + 1].stage == job.stage:
                 continue  # the stage is not complete yet
             if scoring.found():
+                stopped = index
                 break
             if scoring.leaves_noise():
                 log.explained = True
+                stopped = index
                 break
             if not last and budget.spent():
                 log.timed_out = True
@@ -764,6 +777,24 @@ def _search(
         log.interrupted = True
     finally:
         _close(trained)
+    if stopped is not None and not scoring.exact():
+        # Stopped on noisy data by a formula that fits within the noise: a few closed-form
+        # stages later in the plan cost seconds, and may hold a simpler formula beyond
+        # arithmetic (9.81*m*sin(theta) beside m*theta*(9.8 - 1.56*theta**2)), which the
+        # choice then prefers.
+        rest = [j for j in jobs[stopped + 1 :] if j.architecture.kind.solve is not None]
+        try:
+            for job in rest:
+                if budget.spent():
+                    log.timed_out = True
+                    break
+                table, target, weights = training[job.architecture.whitened]
+                piece = run_job(
+                    job, table, apply_transform(target, job.transform), settings, weights=weights
+                )
+                take(job, piece)
+        except KeyboardInterrupt:
+            log.interrupted = True
     return log
 
 
