@@ -67,9 +67,15 @@ MAX_ARGUMENT_INPUTS = 4
 #: four (``V*(1 - exp(-R*t/L))/R``), one beyond.
 OUTER_DEGREES = ((2, 3), (4, 2))
 
-#: Relative residuals below this count as equal (a column that holds the data leaves
-#: rounding error only; the screen's normal equations are no more precise).
-FLOOR = 1e-12
+#: Relative residuals (of sums of squares) below these count as equal: the batched normal
+#: equations are precise to about the first; a column that holds the data leaves rounding
+#: error below the second (far below: on two inputs a wrong column times enough products
+#: fits to 1e-15).
+ROUGH_FLOOR = 1e-9
+FLOOR = 1e-20
+
+#: Columns the batched screen shortlists to be scored again precisely.
+SHORTLIST = 32
 
 
 #: Compositions offered per target transform, best first (each costs a fit of its rate).
@@ -267,17 +273,24 @@ def function_compositions(
     # Scored over the single inputs and reciprocals (the first products) and over all of
     # them, each fit's residual priced by its number of columns (the Bayesian information
     # criterion): on noisy data every column fits within the noise once enough products may
-    # multiply it, and the smaller model tells the true one.
+    # multiply it, and the smaller model tells the true one. The batched normal equations
+    # rank every column to about 1e-9; the best are scored again by orthogonal
+    # factorisation, which tells an exact fit from a close one.
+    sizes = list(dict.fromkeys((1 + len(table.inputs) + len(table.reciprocal_of), outers.shape[1])))
     stacked = np.column_stack(columns)
-    single = 1 + len(table.inputs) + len(table.reciprocal_of)
-    scores = np.full(len(columns), np.inf)
-    for size in dict.fromkeys((single, outers.shape[1])):
-        residual = np.maximum(_residuals(outers[:, :size], stacked, t), FLOOR)
-        scores = np.minimum(scores, residual * len(t) ** (2 * size / len(t)))
+    rough = [np.maximum(_residuals(outers[:, :size], stacked, t), ROUGH_FLOOR) for size in sizes]
+    order = np.lexsort((np.arange(len(columns)), *_scored(rough, sizes, len(t))))
+    shortlist = order[:SHORTLIST]
+    precise = [
+        np.maximum([_residual(outers[:, :size], columns[k], t) for k in shortlist], FLOOR)
+        for size in sizes
+    ]
+    scores, small = _scored(precise, sizes, len(t))[::-1]
     offered: dict[tuple[str, Term], None] = {}
     found = []
-    for k in np.lexsort((np.arange(len(scores)), _rounded(scores))):
-        if len(offered) == OFFERED or not np.isfinite(scores[k]):
+    for position in np.lexsort((np.arange(len(shortlist)), small, scores)):
+        k = int(shortlist[position])
+        if len(offered) == OFFERED or not np.isfinite(scores[position]):
             break
         function, argument, rate = listed[k]
         if (function, argument) in offered:
@@ -286,6 +299,29 @@ def function_compositions(
         outers_of = _outers_of(outers, columns[k], t, outer_terms)
         found += [Composition(function, argument, rate, outer) for outer in outers_of]
     return found
+
+
+def _scored(
+    residuals: Sequence[np.ndarray], sizes: Sequence[int], rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sort keys, last first (as :func:`numpy.lexsort` takes them): the smaller model's
+    residual, then the lower price over both models (``residual * rows**(2*size/rows)``),
+    each rounded so that equal fits tie (see :func:`_rounded`) and the library's order, the
+    simplest first, decides among them."""
+    priced = np.min([r * rows ** (2 * size / rows) for r, size in zip(residuals, sizes)], axis=0)
+    return _rounded(residuals[0]), _rounded(priced)
+
+
+def _residual(outers: np.ndarray, column: np.ndarray, target: np.ndarray) -> float:
+    """Relative residual of the least-squares fit of ``target`` over
+    ``[outers, outers*column]``, by orthogonal factorisation."""
+    design = np.column_stack([outers, outers * column[:, None]])
+    norms = np.linalg.norm(design, axis=0)
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+        return math.inf
+    solution, *_ = np.linalg.lstsq(design / norms, target, rcond=None)
+    residual = target - (design / norms) @ solution
+    return float(residual @ residual) / float(target @ target)
 
 
 def _rounded(losses: np.ndarray) -> np.ndarray:

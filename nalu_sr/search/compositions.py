@@ -53,9 +53,10 @@ RATE_FREE = frozenset({"log"})
 #: Rates tried per decade of the grid.
 GRID_PER_DECADE = 40
 
-#: A rate screened from a list is searched within this factor of it, at this many points.
-NEAR = 1.1
-NEAR_POINTS = 9
+#: A rate screened from a list is searched within this factor of it, at this many points
+#: (the list's neighbours, 1/2 and 2, are within reach of each other).
+NEAR = 2.5
+NEAR_POINTS = 25
 
 #: Most outer products found by training that the rate is fitted against (the most frequent
 #: among a job's copies), beside each input.
