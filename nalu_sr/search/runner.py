@@ -558,8 +558,9 @@ class Scoring:
     def compose(self, job: JobResult, promoted: int = PROMOTED, listed: bool = False) -> None:
         """Make a column of every function of a product that ``job`` (a composing stack)
         found, and score the structures over it (see
-        :func:`~nalu_sr.search.compositions.composed_structures`), and the sparse ratios of
-        the inputs' monomials times the column (see :meth:`ratios_over`).
+        :func:`~nalu_sr.search.compositions.composed_structures`), and for ``listed`` ones
+        the sparse ratios of the inputs' monomials times the column (see
+        :meth:`ratios_over`).
 
         A trained job's arguments come with their nearby ones (see
         :func:`~nalu_sr.search.compositions.argument_groups`); ``listed`` ones (from the
@@ -581,7 +582,10 @@ class Scoring:
             )
             if column is not None:
                 structures += composed_structures(column, outers, self.data.table.inputs)
-                structures += self.ratios_over(column, job.transform)
+                if listed:
+                    # A trained job brings many nearby arguments; its outer products stand
+                    # in for the ratios there.
+                    structures += self.ratios_over(column, job.transform)
         self.score(JobResult(job.architecture, job.transform, structures=structures), promoted)
 
     def ratios_over(self, column: int, transform: str) -> list[Structure]:
