@@ -184,3 +184,18 @@ def test_a_hyperbolic_tangent_of_a_group_goes_through_every_surface(paramagnet_m
     assert sympy.simplify(model.formula_ - truth) == 0
     assert r"\tanh" in model.latex()
     assert_every_surface_matches_predict(model, frame, tmp_path)
+
+
+def test_noisy_data_stopped_by_a_polynomial_still_meet_the_listed_functions():
+    # At 1% noise m*theta*(9.8 - 1.6*theta**2) fits 9.81*m*sin(theta) within the noise and
+    # stops the search early; the closed-form stages left in the plan still run, and the
+    # simpler formula is chosen.
+    rng = np.random.default_rng(5)
+    X = rng.uniform([1, 0.1], [3, 1.5], (400, 2))
+    y = 9.81 * X[:, 0] * np.sin(X[:, 1])
+    y = y + 0.01 * np.std(y) * rng.standard_normal(400)
+    result = find_formula(
+        X, y, feature_names=["m", "theta"], architectures=["NAU", "NMU", "P/Q", LISTED]
+    )
+    assert result.formula.has(sympy.sin), result.formula
+    assert "f(u) listed on y" in result.jobs

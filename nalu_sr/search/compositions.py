@@ -184,6 +184,18 @@ def _grid(function: str, argument: np.ndarray) -> np.ndarray:
     return np.concatenate([-magnitudes[::-1], magnitudes]) if signed else magnitudes
 
 
+def _locate(problem: _Problem, grid: np.ndarray) -> tuple[float, tuple[float, float]] | None:
+    """The rate of ``grid`` with the lowest loss of ``problem``, and its neighbours of the same
+    sign (the bounds of its refinement); ``None`` where no rate gives a finite loss."""
+    losses = np.array([problem.loss(r) for r in grid])
+    if not np.isfinite(losses).any():
+        return None
+    rough = float(grid[int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan)))])
+    ordered = np.sort(grid[np.sign(grid) == np.sign(rough)])
+    at = int(np.searchsorted(ordered, rough))
+    return rough, (ordered[max(at - 1, 0)], ordered[min(at + 1, len(ordered) - 1)])
+
+
 def _refine(problem: _Problem, rate: float, bounds: tuple[float, float]) -> float:
     """``rate`` refined within ``bounds`` (Brent's method), then by Gauss-Newton steps."""
     low, high = bounds
@@ -241,13 +253,10 @@ def fit_rate(
     grid = grid[np.isfinite(grid) & (grid != 0)]
     if grid.size == 0:
         return None
-    losses = np.array([wide.loss(r) for r in grid])
-    if not np.isfinite(losses).any():
+    located = _locate(wide, grid)
+    if located is None:
         return None
-    rough = float(grid[int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan)))])
-    ordered = np.sort(grid[np.sign(grid) == np.sign(rough)])
-    at = int(np.searchsorted(ordered, rough))
-    bounds = (ordered[max(at - 1, 0)], ordered[min(at + 1, len(ordered) - 1)])
+    rough, bounds = located
     rough = _refine(wide, rough, bounds)
     # With every outer product at once, a small change of the rate is absorbed by the
     # products of the column with the others (d/da exp(a*u) = u*exp(a*u)): the rate is
@@ -261,7 +270,16 @@ def fit_rate(
         _Problem(function, argument[finite], outers[finite][:, subset], y[finite], w)
         for subset in subsets
     ]
-    refined = [(problem, _refine(problem, rough, bounds)) for problem in narrow]
+    if near:
+        # The short grid is searched by each narrow problem itself: on noisy data the wide
+        # one fits most rates of it about equally, and its choice may lie far from the rate.
+        starts_of = [_locate(problem, grid) for problem in narrow]
+        refined = [
+            (problem, _refine(problem, *where) if where else rough)
+            for problem, where in zip(narrow, starts_of, strict=True)
+        ]
+    else:
+        refined = [(problem, _refine(problem, rough, bounds)) for problem in narrow]
     lowest = min(problem.error(rate) for problem, rate in refined)
     # The smallest model that fits as well: on noisy data a product more always fits a
     # little better, and its rate, fitted to the noise too, looks more certain than it is.
