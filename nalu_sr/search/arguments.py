@@ -263,13 +263,18 @@ def function_compositions(
     values = np.column_stack([term_values(a, table.values[rows]) for a in arguments])
     finite = np.flatnonzero(np.all(np.isfinite(values), axis=0))
     arguments, values = [arguments[k] for k in finite], values[:, finite]
-    listed, columns = [], []
-    for function in RATES:
+    listed, columns, simplicity = [], [], []
+    for f, function in enumerate(RATES):
         for k, rate, column in _columns(function, values):
             listed.append((function, arguments[k], rate))
             columns.append(column)
+            # The simpler argument first, then the simpler rate, then the function's order.
+            simplicity.append((k, RATES[function].index(rate), f))
     if not columns:
         return []
+    simple = np.argsort(
+        np.array(simplicity, dtype=[("a", int), ("r", int), ("f", int)]), kind="stable"
+    ).argsort()
     # Scored over the single inputs and reciprocals (the first products) and over all of
     # them, each fit's residual priced by its number of columns (the Bayesian information
     # criterion): on noisy data every column fits within the noise once enough products may
@@ -279,16 +284,19 @@ def function_compositions(
     sizes = list(dict.fromkeys((1 + len(table.inputs) + len(table.reciprocal_of), outers.shape[1])))
     stacked = np.column_stack(columns)
     rough = [np.maximum(_residuals(outers[:, :size], stacked, t), ROUGH_FLOOR) for size in sizes]
-    order = np.lexsort((np.arange(len(columns)), *_scored(rough, sizes, len(t))))
+    order = np.lexsort((simple, *_scored(rough, sizes, len(t))))
     shortlist = order[:SHORTLIST]
     precise = [
         np.maximum([_residual(outers[:, :size], columns[k], t) for k in shortlist], FLOOR)
         for size in sizes
     ]
     scores, small = _scored(precise, sizes, len(t))[::-1]
+    # Within a bin of the price, the simplest column: on noisy data cos(theta) and
+    # tanh(theta**2/2) may fit L*(1 - cos(theta)) equally well.
+    binned = np.round(np.log10(np.maximum(_price(precise, sizes, len(t)), FLOOR)), 1)
     offered: dict[tuple[str, Term], None] = {}
     found = []
-    for position in np.lexsort((np.arange(len(shortlist)), small, scores)):
+    for position in np.lexsort((small, simple[shortlist], binned)):
         k = int(shortlist[position])
         if len(offered) == OFFERED or not np.isfinite(scores[position]):
             break
@@ -308,8 +316,12 @@ def _scored(
     residual, then the lower price over both models (``residual * rows**(2*size/rows)``),
     each rounded so that equal fits tie (see :func:`_rounded`) and the library's order, the
     simplest first, decides among them."""
-    priced = np.min([r * rows ** (2 * size / rows) for r, size in zip(residuals, sizes)], axis=0)
-    return _rounded(residuals[0]), _rounded(priced)
+    return _rounded(residuals[0]), _rounded(_price(residuals, sizes, rows))
+
+
+def _price(residuals: Sequence[np.ndarray], sizes: Sequence[int], rows: int) -> np.ndarray:
+    """The lower of the models' residuals, each times ``rows**(2*size/rows)``."""
+    return np.min([r * rows ** (2 * size / rows) for r, size in zip(residuals, sizes)], axis=0)
 
 
 def _residual(outers: np.ndarray, column: np.ndarray, target: np.ndarray) -> float:

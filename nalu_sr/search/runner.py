@@ -576,6 +576,7 @@ class Scoring:
                 groups.setdefault((c.function, c.argument), []).append(c)
         else:
             groups = argument_groups(job.compositions, steady)
+        ratios = []
         for (function, argument), found in groups.items():
             column = self.function_column(
                 function, argument, found, frequent, job.transform, listed
@@ -585,8 +586,11 @@ class Scoring:
                 if listed:
                     # A trained job brings many nearby arguments; its outer products stand
                     # in for the ratios there.
-                    structures += self.ratios_over(column, job.transform)
-        self.score(JobResult(job.architecture, job.transform, structures=structures), promoted)
+                    ratios += self.ratios_over(column, job.transform)
+        # Promoted apart: on noisy data the ratios' extra terms fit a little of the noise, and
+        # would leave no room for L - L*cos(theta) among the best.
+        for group in (structures, ratios):
+            self.score(JobResult(job.architecture, job.transform, structures=group), promoted)
 
     def ratios_over(self, column: int, transform: str) -> list[Structure]:
         """The sparse ratios of monomials of the inputs, each alone or times the function
