@@ -29,6 +29,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..snapping import Composition
 from ..structure import Term, make_factor, raise_term
@@ -74,8 +75,10 @@ OUTER_DEGREES = ((2, 3), (4, 2))
 ROUGH_FLOOR = 1e-9
 FLOOR = 1e-20
 
-#: Columns the batched screen shortlists to be scored again precisely.
+#: Columns the batched screen shortlists to be scored again precisely: this many, or all
+#: those it cannot tell from an exact fit, up to the second.
 SHORTLIST = 32
+MAX_SHORTLIST = 512
 
 
 #: Compositions offered per target transform, best first (each costs a fit of its rate).
@@ -236,6 +239,7 @@ def _residuals(outers: np.ndarray, columns: np.ndarray, target: np.ndarray) -> n
     return found
 
 
+@threadpool_limits.wrap(limits=1)  # small solves: more threads only contend with the workers
 def function_compositions(
     table: FeatureTable,
     columns: Sequence[int],
@@ -284,8 +288,11 @@ def function_compositions(
     sizes = list(dict.fromkeys((1 + len(table.inputs) + len(table.reciprocal_of), outers.shape[1])))
     stacked = np.column_stack(columns)
     rough = [np.maximum(_residuals(outers[:, :size], stacked, t), ROUGH_FLOOR) for size in sizes]
-    order = np.lexsort((simple, *_scored(rough, sizes, len(t))))
-    shortlist = order[:SHORTLIST]
+    small_rough, priced_rough = _scored(rough, sizes, len(t))
+    order = np.lexsort((simple, small_rough, priced_rough))
+    # Every column the rough fit cannot tell from exact, and the best others.
+    tied = int(np.sum(priced_rough <= priced_rough[order[0]]))
+    shortlist = order[: min(max(SHORTLIST, tied), MAX_SHORTLIST)]
     precise = [
         np.maximum([_residual(outers[:, :size], columns[k], t) for k in shortlist], FLOOR)
         for size in sizes

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import sympy
 from scipy.optimize import minimize_scalar
+from threadpoolctl import threadpool_limits
 
 from ..snapping import Composition
 from ..structure import Structure, Term, make_factor, make_structure, make_term, raise_term
@@ -208,6 +209,7 @@ def _refine(problem: _Problem, rate: float, bounds: tuple[float, float]) -> floa
     return problem.newton(rate)
 
 
+@threadpool_limits.wrap(limits=1)  # small solves: more threads only contend
 def fit_rate(
     function: str,
     argument: np.ndarray,

@@ -742,6 +742,7 @@ def _search(
         ),
         n_jobs,
     )
+
     def take(job: Job, piece: JobResult) -> bool:
         """Score one job's piece; whether the job is complete."""
         log.reseeded += piece.reseeded

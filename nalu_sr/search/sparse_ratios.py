@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from math import comb
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..structure import (
     Factor,
@@ -159,6 +160,7 @@ def best_subsets(
     return best
 
 
+@threadpool_limits.wrap(limits=1)  # small solves: more threads only contend
 def fixed_denominator_structures(
     inputs: np.ndarray,
     target: np.ndarray,
