@@ -158,7 +158,7 @@ def same_formula(
     (products of two perturbed constants may drift up to about ``2 * rtol``). Otherwise
     (``sin`` and the like) both must agree at 20 random points within ``10 * rtol`` *and*
     ``sympy.simplify`` must reduce their difference to 0 once every float is rounded to 6
-    significant digits; two constants on either side of a rounding boundary can then be
+    significant digits (hyperbolic functions written through exponentials); two constants on either side of a rounding boundary can then be
     judged different although they are within ``rtol``.
 
     Parameters
@@ -203,7 +203,12 @@ def same_formula(
     gaps = _relative_gaps(found, truth_rhs, signed=True, points=20)
     if not gaps or max(gaps) > 10 * rtol:
         return False
-    return sympy.simplify(_round_floats(found) - _round_floats(truth_rhs)) == 0
+    difference = _round_floats(found) - _round_floats(truth_rhs)
+    if sympy.simplify(difference) == 0:
+        return True
+    # Hyperbolic functions through exponentials: K*(tanh(r*t/2) + 1)/2 is K/(1 + exp(-r*t)).
+    hyperbolic = (sympy.tanh, sympy.sinh, sympy.cosh)
+    return difference.has(*hyperbolic) and sympy.simplify(difference.rewrite(sympy.exp)) == 0
 
 
 # --- One search, checked ------------------------------------------------------------------

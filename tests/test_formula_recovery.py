@@ -39,6 +39,11 @@ def test_same_formula_accepts_equivalent_forms(bench):
     r1, r2 = real("R1 R2")
     assert bench.same_formula(1 / (1 / r1 + 1 / r2), truth("parallel_resistors").rhs)
     assert bench.same_formula(2 * r1 * r2 / (2 * r1 + 2 * r2), truth("parallel_resistors").rhs)
+    # A logistic written through tanh is the logistic; half the rate is not.
+    k, rate, t = real("K r t")
+    logistic = truth("logistic_growth").rhs
+    assert bench.same_formula(k * (sympy.tanh(rate * t / 2) + 1) / 2, logistic)
+    assert not bench.same_formula(k * (sympy.tanh(rate * t / 3) + 1) / 2, logistic)
 
 
 def test_same_formula_accepts_constants_within_one_in_a_million(bench):
