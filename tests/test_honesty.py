@@ -25,12 +25,13 @@ def _data(kind: str, n: int = 100) -> pd.DataFrame:
     x, z = rng.uniform(0.5, 3, n), rng.uniform(0.5, 3, n)
     # Products of functions, functions of sums, a Bessel function: beyond the functions of single
     # inputs and of products the search has. (The logistic 1/(1 + exp(-x*z)) was here until the
-    # search learnt functions of products on 1/y, and log(x + z) until it fitted exp(y).)
+    # search learnt functions of products on 1/y, log(x + z) until it fitted exp(y), and
+    # x*log(x + z) until it listed functions of sums of two inputs.)
     y = {
         "sin": np.sin(x * z) * np.cos(x),
         "bessel": scipy.special.j0(x * z),
         "noise": rng.normal(size=n),
-        "log": x * np.log(x + z),
+        "log": x * np.log(x + z**2),
     }[kind]
     return pd.DataFrame({"x": x, "z": z, "y": y})
 
