@@ -65,6 +65,11 @@ PROBE_ROWS = 1000
 #: trained in chunks promotes a share from each chunk as it arrives (see :func:`_promoted`).
 PROMOTED = 12
 
+#: The target transforms whose closed-form jobs still run after a stop on noisy data (see
+#: :func:`_search`): the ratios over the functions of one input on every transform cost tens
+#: of seconds on four inputs, which every noisy table would pay.
+NOISY_STOP_TRANSFORMS = ("y", "1/y")
+
 #: Most train rows the sparse ratios over a function column are solved on (see
 #: :meth:`Scoring.ratios_over`).
 RATIO_ROWS = 512
@@ -791,7 +796,11 @@ def _search(
         # stages later in the plan cost seconds, and may hold a simpler formula beyond
         # arithmetic (9.81*m*sin(theta) beside m*theta*(9.8 - 1.56*theta**2)), which the
         # choice then prefers.
-        rest = [j for j in jobs[stopped + 1 :] if j.architecture.kind.solve is not None]
+        rest = [
+            j
+            for j in jobs[stopped + 1 :]
+            if j.architecture.kind.solve is not None and j.transform in NOISY_STOP_TRANSFORMS
+        ]
         try:
             for job in rest:
                 if budget.spent():
