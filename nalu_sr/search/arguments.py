@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 from ..snapping import Composition
 from ..structure import Term, make_factor, raise_term
 from .candidates import term_values
-from .compositions import COMPOSED_FUNCTIONS
+from .compositions import COMPOSED_FUNCTIONS, _solve
 from .space import EXP_LIMIT, RECIPROCAL_MIN_RATIO, FeatureTable, divides_safely
 from .sparse_ratios import best_subsets, finite_rows
 
@@ -248,9 +248,10 @@ def function_compositions(
     weights: np.ndarray | None = None,
 ) -> list[Composition]:
     """The :data:`OFFERED` functions of an argument of the library that fit ``target`` best
-    as ``A + B*F`` (see the module's description), each as a composition with the rate it
-    was screened at and no outer product. ``columns`` are the inputs (the kind reads them
-    all); ``transform`` names the target's form, which ``target`` already is."""
+    as ``A + B*F`` (see the module's description), each as compositions with the rate it
+    was screened at, one per product that multiplies it in its best sparse fits (and none).
+    ``columns`` are the inputs (the kind reads them all); ``transform`` names the target's
+    form, which ``target`` already is."""
     rows = np.flatnonzero(finite_rows(target, table.values[:, list(columns)]))
     if weights is not None:
         rows = rows[weights[rows] > 0]
@@ -338,9 +339,7 @@ def _residual(outers: np.ndarray, column: np.ndarray, target: np.ndarray) -> flo
     norms = np.linalg.norm(design, axis=0)
     if not np.all(np.isfinite(norms)) or np.any(norms == 0):
         return math.inf
-    solution, *_ = np.linalg.lstsq(design / norms, target, rcond=None)
-    residual = target - (design / norms) @ solution
-    return float(residual @ residual) / float(target @ target)
+    return _solve(design / norms, target)[1] / float(target @ target)
 
 
 def _rounded(losses: np.ndarray) -> np.ndarray:
