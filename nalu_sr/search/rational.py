@@ -20,7 +20,7 @@ of signed sums of the features (``c - vs``, ``(n - 1)*(R2 - R1)``, ``r1*r2``): e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from math import comb
 
 import numpy as np
@@ -172,9 +172,12 @@ def denominator_factors(
     weights: np.ndarray,
     columns: Sequence[int],
     constant: int,
+    roots: Mapping[int, sympy.Expr] | None = None,
 ) -> list[tuple[Factor, int]] | None:
     """``Q = sum(w * monomial)`` (in the inputs' own units) as powers of signed sums of
-    features, ``[(factor, power), ...]``; ``None`` where it is not one.
+    features, ``[(factor, power), ...]``, or of ``roots`` (columns holding the square root of
+    a polynomial, given in the symbols ``x0, x1, ...`` of ``columns``), a factor ``d**2 + L**2``
+    being the square of the column ``sqrt(d**2 + L**2)``; ``None`` where it is not one.
 
     The weights are divided by the smallest in size and rounded: a product of signed sums
     has integer coefficients when expanded.
@@ -194,13 +197,34 @@ def denominator_factors(
         )
     )
     _, parts = sympy.factor_list(expanded, *symbols)
+    squares = {}
+    for column, radicand in (roots or {}).items():
+        poly = sympy.Poly(radicand, *symbols)
+        squares[poly] = squares[-poly] = column
     factors = []
     for part, power in parts:
-        factor = _signed_sum(sympy.Poly(part, *symbols), columns, constant)
-        if factor is None:
+        poly = sympy.Poly(part, *symbols)
+        factor = _signed_sum(poly, columns, constant)
+        if factor is not None:
+            factors.append((factor, power))
+        elif poly in squares:
+            factors.append((make_factor([(squares[poly], 1)]), 2 * power))
+        else:
             return None
-        factors.append((factor, power))
     return factors
+
+
+def radicands(table: FeatureTable, columns: Sequence[int]) -> dict[int, sympy.Expr]:
+    """The table's roots of sums of squares over ``columns`` only, each as the polynomial
+    under its root in the symbols ``x0, x1, ...`` of ``columns`` (see
+    :func:`denominator_factors`)."""
+    symbols = sympy.symbols(f"x:{len(columns)}")
+    local = {table.expressions[c]: s for c, s in zip(columns, symbols, strict=True)}
+    return {
+        c: table.expressions[c].args[0].xreplace(local)
+        for c, used in table.roots.items()
+        if set(used) <= set(columns)
+    }
 
 
 @threadpool_limits.wrap(limits=1)  # small SVDs: more threads only contend with the workers
@@ -217,7 +241,8 @@ def ratio_structures(
     ``v**2*exp(-v**2/2)``, is ``2*log(v) - v**2/2`` there. The sparse ratios over a library of
     denominators join them, the functions of the inputs multiplying their monomials
     (:func:`~nalu_sr.search.sparse_ratios.fixed_denominator_structures`): noise moves them
-    less, and they reach ``m*g*L*(1 - cos(theta))`` over four inputs."""
+    less, and they reach ``m*g*L*(1 - cos(theta))`` over four inputs; on ``y`` over the plain
+    inputs they also divide by the powers of the table's roots of sums of squares."""
     logs = table.functions.get("log", []) if transform == LOG_TARGET else []
     logs = [c for c in logs if c not in columns]
     solved = rational_structures(
@@ -227,9 +252,14 @@ def ratio_structures(
         table.constant,
         weights,
         extra=(table.values[:, logs], logs),
+        roots=radicands(table, columns),
     )
     plain = [c for c in columns if c in table.inputs]
     functions = [c for c in columns if c not in table.inputs]
+    # Roots of sums of squares divide y itself, over the plain inputs:
+    # V/sqrt(R**2 + X**2), S**2/(K**2 + S**2), q*z/(z**2 + R**2)**(3/2).
+    offered = transform == "y" and not functions
+    roots = [c for c, used in table.roots.items() if offered and set(used) <= set(plain)]
     fixed = fixed_denominator_structures(
         table.values[:, plain],
         target,
@@ -238,6 +268,7 @@ def ratio_structures(
         weights,
         extra=(table.values[:, logs], logs),
         times=(table.values[:, functions], functions),
+        roots=(table.values[:, roots], roots),
     )
     return list(dict.fromkeys([*solved, *fixed]))
 
@@ -249,12 +280,14 @@ def rational_structures(
     constant: int,
     weights: np.ndarray | None = None,
     extra: tuple[np.ndarray, Sequence[int]] | None = None,
+    roots: Mapping[int, sympy.Expr] | None = None,
 ) -> list[Structure]:
     """Structures ``sum_k c_k m_k / Q`` of the sparse ratios of polynomials that fit
     ``target`` over ``inputs`` (the feature ``columns``, ``constant`` the column of ones),
-    simplest degrees first; row ``weights`` weigh the equation error. ``extra`` columns
-    (values and feature indices) join the numerator times each monomial of the denominator's
-    basis, so that ``P/Q + f`` is one ratio: ``log(s) - (x - m)**2/(2*s**2)`` has
+    simplest degrees first; row ``weights`` weigh the equation error; ``Q`` factors into
+    signed sums and squares of the ``roots`` columns (see :func:`denominator_factors`).
+    ``extra`` columns (values and feature indices) join the numerator times each monomial of
+    the denominator's basis, so that ``P/Q + f`` is one ratio: ``log(s) - (x - m)**2/(2*s**2)`` has
     ``Q = s**2`` and ``log(s)*s**2`` in ``P``.
 
     Examples
@@ -262,6 +295,7 @@ def rational_structures(
     >>> rng = np.random.default_rng(0)
     >>> x = rng.uniform(1, 2, size=(60, 2))
     >>> found = rational_structures(x, x[:, 0] / (x[:, 0] + x[:, 1]), [0, 1], 2)
+    >>> from nalu_sr.structure import make_term
     >>> a, a_plus_b = make_factor([(0, 1)]), make_factor([(0, 1), (1, 1)])
     >>> (make_term([a], [a_plus_b]),) in found
     True
@@ -312,7 +346,7 @@ def rational_structures(
             if len(kept_p) > MAX_TERMS:
                 continue
             below = denominator_factors(
-                [exponents[k] for k in kept_q], b / unit[kept_q], columns, constant
+                [exponents[k] for k in kept_q], b / unit[kept_q], columns, constant, roots
             )
             if below is None:
                 continue

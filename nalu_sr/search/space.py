@@ -3,6 +3,7 @@ which stacks are offered (see :mod:`nalu_sr.search.stacks`)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -49,6 +50,10 @@ class FeatureTable:
     functions : dict of str to list of int
         For each function of :data:`UNARY_FUNCTIONS`, the columns holding it of one input
         (``sqrt(x)``, ``sin(x)``, ...), where it is offered.
+    roots : dict of int to tuple of int
+        Columns holding the square root of a signed sum of squares (``sqrt(z**2 + R**2)``,
+        ``sqrt(c**2 - v**2)``; see :func:`root_sums`), each with the
+        inputs it reads. No unit reads them; the closed-form solves divide by their powers.
     """
 
     values: np.ndarray
@@ -57,6 +62,7 @@ class FeatureTable:
     reciprocal_of: dict[int, int]
     constant: int
     functions: dict[str, list[int]] = field(default_factory=dict)
+    roots: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def reciprocals(self) -> list[int]:
@@ -104,6 +110,12 @@ def build_feature_table(
                         columns.append(numpy_function(X[:, j]))
                     expressions.append(sympy_function(symbol))
                     functions.setdefault(name, []).append(len(columns) - 1)
+    roots = {}
+    if X.shape[1] <= MAX_FUNCTION_INPUTS:
+        for used, values, expression in root_sums(X, symbols, fit_rows):
+            columns.append(values)
+            expressions.append(expression)
+            roots[len(columns) - 1] = used
     columns.append(np.ones(X.shape[0]))
     expressions.append(sympy.Integer(1))
     return FeatureTable(
@@ -113,7 +125,50 @@ def build_feature_table(
         reciprocal_of=reciprocal_of,
         constant=len(columns) - 1,
         functions=functions,
+        roots=roots,
     )
+
+
+#: Most inputs whose squares are summed three at a time (``sqrt(x**2 + y**2 + z**2)``).
+TRIPLE_INPUTS = 4
+
+
+def root_sums(
+    X: np.ndarray, symbols: Sequence[sympy.Symbol], fit_rows: np.ndarray
+) -> list[tuple[tuple[int, ...], np.ndarray, sympy.Expr]]:
+    """Square roots of the signed sums of squares physics divides by, as ``(inputs read,
+    values, expression)``: ``a**2 + b**2`` for every pair of inputs (and every triple on up to
+    :data:`TRIPLE_INPUTS` inputs) and ``a**2 - b**2`` signed to stay positive, each only where
+    its sum keeps one sign away from zero on ``fit_rows`` (as a denominator must). Their
+    powers give ``1/sqrt(R**2 + X**2)``, ``S**2/(K**2 + S**2)`` and ``z/(z**2 + R**2)**(3/2)``,
+    which no product of signed sums writes; with a constant, ``1 + x**2`` is a polynomial on
+    ``1/y`` or ``y**2``, found there.
+
+    Examples
+    --------
+    >>> a, b = sympy.symbols("a b")
+    >>> X = np.array([[1.0, 3.0], [2.0, 4.0], [1.5, 5.0]])
+    >>> [str(e) for _, _, e in root_sums(X, [a, b], np.arange(3))]
+    ['sqrt(a**2 + b**2)', 'sqrt(-a**2 + b**2)']
+    """
+    n = X.shape[1]
+    squares = [X[:, j] ** 2 for j in range(n)]
+    sums: list[tuple[tuple[int, ...], list[tuple[np.ndarray, sympy.Expr, int]]]] = []
+    for size in (2, 3) if n <= TRIPLE_INPUTS else (2,):
+        for chosen in itertools.combinations(range(n), size):
+            sums.append((chosen, [(squares[j], symbols[j] ** 2, 1) for j in chosen]))
+    for a, b in itertools.combinations(range(n), 2):
+        sums.append(((a, b), [(squares[a], symbols[a] ** 2, 1), (squares[b], symbols[b] ** 2, -1)]))
+    found = []
+    for used, parts in sums:
+        total = sum(sign * values for values, _, sign in parts)
+        if not divides_safely(total[fit_rows]):
+            continue
+        sign = 1 if total[fit_rows][0] > 0 else -1
+        expression = sympy.Add(*(sign * s * e for _, e, s in parts))
+        with np.errstate(invalid="ignore"):
+            found.append((used, np.sqrt(sign * total), sympy.sqrt(expression)))
+    return found
 
 
 #: Functions of one input the feature table may hold, each as NumPy and SymPy write it.

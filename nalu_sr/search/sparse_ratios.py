@@ -61,18 +61,27 @@ BEAM = 24
 RIDGE = 1e-10
 #: Structures offered per number of terms, the best over every denominator.
 PER_SIZE = 3
+#: Highest power of a root of a sum of squares in a denominator: ``1/sqrt(R**2 + X**2)``,
+#: ``1/(K**2 + S**2)``, ``1/(z**2 + R**2)**(3/2)``.
+ROOT_POWERS = 3
 #: Above this relative residual (of the target's sum of squares) a subset is not offered.
 LOOSE = 1e-2
 
 
 def denominators(
-    values: np.ndarray, columns: Sequence[int], constant: int, sums: bool = True
+    values: np.ndarray,
+    columns: Sequence[int],
+    constant: int,
+    sums: bool = True,
+    roots: tuple[np.ndarray, Sequence[int]] | None = None,
 ) -> list[tuple[list[tuple[Factor, int]], np.ndarray]]:
     """The library of denominators over ``values`` (one column per feature in ``columns``),
     each as factors with powers and its values on the rows: 1 (the empty list), monomials of
     the inputs (up to degree 4 over two inputs, 2 over more), signed sums of two or three
     features (the constant among them) and differences of two squares (unless ``sums`` is
-    false); only those that keep one sign away from zero."""
+    false), and the powers 1 to :data:`ROOT_POWERS` of the ``roots`` columns (values and
+    feature indices: square roots of sums of squares, ``(z**2 + R**2)**(3/2)``), and each
+    root times an input; only those that keep one sign away from zero."""
     ones = np.ones(len(values))
     found = [([], ones)]
     singles = [make_factor([(c, 1)]) for c in columns]
@@ -96,7 +105,22 @@ def denominators(
     for (a, va), (b, vb) in itertools.combinations(features, 2):
         below = [(make_factor([(a, 1), (b, -1)]), 1), (make_factor([(a, 1), (b, 1)]), 1)]
         found.append((below, va * va - vb * vb))
-    return [(below, value) for below, value in found if _keeps_away_from_zero(value)]
+    found = [(below, value) for below, value in found if _keeps_away_from_zero(value)]
+    # A root that keeps away from zero divides safely at any power (as a monomial's inputs
+    # do; its cube spans more than a hundredfold where the root spans five).
+    root_values, root_columns = roots if roots is not None else (values[:, :0], [])
+    for r, column in zip(root_values.T, root_columns, strict=True):
+        if not _keeps_away_from_zero(r):
+            continue
+        root = make_factor([(column, 1)])
+        found += [([(root, power)], r**power) for power in range(1, ROOT_POWERS + 1)]
+        # The root times an input: I*L/(d*sqrt(d**2 + L**2)), v**2*h/(g*sqrt(h**2 + L**2)).
+        found += [
+            ([(root, 1), (s, 1)], r * v)
+            for s, v in zip(singles, values.T, strict=True)
+            if _keeps_away_from_zero(v)
+        ]
+    return found
 
 
 def finite_rows(target: np.ndarray, *blocks: np.ndarray) -> np.ndarray:
@@ -128,34 +152,46 @@ def best_subsets(
     the intercept, always in) with their residual sums of squares, best first, from the Gram
     matrix ``gram`` of the unit-norm columns and their products ``moment`` with the target.
 
-    A ridge of :data:`RIDGE` keeps near-collinear subsets solvable; their residual stays an
-    upper bound of the true one's."""
+    The intercept is projected out first, so that one and two columns have closed-form
+    residuals (every pair at once); larger subsets grow from the best :data:`BEAM` of the
+    size below, solved in a batch. A ridge of :data:`RIDGE` keeps near-collinear subsets
+    solvable; their residual stays an upper bound of the true one's."""
     n = gram.shape[0] - 1
-    ridged = gram + RIDGE * np.eye(n + 1)
+    scale = gram[0, 0] + RIDGE
+    g = gram[1:, 1:] - np.outer(gram[1:, 0], gram[0, 1:]) / scale + RIDGE * np.eye(n)
+    m = moment[1:] - gram[1:, 0] * moment[0] / scale
+    left = total - moment[0] ** 2 / scale
+    diagonal = np.diag(g)
     best: dict[int, list[tuple[float, tuple[int, ...]]]] = {}
     frontier = np.empty((1, 0), dtype=int)
-    columns = np.arange(1, n + 1)
     for size in range(1, min(MAX_TERMS, n) + 1):
-        if size <= 2:
-            subsets = np.array(list(itertools.combinations(columns, size)), dtype=int)
+        if size == 1:
+            subsets = np.arange(n)[:, None]
+            rss = left - m**2 / diagonal
+        elif size == 2:
+            i, j = np.triu_indices(n, 1)
+            subsets = np.column_stack([i, j])
+            a, b, d = diagonal[i], g[i, j], diagonal[j]
+            with np.errstate(all="ignore"):
+                explained = (d * m[i] ** 2 - 2 * b * m[i] * m[j] + a * m[j] ** 2) / (a * d - b * b)
+            rss = np.where(np.isfinite(explained), left - explained, np.inf)
         else:
             grown = np.column_stack(
-                [np.repeat(frontier, n, axis=0), np.tile(columns, len(frontier))]
+                [np.repeat(frontier, n, axis=0), np.tile(np.arange(n), len(frontier))]
             )
             grown.sort(axis=1)
             grown = grown[np.all(np.diff(grown, axis=1) > 0, axis=1)]
-            keys = grown @ (n + 1) ** np.arange(size)
+            keys = grown @ n ** np.arange(size)
             subsets = grown[np.unique(keys, return_index=True)[1]]
-        if not len(subsets):
-            break
-        index = np.column_stack([np.zeros(len(subsets), dtype=int), subsets])
-        g = ridged[index[:, :, None], index[:, None, :]]
-        m = moment[index]
-        coef = np.linalg.solve(g, m[:, :, None])[:, :, 0]
-        rss = total - np.einsum("ij,ij->i", m, coef)
+            if not len(subsets):
+                break
+            block = g[subsets[:, :, None], subsets[:, None, :]]
+            rhs = m[subsets]
+            coef = np.linalg.solve(block, rhs[:, :, None])[:, :, 0]
+            rss = left - np.einsum("ij,ij->i", rhs, coef)
         top = np.argpartition(rss, BEAM)[:BEAM] if len(rss) > BEAM else np.arange(len(rss))
         order = top[np.lexsort((top, rss[top]))]
-        best[size] = [(float(rss[i]), tuple(int(k) for k in subsets[i])) for i in order]
+        best[size] = [(float(rss[k]), tuple(int(c) + 1 for c in subsets[k])) for k in order]
         frontier = subsets[order]
     return best
 
@@ -169,10 +205,12 @@ def fixed_denominator_structures(
     weights: np.ndarray | None = None,
     extra: tuple[np.ndarray, Sequence[int]] | None = None,
     times: tuple[np.ndarray, Sequence[int]] | None = None,
+    roots: tuple[np.ndarray, Sequence[int]] | None = None,
 ) -> list[Structure]:
     """Structures ``sum_k m_k/Q`` (and an intercept) of the best subsets of one to
     :data:`MAX_TERMS` monomials over each denominator ``Q`` of the library
-    (:func:`denominators`), the :data:`PER_SIZE` best per number of terms. ``extra`` columns
+    (:func:`denominators`, with the powers of the ``roots`` columns), the :data:`PER_SIZE`
+    best per number of terms. ``extra`` columns
     (values and feature indices) may join a subset as terms of their own, not divided by
     ``Q``: on ``log(y)``, the logarithms of the inputs, so that ``p0*exp(-m*g*h/(k*T))`` is
     ``log(p0) - m*g*h/(k*T)``. ``times`` columns (functions of one input) multiply each
@@ -194,11 +232,13 @@ def fixed_denominator_structures(
     none = (np.empty((rows, 0)), [])
     extra_values, extra_columns = extra if extra is not None else none
     times_values, times_columns = times if times is not None else none
-    finite = finite_rows(target, inputs, extra_values, times_values)
+    root_values, root_columns = roots if roots is not None else none
+    finite = finite_rows(target, inputs, extra_values, times_values, root_values)
     if not 0 < n_inputs <= MAX_COLUMNS or finite.sum() < 8:
         return []
     x, t = inputs[finite], target[finite]
     extra_values, times_values = extra_values[finite], times_values[finite]
+    root_values = root_values[finite]
     extra_terms = column_terms(extra_columns)
     times_terms = [(), *column_terms(times_columns)]
     root_w = np.ones(len(t)) if weights is None else np.sqrt(weights[finite])
@@ -222,7 +262,9 @@ def fixed_denominator_structures(
     ranked: dict[int, list[tuple[float, int, tuple[int, ...]]]] = {}
     # With functions multiplying the monomials, the sums below are left to the joint solve:
     # each would cost as much as the plain library over again.
-    library = denominators(x, columns, constant, sums=not times_columns)
+    library = denominators(
+        x, columns, constant, sums=not times_columns, roots=(root_values, root_columns)
+    )
     for position, (below, q) in enumerate(library):
         q = q / np.sqrt(np.mean(q**2))
         # Over Q = 1 the constant monomial is the intercept itself.
