@@ -9,6 +9,7 @@ the target, see ``--data-seed``) and each result is checked against the ground t
 - ``false_claim``: it said exact but the formula is not the truth, the failure that matters
   most, since a user has no other way to tell;
 - ``truth_in_candidates``: some row of the candidates table is the true formula;
+- ``architecture`` (CSV only): the stack and target transform that gave the chosen formula;
 - ``wide_relative_rmse``: RMSE of the chosen formula on the entry's wide (extrapolation) table
   over the RMS of that table's target.
 
@@ -223,6 +224,7 @@ class Run:
     arithmetic: bool
     truth: str
     found: str = ""
+    architecture: str = ""
     recovered: bool = False
     claimed_exact: bool = False
     false_claim: bool = False
@@ -298,6 +300,9 @@ def run_entry(
         run.claimed_exact = bool(result.exact)
         run.candidates = len(result.candidates)
         run.found = "" if result.formula is None else str(result.formula)
+        if result.chosen is not None:
+            chosen = result.candidates.iloc[result.chosen]
+            run.architecture = f"{chosen['architecture']} on {chosen['transform']}"
         positive = frozenset(
             name
             for name, intervals in check_ranges(entry.wide_ranges).items()
