@@ -107,11 +107,14 @@ def test_noisy_table_keeps_the_shipped_inputs(bench):
 
 def fake_search(formula, exact, candidates):
     def find_formula(X, y, **kwargs):
-        table = pd.DataFrame({"sympy_format": candidates})
+        table = pd.DataFrame(
+            {"sympy_format": candidates, "architecture": "NAU", "transform": "y"}
+        )
         return SimpleNamespace(
             formula=formula,
             exact=exact,
             candidates=table,
+            chosen=0 if candidates else None,
             seconds=0.5,
             timed_out=False,
             message="fake",
@@ -127,6 +130,7 @@ def test_claiming_exact_for_a_wrong_formula_is_a_false_claim(bench, monkeypatch)
     run = bench.run_entry("nac_subtract", 0.0, max_time=1, seed=0, n_jobs=1)
     assert run.claimed_exact and not run.recovered and run.false_claim
     assert run.truth_in_candidates
+    assert run.architecture == "NAU on y"
     assert run.wide_relative_rmse > 0.1
     assert "FALSE CLAIM" in bench.noise_table([run])
     assert bench.summary([run])["false_claims"] == ["nac_subtract"]
