@@ -57,12 +57,13 @@ class PoleWarning(UserWarning):
 
 class DomainWarning(UserWarning):
     """New rows where the argument of a root or a logarithm in the formula is negative (or zero,
-    for a logarithm): the formula is not real there, and ``predict`` gives NaN."""
+    for a logarithm), or that of an arcsine is outside [-1, 1]: the formula is not real there,
+    and ``predict`` gives NaN."""
 
 
 def _warn_on_domains(expr: sympy.Expr, names: tuple[str, ...], X: np.ndarray) -> None:
-    """Warn once per root or logarithm of ``expr`` whose argument leaves its domain on rows of
-    ``X``."""
+    """Warn once per root, logarithm or arcsine of ``expr`` whose argument leaves its domain on
+    rows of ``X``."""
     if X.shape[0] == 0:
         return
     logs = {f.args[0] for f in expr.atoms(sympy.log)}
@@ -74,6 +75,18 @@ def _warn_on_domains(expr: sympy.Expr, names: tuple[str, ...], X: np.ndarray) ->
                 f"the formula takes a root or logarithm of {argument}, which is outside its "
                 f"domain on {outside} of the {X.shape[0]} rows: the formula is not real there "
                 "(predict gives NaN).",
+                DomainWarning,
+                stacklevel=3,
+            )
+    for arcsine in sorted(expr.atoms(sympy.asin), key=sympy.default_sort_key):
+        argument = arcsine.args[0]
+        values = np.broadcast_to(_compiled(argument, names)(*X.T), (X.shape[0],))
+        outside = int(np.sum(~(np.abs(values) <= 1)))
+        if outside:
+            warnings.warn(
+                f"the formula takes the arcsine of {argument}, which is outside [-1, 1] on "
+                f"{outside} of the {X.shape[0]} rows: the formula is not real there (predict "
+                "gives NaN).",
                 DomainWarning,
                 stacklevel=3,
             )

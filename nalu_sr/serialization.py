@@ -41,6 +41,8 @@ _OPERATORS: dict[str, tuple[type, int | None]] = {
     "cos": (sympy.cos, 1),
     "tan": (sympy.tan, 1),
     "tanh": (sympy.tanh, 1),
+    "atan": (sympy.atan, 1),
+    "asin": (sympy.asin, 1),
     "exp": (sympy.exp, 1),
     "log": (sympy.log, 1),
     "Abs": (sympy.Abs, 1),

@@ -131,8 +131,22 @@ def test_functions_are_listed_only_inside_their_domains():
             lambda a, t, p: a * np.cos(2 * np.pi * t / p),
             "A*cos(2*pi*t/P)",
         ),
+        (
+            "w R C",
+            [0.5, 0.5, 0.5],
+            [3, 3, 3],
+            lambda w, r, c: np.arctan(w * r * c),
+            "atan(C*R*w)",
+        ),
+        (
+            "n lam d",
+            [1, 0.5, 2],
+            [2, 1, 3],
+            lambda n, lam, d: np.arcsin(n * lam / (2 * d)),
+            "asin(n*lam/(2*d))",
+        ),
     ],
-    ids=["fermi-dirac", "inductor", "period"],
+    ids=["fermi-dirac", "inductor", "period", "phase-angle", "bragg-angle"],
 )
 def test_a_listed_function_is_found_exactly_with_its_rate_named(
     names, low, high, formula, expected
@@ -199,3 +213,39 @@ def test_noisy_data_stopped_by_a_polynomial_still_meet_the_listed_functions():
     )
     assert result.formula.has(sympy.sin), result.formula
     assert "f(u) listed on y" in result.jobs
+
+
+@pytest.fixture(scope="module")
+def bragg_model():
+    # The Bragg angle of order n: asin(n*lam/(2*d)), the group n*lam/d at rate 1/2.
+    import pandas as pd
+
+    from nalu_sr import NaluRegressor
+
+    rng = np.random.default_rng(5)
+    ranges = [("n", 1, 2), ("lam", 0.5, 1), ("d", 2, 3)]
+    frame = pd.DataFrame({name: rng.uniform(low, high, 300) for name, low, high in ranges})
+    y = np.arcsin(frame.n * frame.lam / (2 * frame.d))
+    return NaluRegressor(architectures=[LISTED]).fit(frame, y), frame
+
+
+def test_an_arcsine_of_a_group_goes_through_every_surface(bragg_model, tmp_path):
+    model, frame = bragg_model
+    assert model.exact_, model.formula_
+    symbols = {s.name: s for s in model.formula_.free_symbols}
+    truth = sympy.sympify("asin(n*lam/(2*d))", locals=symbols)
+    assert sympy.simplify(model.formula_ - truth) == 0
+    assert r"\operatorname{asin}" in model.latex()
+    assert_every_surface_matches_predict(model, frame, tmp_path)
+
+
+def test_predict_warns_where_an_arcsine_leaves_its_domain(bragg_model):
+    import pandas as pd
+
+    from nalu_sr.estimator import DomainWarning
+
+    model, _ = bragg_model
+    beyond = pd.DataFrame({"n": [3.0], "lam": [1.0], "d": [1.0]})
+    with pytest.warns(DomainWarning, match="arcsine"):
+        predicted = model.predict(beyond)
+    assert np.isnan(predicted[0])

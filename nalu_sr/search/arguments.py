@@ -15,11 +15,13 @@ and a wrong column leaves a residual. The best few become
 does for trained ones (:func:`~nalu_sr.search.compositions.fit_rate`): the rate listed here is
 only where that fit starts.
 
-The functions are the exponential, the logarithm, the sine, the cosine and the hyperbolic
-tangent (``N*m*tanh(m*B/(k*T))``). Domains are respected: a logarithm only of an argument that
+The functions are the exponential, the logarithm, the sine, the cosine, the hyperbolic
+tangent (``N*m*tanh(m*B/(k*T))``), the arctangent (a phase, ``atan(w*R*C)``) and the arcsine
+(an angle, ``asin(n*lam/(2*d))``). Domains are respected: a logarithm only of an argument that
 keeps one sign away from zero, an exponential only within
 :data:`~nalu_sr.search.space.EXP_LIMIT`, a sine or a cosine of an argument that spans at most
-a few turns, a hyperbolic tangent short of saturation.
+a few turns, a hyperbolic tangent or an arctangent short of saturation, an arcsine of an
+argument within [-1, 1].
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ RATES = {
     "sin": (1.0, 2.0, 0.5, 2 * math.pi, math.pi),
     "cos": (1.0, 2.0, 0.5, 2 * math.pi, math.pi),
     "tanh": (1.0, 2.0, 0.5),
+    "atan": (1.0, 2.0, 0.5),
+    "asin": (1.0, 0.5, 2.0),
     "log": (1.0,),
 }
 
@@ -180,8 +184,10 @@ def _columns(function: str, arguments: np.ndarray) -> list[tuple[int, float, np.
             keep &= np.max(scaled, axis=0) <= EXP_LIMIT
         if function in ("sin", "cos"):
             keep &= np.max(np.abs(scaled), axis=0) <= ANGLE_LIMIT
-        if function == "tanh":
+        if function in ("tanh", "atan"):
             keep &= np.min(np.abs(scaled), axis=0) <= SATURATED
+        if function == "asin":
+            keep &= np.max(np.abs(scaled), axis=0) <= 1
         kept = np.flatnonzero(keep)
         with np.errstate(all="ignore"):
             values = COMPOSED_FUNCTIONS[function][0](scaled[:, kept])

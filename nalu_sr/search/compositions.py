@@ -40,12 +40,22 @@ FUNCTIONS = {
     "exp": ((0.01, 30.0), True),
     # From nearly linear to saturated (tanh(5) is 0.9999); odd, as the sine.
     "tanh": ((0.05, 5.0), False),
+    # A phase angle from nearly linear to nearly a right angle; odd.
+    "atan": ((0.05, 20.0), False),
+    # Defined up to an argument of 1 (a rate past that gives no finite fit); odd.
+    "asin": ((0.05, 1.0), False),
 }
 
 #: Functions a composition may apply, as NumPy and SymPy write them: those of the feature
-#: table's columns, and the hyperbolic tangent, which only functions of groups of inputs
-#: need (``N*m*tanh(m*B/(k*T))``), not every input on its own.
-COMPOSED_FUNCTIONS = {**UNARY_FUNCTIONS, "tanh": (np.tanh, sympy.tanh)}
+#: table's columns, and those that only groups of inputs need, not every input on its own:
+#: the hyperbolic tangent (``N*m*tanh(m*B/(k*T))``), the arctangent of a phase
+#: (``atan(w*R*C)``) and the arcsine of an angle (``asin(n*lam/(2*d))``).
+COMPOSED_FUNCTIONS = {
+    **UNARY_FUNCTIONS,
+    "tanh": (np.tanh, sympy.tanh),
+    "atan": (np.arctan, sympy.atan),
+    "asin": (np.arcsin, sympy.asin),
+}
 
 #: Functions whose rate the formula's linear constants absorb, fitted with a rate of 1: the
 #: logarithm (``c*o*log(a*x) = c*o*log(a) + c*o*log(x)``, and ``o`` is an outer product).
