@@ -78,8 +78,33 @@ def test_an_input_that_crosses_zero_is_never_divided_by():
             "y",
             "exp((-m + x)**2/s**2)",
         ),
+        (
+            "n m v kT",
+            [1, 0.5, 0.5, 1],
+            [2, 2, 2, 3],
+            lambda n, m, v, kt: n * np.exp(-m * v**2 / (2 * kt)),
+            "y",
+            "exp(m*v**2/kT)",
+        ),
+        (
+            "g Rg v",
+            [9, 1, 8],
+            [10, 5, 12],
+            lambda g, r, v: np.arcsin(g * r / v**2),
+            "y",
+            "asin(Rg*g/v**2)",
+        ),
     ],
-    ids=["inductor", "fermi-dirac", "period", "channel-capacity", "planck", "bell-curve"],
+    ids=[
+        "inductor",
+        "fermi-dirac",
+        "period",
+        "channel-capacity",
+        "planck",
+        "bell-curve",
+        "maxwell-boltzmann",
+        "launch-angle",
+    ],
 )
 def test_the_true_function_and_argument_rank_first(names, low, high, formula, transform, expected):
     table, X = _table(names, low, high)

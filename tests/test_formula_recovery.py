@@ -107,9 +107,7 @@ def test_noisy_table_keeps_the_shipped_inputs(bench):
 
 def fake_search(formula, exact, candidates):
     def find_formula(X, y, **kwargs):
-        table = pd.DataFrame(
-            {"sympy_format": candidates, "architecture": "NAU", "transform": "y"}
-        )
+        table = pd.DataFrame({"sympy_format": candidates, "architecture": "NAU", "transform": "y"})
         return SimpleNamespace(
             formula=formula,
             exact=exact,

@@ -20,7 +20,10 @@ NOISE_VERDICT = (
 )
 
 
-def _data(kind: str, n: int = 100) -> pd.DataFrame:
+def _data(kind: str) -> pd.DataFrame:
+    # Noise on 200 rows: on 100, a fitted 0.01*z**2 leaves a residual the noise test cannot
+    # tell from noise or not, and whether the search stops is chance.
+    n = 200 if kind == "noise" else 100
     rng = np.random.default_rng(0)
     x, z = rng.uniform(0.5, 3, n), rng.uniform(0.5, 3, n)
     # Products of functions, functions of sums, a Bessel function: beyond the functions of single
@@ -46,10 +49,13 @@ def test_no_exact_formula_is_said_plainly_and_the_best_approximation_kept(kind, 
     assert result.exit_code == EXIT_NOT_EXACT, result.output
     assert "Exact: no" in result.stdout
     # Noise ends the search as soon as the best formula leaves only noise, and says so.
-    verdict = NOISE_VERDICT if kind == "noise" else "No exact formula in the search space"
-    assert f"{verdict}; the best approximation has relative error" in " ".join(
-        result.stdout.split()
-    )
+    # Elsewhere the search ends its plan (x*log(x + z**2) leaves stages of wider stacks out).
+    verdict = {
+        "noise": NOISE_VERDICT,
+        "log": "No exact formula among the stages of the search plan",
+    }.get(kind, "No exact formula in the search space")
+    printed = " ".join(result.stdout.split())
+    assert verdict in printed and "; the best approximation has relative error" in printed
     model = NaluRegressor.load(output)
     assert model.exact_ is False
     assert not model.candidates_["exact"].any()

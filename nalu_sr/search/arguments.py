@@ -67,6 +67,10 @@ MIN_SPREAD = 0.05
 #: Most inputs in a product argument (``B*q*t/m``).
 MAX_ARGUMENT_INPUTS = 4
 
+#: Most inputs of a table whose arguments include a square times two other inputs
+#: (``m*v**2/(k*T)``); beyond it, a square times one other (``g*R/v**2``).
+SQUARED_GROUP_INPUTS = 4
+
 #: Most inputs and reciprocals in one product ``m`` of the screening model, by the number of
 #: inputs up to which it applies: three on two inputs (``f**3/(exp(f/T) - 1)``), two up to
 #: four (``V*(1 - exp(-R*t/L))/R``), one beyond.
@@ -92,9 +96,9 @@ OFFERED = 4
 def argument_terms(table: FeatureTable, rows: np.ndarray) -> list[Term]:
     """The library of arguments over ``table``'s inputs: each input and its square (and their
     reciprocals where the input divides safely on ``rows``); products of two to four inputs,
-    each to the power 1 or -1, and the squares of those of two; differences and sums of two
-    inputs, alone, over an input or times one, and their squares, alone or over the square of
-    an input."""
+    each to the power 1 or -1, and the squares of those of two; one input squared times one or
+    two others (see :data:`SQUARED_GROUP_INPUTS`); differences and sums of two inputs, alone,
+    over an input or times one, and their squares, alone or over the square of an input."""
     inputs = list(table.inputs)
     divides = {i: divides_safely(table.values[rows, i]) for i in inputs}
     powers = {i: (1, -1) if divides[i] else (1,) for i in inputs}
@@ -120,6 +124,25 @@ def argument_terms(table: FeatureTable, rows: np.ndarray) -> list[Term]:
                             for i, e in zip(chosen, exponents, strict=True)
                         )
                     )
+    # One input squared times one or two others: g*R/v**2, m*v**2/(k*T).
+    for i in inputs:
+        others = [j for j in inputs if j != i]
+        for size in range(1, (2 if len(inputs) <= SQUARED_GROUP_INPUTS else 1) + 1):
+            for chosen in itertools.combinations(others, size):
+                for e in powers[i]:
+                    for exponents in itertools.product(*(powers[j] for j in chosen)):
+                        square = (make_factor([(i, 1)]), 2 * e)
+                        add(
+                            raise_term(
+                                [
+                                    square,
+                                    *(
+                                        (make_factor([(j, 1)]), f)
+                                        for j, f in zip(chosen, exponents)
+                                    ),
+                                ]
+                            )
+                        )
     for a, b in itertools.combinations(inputs, 2):
         for sign in (1, -1):
             pair = make_factor([(a, 1), (b, sign)])

@@ -84,12 +84,13 @@ NUMBA_WORTHWHILE = 2_000_000
 PLAN_RUNS = 36
 
 #: Training runs of the stages beyond arithmetic at ``effort=1``: a share of their own, so
-#: that a table whose arithmetic stages fill the plan still reaches them. It holds the same
-#: stages on 2 to 6 inputs as 32 did before the functions of products (6 runs on y and 1/y,
-#: 12 on 6 inputs) joined them, and as 38 did before the jobs on exp(y) (at most 5: NAU, NMU
-#: and NMU->NAU single powers at each width), the logarithm of a product (on y and 1/y) and
-#: the functions of a product of two sums (3 runs, on y) joined them.
-FUNCTION_PLAN_RUNS = 48
+#: that a table whose arithmetic stages fill the plan still reaches them. The closed-form
+#: stages (ratios on every transform, the listed functions of groups of inputs) find every
+#: formula of the suite beyond arithmetic that any stage finds, before these; on 2 to 6
+#: inputs this share holds the functions of single inputs inside sums and products and the
+#: trained functions of a product (11 to 17 runs), and keeps a table with no formula to
+#: find near two minutes (48 runs took three to five).
+FUNCTION_PLAN_RUNS = 16
 
 #: ``progress(done, total, description)`` after each trained architecture; a callback with a
 #: parameter named ``best`` also gets ``best=``, the formula with the lowest validation error so

@@ -690,7 +690,8 @@ STACK_KINDS: dict[str, StackKind] = {
         _nau,
         Single(_inputs),
         SnapEach(sum_terms),
-        transforms=("y", "1/y", "y**2", "log(y)", "sqrt(y)", "exp(y)"),
+        # (Not on exp(y): log(a + b) is a listed function, log(P/Q) a closed-form ratio.)
+        transforms=("y", "1/y", "y**2", "log(y)", "sqrt(y)"),
         separate_sums=True,
     ),
     # Products of inputs and reciprocals are also reciprocals of such products: not on 1/y.
@@ -699,8 +700,8 @@ STACK_KINDS: dict[str, StackKind] = {
         _nmu,
         Single(_product_columns),
         SnapEach(product_terms),
-        # exp(-E/(k*T)) as log(y) = -E/(k*T); log(a*b/c) + k as exp(y) = K*a*b/c.
-        transforms=("y", "log(y)", "exp(y)"),
+        # exp(-E/(k*T)) as log(y) = -E/(k*T).
+        transforms=("y", "log(y)"),
         common_scale=False,
     ),
     # Monomials with integer powers up to 4 in size, x**3*y/z**2, learnt in log space: one
@@ -771,8 +772,7 @@ STACK_KINDS: dict[str, StackKind] = {
         _nmu_nau,
         PerWidth(_single_product_columns, widest=4),
         SnapEach(sum_of_products_terms),
-        # log(1 + a/b) as exp(y) = 1 + a/b.
-        transforms=("y", "1/y", "y**2", "1/y**2", "exp(y)"),
+        transforms=("y", "1/y", "y**2", "1/y**2"),
     ),
     "nmu-nau": StackKind(
         "NMU->NAU[{h}]",
