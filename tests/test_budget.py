@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import sympy
 
 from nalu_sr import NaluRegressor
 from nalu_sr.search import TrainingSettings, find_formula
@@ -93,8 +94,8 @@ def test_effort_sets_how_many_stages_run_and_the_verdict_says_what_was_left(wavy
 
 def test_pure_noise_ends_the_search_once_a_formula_leaves_only_noise():
     rng = np.random.default_rng(1)
-    X = rng.uniform(size=(120, 3))
-    y = rng.integers(0, 3, 120).astype(float)  # a target no input explains
+    X = rng.uniform(size=(200, 3))
+    y = rng.normal(size=200)  # a target no input explains
     result = find_formula(X, y, settings=SMALL)
     assert result.explained and not result.exact and not result.timed_out
     # The first stage's trained jobs (NAU and NMU), then only the closed-form stages left in
@@ -212,3 +213,22 @@ def test_the_default_plan_benchmark_repeats_beside_busy_processes(monkeypatch, t
     argv = ["--columns", "1", "--rows", "60", "--effort", "0.1", "--out", str(tmp_path / "plan")]
     assert bench.main(argv) == 0
     assert (tmp_path / "plan.md").read_text().count("\n| ") == 3  # header, outside, noise
+
+
+def test_class_labels_as_a_target_search_only_the_first_stage_and_say_why():
+    rng = np.random.default_rng(2)
+    X = rng.uniform(1, 3, (120, 3))
+    y = (X[:, 0] + X[:, 1] > 4).astype(float)  # labels of two classes
+    result = find_formula(X, y, settings=SMALL)
+    assert not result.exact and result.stages_left > 0
+    assert result.jobs == ["NAU on y", "NMU on y", "P/Q on y"]
+    assert "the target takes only 2 distinct values, as class labels do" in result.message
+
+
+def test_a_target_of_two_values_from_an_input_of_two_values_is_still_found_exactly():
+    rng = np.random.default_rng(3)
+    s = rng.choice([-1.0, 1.0], 120)
+    X = np.column_stack([s, rng.uniform(1, 3, 120)])  # a sign and a distractor
+    result = find_formula(X, 2 * s + 1, feature_names=["s", "x"], settings=SMALL)
+    assert result.exact, result.formula
+    assert sympy.simplify(result.formula - (2 * result.symbols[0] + 1)) == 0

@@ -197,20 +197,24 @@ def denominator_factors(
         )
     )
     _, parts = sympy.factor_list(expanded, *symbols)
-    squares = {}
-    for column, radicand in (roots or {}).items():
-        poly = sympy.Poly(radicand, *symbols)
-        squares[poly] = squares[-poly] = column
     factors = []
     for part, power in parts:
-        poly = sympy.Poly(part, *symbols)
-        factor = _signed_sum(poly, columns, constant)
+        factor = _signed_sum(sympy.Poly(part, *symbols), columns, constant)
         if factor is not None:
             factors.append((factor, power))
-        elif poly in squares:
-            factors.append((make_factor([(squares[poly], 1)]), 2 * power))
-        else:
+            continue
+        # A sum of squares (up to its sign) whose root the table holds.
+        square = next(
+            (
+                c
+                for c, r in (roots or {}).items()
+                if sympy.expand(part - r) == 0 or sympy.expand(part + r) == 0
+            ),
+            None,
+        )
+        if square is None:
             return None
+        factors.append((make_factor([(square, 1)]), 2 * power))
     return factors
 
 

@@ -328,6 +328,33 @@ def _runs(job: Job, settings: TrainingSettings) -> float:
     return 1.0
 
 
+#: A target with at most this many distinct values (on at least
+#: :data:`LABEL_ROWS_PER_VALUE` times as many train rows) is a set of labels, not a measured
+#: quantity: only the first stage is searched (see :func:`label_count`).
+MAX_LABELS = 3
+LABEL_ROWS_PER_VALUE = 4
+
+
+def label_count(y: np.ndarray) -> int:
+    """How many distinct values ``y`` (the train rows' target) takes, where they are so few
+    for so many rows that it is a set of class labels (see :data:`MAX_LABELS`); 0 otherwise.
+
+    A formula of inputs that vary over many rows takes many values: three on twelve rows
+    or more means the target depends on the inputs only through steps, or on inputs that
+    take two or three values, whose every function the first stage's sums, products and
+    ratios already write (a function of an input of two values is affine in it). The wider
+    stages could only fit the steps; class labels given to a regressor by mistake would
+    otherwise cost the whole plan.
+
+    Examples
+    --------
+    >>> label_count(np.array([0.0, 1.0] * 10)), label_count(np.arange(20.0))
+    (2, 0)
+    """
+    distinct = np.unique(y[np.isfinite(y)]).size
+    return distinct if distinct <= MAX_LABELS and len(y) >= LABEL_ROWS_PER_VALUE * distinct else 0
+
+
 def plan_within(
     jobs: list[Job], settings: TrainingSettings, effort: float
 ) -> tuple[list[Job], int]:
@@ -678,6 +705,7 @@ class SearchLog:
     interrupted: bool = False
     explained: bool = False
     stages_left: int = 0
+    labels: int = 0
 
 
 def _run_jobs(tasks: Iterable, n_jobs: int | None) -> Iterator[JobResult]:
@@ -930,11 +958,14 @@ def find_formula(
         _select(stacks.architectures(space), architectures),
         _transforms(data.y, data.fitted_rows),
     )
-    jobs, stages_left = plan_within(plan_jobs(stages, settings, random_state), settings, effort)
+    labels = label_count(data.y[train_rows])
+    planned = plan_jobs(stages, settings, random_state)
+    jobs, stages_left = plan_within(planned, settings, 0.0 if labels else effort)
     training = _training_data(data, jobs, settings, max_train_rows, random_state)
     scoring = Scoring(data, tolerance, scoring_backend)
     log = _search(jobs, training, scoring, settings, budget, n_jobs, progress)
     log.stages_left = stages_left
+    log.labels = labels
     seconds = time.perf_counter() - budget.started
     return _result(list(scoring.candidates.values()), data, tolerance, log, seconds)
 
@@ -998,6 +1029,12 @@ def _message(
                 "No exact formula among the architectures trained before max_time ended the "
                 "search (a rerun may differ; raise max_time, or --max-time, or leave it out "
                 "to train the whole plan)"
+            )
+        elif log.labels:
+            where = (
+                f"No exact formula in the first stage, the only one searched: the target takes "
+                f"only {log.labels} distinct values, as class labels do, which no formula of "
+                "inputs that vary gives"
             )
         elif log.explained:
             where = (
