@@ -89,8 +89,8 @@ class FeatureTable:
 def build_feature_table(
     X: np.ndarray, symbols: Sequence[sympy.Symbol], fit_rows: np.ndarray
 ) -> FeatureTable:
-    """The feature table for inputs ``X``; reciprocals and functions are judged on
-    ``fit_rows`` only."""
+    """The feature table for inputs ``X``; reciprocals, functions and roots of sums of
+    squares are judged on ``fit_rows`` only."""
     columns = [X[:, j] for j in range(X.shape[1])]
     expressions: list[sympy.Expr] = list(symbols)
     reciprocal_of = {}
