@@ -332,17 +332,18 @@ def _runs(job: Job, settings: TrainingSettings) -> float:
 #: :data:`LABEL_ROWS_PER_VALUE` times as many train rows) is a set of labels, not a measured
 #: quantity: only the first stage is searched (see :func:`label_count`).
 MAX_LABELS = 3
-LABEL_ROWS_PER_VALUE = 4
+LABEL_ROWS_PER_VALUE = 2
 
 
 def label_count(y: np.ndarray) -> int:
     """How many distinct values ``y`` (the train rows' target) takes, where they are so few
     for so many rows that it is a set of class labels (see :data:`MAX_LABELS`); 0 otherwise.
 
-    A formula of inputs that vary over many rows takes many values: three on twelve rows
-    or more means the target depends on the inputs only through steps, or on inputs that
-    take two or three values, whose every function the first stage's sums, products and
-    ratios already write (a function of an input of two values is affine in it). The wider
+    A formula of inputs that vary takes a new value on every row (the search merges repeated
+    rows): three values on six rows or more means the target depends on the inputs only
+    through steps, or on inputs that take two or three values, whose every function the first
+    stage's sums, products and ratios already write (a function of an input of two values is
+    affine in it). The wider
     stages could only fit the steps; class labels given to a regressor by mistake would
     otherwise cost the whole plan.
 
