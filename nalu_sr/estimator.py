@@ -67,24 +67,25 @@ def _warn_on_domains(expr: sympy.Expr, names: tuple[str, ...], X: np.ndarray) ->
     if X.shape[0] == 0:
         return
     logs = {f.args[0] for f in expr.atoms(sympy.log)}
-    for argument in domain_arguments(expr):
+    # (argument, whether each value is inside the domain, how the message names it)
+    checks = [
+        (
+            argument,
+            (lambda v: v > 0) if argument in logs else (lambda v: v >= 0),
+            "a root or logarithm of",
+            "its domain",
+        )
+        for argument in domain_arguments(expr)
+    ] + [
+        (f.args[0], lambda v: np.abs(v) <= 1, "the arcsine of", "[-1, 1]")
+        for f in sorted(expr.atoms(sympy.asin), key=sympy.default_sort_key)
+    ]
+    for argument, inside, what, domain in checks:
         values = np.broadcast_to(_compiled(argument, names)(*X.T), (X.shape[0],))
-        outside = int(np.sum(~(values > 0) if argument in logs else ~(values >= 0)))
+        outside = int(np.sum(~inside(values)))
         if outside:
             warnings.warn(
-                f"the formula takes a root or logarithm of {argument}, which is outside its "
-                f"domain on {outside} of the {X.shape[0]} rows: the formula is not real there "
-                "(predict gives NaN).",
-                DomainWarning,
-                stacklevel=3,
-            )
-    for arcsine in sorted(expr.atoms(sympy.asin), key=sympy.default_sort_key):
-        argument = arcsine.args[0]
-        values = np.broadcast_to(_compiled(argument, names)(*X.T), (X.shape[0],))
-        outside = int(np.sum(~(np.abs(values) <= 1)))
-        if outside:
-            warnings.warn(
-                f"the formula takes the arcsine of {argument}, which is outside [-1, 1] on "
+                f"the formula takes {what} {argument}, which is outside {domain} on "
                 f"{outside} of the {X.shape[0]} rows: the formula is not real there (predict "
                 "gives NaN).",
                 DomainWarning,

@@ -214,15 +214,17 @@ def paramagnet_model():
     return NaluRegressor(architectures=[LISTED]).fit(frame, y), frame
 
 
-def test_a_hyperbolic_tangent_of_a_group_goes_through_every_surface(paramagnet_model, tmp_path):
-
-    model, frame = paramagnet_model
+def _assert_exact_on_every_surface(model, frame, truth: str, latex: str, folder) -> None:
     assert model.exact_, model.formula_
     symbols = {s.name: s for s in model.formula_.free_symbols}
-    truth = sympy.sympify("N*m*tanh(m*B/kT)", locals=symbols)
-    assert sympy.simplify(model.formula_ - truth) == 0
-    assert r"\tanh" in model.latex()
-    assert_every_surface_matches_predict(model, frame, tmp_path)
+    assert sympy.simplify(model.formula_ - sympy.sympify(truth, locals=symbols)) == 0
+    assert latex in model.latex()
+    assert_every_surface_matches_predict(model, frame, folder)
+
+
+def test_a_hyperbolic_tangent_of_a_group_goes_through_every_surface(paramagnet_model, tmp_path):
+    model, frame = paramagnet_model
+    _assert_exact_on_every_surface(model, frame, "N*m*tanh(m*B/kT)", r"\tanh", tmp_path)
 
 
 def test_noisy_data_stopped_by_a_polynomial_still_meet_the_listed_functions():
@@ -256,12 +258,8 @@ def bragg_model():
 
 def test_an_arcsine_of_a_group_goes_through_every_surface(bragg_model, tmp_path):
     model, frame = bragg_model
-    assert model.exact_, model.formula_
-    symbols = {s.name: s for s in model.formula_.free_symbols}
-    truth = sympy.sympify("asin(n*lam/(2*d))", locals=symbols)
-    assert sympy.simplify(model.formula_ - truth) == 0
-    assert r"\operatorname{asin}" in model.latex()
-    assert_every_surface_matches_predict(model, frame, tmp_path)
+    latex = r"\operatorname{asin}"
+    _assert_exact_on_every_surface(model, frame, "asin(n*lam/(2*d))", latex, tmp_path)
 
 
 def test_predict_warns_where_an_arcsine_leaves_its_domain(bragg_model):

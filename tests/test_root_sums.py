@@ -13,6 +13,7 @@ from surfaces import assert_every_surface_matches_predict
 
 from nalu_sr import NaluRegressor
 from nalu_sr.estimator import DomainWarning
+from nalu_sr.search.compositions import term_expression
 from nalu_sr.search.rational import denominator_factors, ratio_structures
 from nalu_sr.search.space import build_feature_table, root_sums
 from nalu_sr.structure import make_factor
@@ -75,19 +76,7 @@ def test_closed_form_ratios_divide_by_powers_of_roots(ranges, formula):
     y = sympy.lambdify(symbols, expr)(*X.T)
     inputs = list(range(len(ranges)))
     found = ratio_structures(table, inputs, y, "y")
-    written = []
-    for structure in found:
-        (term,) = structure if len(structure) == 1 else (None,)
-        if term is None:
-            continue
-        written.append(
-            sympy.Mul(
-                *(
-                    sympy.Add(*(s * table.expressions[i] for i, s in factor)) ** power
-                    for factor, power in term
-                )
-            )
-        )
+    written = [term_expression(s[0], table.expressions) for s in found if len(s) == 1]
     assert any(sympy.simplify(w / expr).is_constant() for w in written), written
 
 
