@@ -29,7 +29,9 @@ import os
 import platform
 import random
 import shlex
+import signal
 import statistics
+import threading
 import sys
 import tempfile
 import time
@@ -144,6 +146,37 @@ def _constants_as_floats(expr: sympy.Expr) -> sympy.Expr:
     )
 
 
+SIMPLIFY_SECONDS = 30.0
+"""Longest time one SymPy ``simplify`` of the checker may take before it gives up."""
+
+
+class CheckTimeout(Exception):
+    """SymPy could not decide within ``SIMPLIFY_SECONDS`` whether two formulas are equal."""
+
+
+def _raise_timeout(signum: int, frame: object) -> None:
+    raise CheckTimeout
+
+
+def _simplifies_to_zero(expr: sympy.Expr) -> bool:
+    """Whether ``sympy.simplify`` reduces ``expr`` to 0; `CheckTimeout` past ``SIMPLIFY_SECONDS``.
+
+    The bound is an interval timer, so it holds only in the main thread of a Unix process;
+    elsewhere the simplification runs unbounded.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "setitimer"
+    ):
+        return sympy.simplify(expr) == 0
+    previous = signal.signal(signal.SIGALRM, _raise_timeout)
+    signal.setitimer(signal.ITIMER_REAL, SIMPLIFY_SECONDS)
+    try:
+        return sympy.simplify(expr) == 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def same_formula(
     found: sympy.Expr | None,
     truth_rhs: sympy.Expr,
@@ -159,8 +192,10 @@ def same_formula(
     (products of two perturbed constants may drift up to about ``2 * rtol``). Otherwise
     (``sin`` and the like) both must agree at 20 random points within ``10 * rtol`` *and*
     ``sympy.simplify`` must reduce their difference to 0 once every float is rounded to 6
-    significant digits (hyperbolic functions written through exponentials); two constants on either side of a rounding boundary can then be
-    judged different although they are within ``rtol``.
+    significant digits (hyperbolic functions written through exponentials); two constants on
+    either side of a rounding boundary can then be judged different although they are within
+    ``rtol``. Each ``simplify`` has ``SIMPLIFY_SECONDS``; past that `CheckTimeout` is raised,
+    because the check could not decide.
 
     Parameters
     ----------
@@ -205,11 +240,19 @@ def same_formula(
     if not gaps or max(gaps) > 10 * rtol:
         return False
     difference = _round_floats(found) - _round_floats(truth_rhs)
-    if sympy.simplify(difference) == 0:
+    if _simplifies_to_zero(difference):
         return True
     # Hyperbolic functions through exponentials: K*(tanh(r*t/2) + 1)/2 is K/(1 + exp(-r*t)).
     hyperbolic = (sympy.tanh, sympy.sinh, sympy.cosh)
-    return difference.has(*hyperbolic) and sympy.simplify(difference.rewrite(sympy.exp)) == 0
+    return difference.has(*hyperbolic) and _simplifies_to_zero(difference.rewrite(sympy.exp))
+
+
+def _decided_same(found: sympy.Expr, truth_rhs: sympy.Expr, positive: frozenset[str]) -> bool:
+    """`same_formula`, with an undecided check read as different."""
+    try:
+        return same_formula(found, truth_rhs, positive=positive)
+    except CheckTimeout:
+        return False
 
 
 # --- One search, checked ------------------------------------------------------------------
@@ -308,13 +351,16 @@ def run_entry(
             for name, intervals in check_ranges(entry.wide_ranges).items()
             if min(lo for lo, _ in intervals) > 0
         )
-        run.recovered = same_formula(result.formula, truth_rhs, positive=positive)
+        try:
+            run.recovered = same_formula(result.formula, truth_rhs, positive=positive)
+        except CheckTimeout:
+            # Undecided is not recovered: a claimed formula then counts as a false claim, the
+            # pessimistic reading, and the error column says why.
+            run.error = f"checker: SymPy undecided after {SIMPLIFY_SECONDS:g} s"
         run.false_claim = run.claimed_exact and not run.recovered
-        if not result.candidates.empty:
-            run.truth_in_candidates = any(
-                same_formula(expr, truth_rhs, positive=positive)
-                for expr in result.candidates["sympy_format"]
-            )
+        run.truth_in_candidates = run.recovered or any(
+            _decided_same(expr, truth_rhs, positive) for expr in result.candidates["sympy_format"]
+        )
         if result.formula is not None:
             run.wide_relative_rmse = wide_relative_rmse(result.formula, name)
     except Exception as error:  # one broken entry must not stop the benchmark

@@ -2,6 +2,7 @@
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -44,6 +45,22 @@ def test_same_formula_accepts_equivalent_forms(bench):
     logistic = truth("logistic_growth").rhs
     assert bench.same_formula(k * (sympy.tanh(rate * t / 2) + 1) / 2, logistic)
     assert not bench.same_formula(k * (sympy.tanh(rate * t / 3) + 1) / 2, logistic)
+
+
+def test_an_undecided_simplification_raises_instead_of_hanging(bench, monkeypatch):
+    def slow(expr):
+        time.sleep(5)
+        return expr
+
+    monkeypatch.setattr(bench.sympy, "simplify", slow)
+    monkeypatch.setattr(bench, "SIMPLIFY_SECONDS", 0.05)
+    (t,) = real("t")
+    started = time.perf_counter()
+    with pytest.raises(bench.CheckTimeout):
+        bench.same_formula(sympy.sin(t) ** 2, 1 - sympy.cos(t) ** 2)
+    assert time.perf_counter() - started < 4
+    # Read as "not the truth" where a candidate is checked.
+    assert not bench._decided_same(sympy.sin(t) ** 2, 1 - sympy.cos(t) ** 2, frozenset())
 
 
 def test_same_formula_accepts_constants_within_one_in_a_million(bench):
