@@ -8,7 +8,8 @@ the target, see ``--data-seed``) and each result is checked against the ground t
 - ``claimed_exact``: the search said its formula is exact (``SearchResult.exact``);
 - ``false_claim``: it said exact but the formula is not the truth, the failure that matters
   most, since a user has no other way to tell;
-- ``truth_in_candidates``: some row of the candidates table is the true formula;
+- ``truth_in_candidates``: some row of the candidates table is the true formula (checked
+  for at most ``CANDIDATES_SECONDS``; an undecided row counts as not the truth);
 - ``architecture`` (CSV only): the stack and target transform that gave the chosen formula;
 - ``wide_relative_rmse``: RMSE of the chosen formula on the entry's wide (extrapolation) table
   over the RMS of that table's target.
@@ -247,12 +248,25 @@ def same_formula(
     return difference.has(*hyperbolic) and _simplifies_to_zero(difference.rewrite(sympy.exp))
 
 
-def _decided_same(found: sympy.Expr, truth_rhs: sympy.Expr, positive: frozenset[str]) -> bool:
-    """`same_formula`, with an undecided check read as different."""
-    try:
-        return same_formula(found, truth_rhs, positive=positive)
-    except CheckTimeout:
-        return False
+CANDIDATES_SECONDS = 120.0
+"""Longest time the check of one run's candidates against the truth may take in all."""
+
+
+def _truth_among(
+    candidates: Sequence[sympy.Expr], truth_rhs: sympy.Expr, positive: frozenset[str]
+) -> bool:
+    """Whether a candidate is the truth; an undecided check reads as different, and the scan
+    stops (no) after ``CANDIDATES_SECONDS``, so it says "not seen" rather than "not there"."""
+    started = time.perf_counter()
+    for expr in candidates:
+        if time.perf_counter() - started > CANDIDATES_SECONDS:
+            return False
+        try:
+            if same_formula(expr, truth_rhs, positive=positive):
+                return True
+        except CheckTimeout:
+            continue
+    return False
 
 
 # --- One search, checked ------------------------------------------------------------------
@@ -358,8 +372,8 @@ def run_entry(
             # pessimistic reading, and the error column says why.
             run.error = f"checker: SymPy undecided after {SIMPLIFY_SECONDS:g} s"
         run.false_claim = run.claimed_exact and not run.recovered
-        run.truth_in_candidates = run.recovered or any(
-            _decided_same(expr, truth_rhs, positive) for expr in result.candidates["sympy_format"]
+        run.truth_in_candidates = run.recovered or _truth_among(
+            result.candidates["sympy_format"], truth_rhs, positive
         )
         if result.formula is not None:
             run.wide_relative_rmse = wide_relative_rmse(result.formula, name)
