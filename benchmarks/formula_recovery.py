@@ -151,8 +151,10 @@ SIMPLIFY_SECONDS = 30.0
 """Longest time one SymPy ``simplify`` of the checker may take before it gives up."""
 
 
-class CheckTimeout(Exception):
-    """SymPy could not decide within ``SIMPLIFY_SECONDS`` whether two formulas are equal."""
+class CheckTimeout(BaseException):
+    """SymPy could not decide within ``SIMPLIFY_SECONDS`` whether two formulas are equal.
+
+    Not an ``Exception``: SymPy catches those inside ``simplify`` and would go on."""
 
 
 def _raise_timeout(signum: int, frame: object) -> None:
