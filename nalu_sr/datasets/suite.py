@@ -884,8 +884,8 @@ _ENTRIES = [
         {"A": (0.5, 2), "b": (0.1, 0.5), "w": (1, 3), "t": (0, 3)},
         {"A": (0.1, 5), "b": (0.05, 1), "w": (0.5, 4), "t": (0, 5)},
         500,
-        "Position of a damped oscillator. Two functions of products in one term are beyond "
-        "the stacks: it must be reported as not exact.",
+        "Position of a damped oscillator: two functions of products in one term, a product "
+        "the screen on log|y| reaches.",
     ),
     SuiteEntry(
         "travelling_wave",

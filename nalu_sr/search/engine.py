@@ -27,6 +27,7 @@ from ..training import (
     train,
 )
 from ..units import NMU
+from .function_products import FunctionProduct
 from .space import FeatureTable, typical_size
 from .stacks import Architecture
 
@@ -128,6 +129,7 @@ class JobResult:
     transform: str
     structures: list[Structure] = field(default_factory=list)
     compositions: list[Composition] = field(default_factory=list)
+    products: list[FunctionProduct] = field(default_factory=list)
     reseeded: int = 0
     seconds: float = 0.0
     timed_out: bool = False
@@ -233,7 +235,9 @@ def run_job(
     if architecture.kind.solve is not None:
         solved = architecture.kind.solve(table, columns, target, job.transform, weights)
         outcome = JobResult(architecture.name, job.transform)
-        if architecture.kind.composes:
+        if architecture.kind.multiplies:
+            outcome.products = solved
+        elif architecture.kind.composes:
             outcome.compositions = solved
         else:
             outcome.structures = solved

@@ -26,6 +26,7 @@ from ..structure import (
     denominators,
     features_used,
     make_factor,
+    make_structure,
     make_term,
     raise_term,
 )
@@ -48,11 +49,13 @@ from .compositions import (
     MAX_OUTERS,
     argument_groups,
     composed_structures,
+    FittedRate,
     fit_rate,
     function_column,
     steady_inputs,
 )
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
+from .function_products import fit_product
 from .space import FeatureTable, build_feature_table, divides_safely, keeps_sign
 from .sparse_ratios import fixed_denominator_structures
 from .stacks import SOLVE_RUNS, Architecture, Family, Space
@@ -473,6 +476,8 @@ class Scoring:
         # Functions of products made columns of the table: their column (None where no rate
         # fits), and the rates of those that are estimates.
         self.composed: dict[tuple[str, Term, str], int | None] = {}
+        self.columns: dict[tuple[str, Term, sympy.Expr], int] = {}
+        self.roots: dict[tuple[str, int], int | None] = {}
         self.estimated_rates: dict[int, sympy.Expr] = {}
         # Regrouping copies the table (about 0.7 s for 1e6 rows); consecutive jobs mostly
         # share a target transform, and one regrouped table at a time keeps memory bounded.
@@ -572,14 +577,82 @@ class Scoring:
         # A function that fits this badly with every outer product at hand makes no formula
         # worth a column (the table grows by one column over all its rows for each).
         if rate is not None and rate.error <= MISFIT:
-            column_values, expression = function_column(data.table, function, argument, rate)
-            column = data.table.n_columns
-            self.data = replace(data, table=data.table.with_column(column_values, expression))
-            self.rows.cache_clear()
-            if rate.estimated:
-                self.estimated_rates[column] = rate.expression
+            column = self.column_of(function, argument, rate)
         self.composed[key] = column
         return column
+
+    def column_of(self, function: str, argument: Term, rate: FittedRate) -> int:
+        """The table column of ``function(rate * argument)`` at a fitted ``rate``, added to
+        the table the first time; an estimated rate is remembered with the column."""
+        key = (function, argument, rate.expression)
+        if key not in self.columns:
+            values, expression = function_column(self.data.table, function, argument, rate)
+            self.columns[key] = self.add_column(values, expression)
+            if rate.estimated:
+                self.estimated_rates[self.columns[key]] = rate.expression
+        return self.columns[key]
+
+    def add_column(self, values: np.ndarray, expression: sympy.Expr) -> int:
+        """Add a column (values over every row) to the table; its index."""
+        column = self.data.table.n_columns
+        self.data = replace(self.data, table=self.data.table.with_column(values, expression))
+        self.rows.cache_clear()
+        return column
+
+    def root_of(self, i: int) -> int | None:
+        """The column of ``sqrt(x)`` for the input column ``i``: the table's own where it
+        has one, a new one where ``x`` is positive on every row, else ``None``."""
+        table = self.data.table
+        root = sympy.sqrt(table.expressions[i])
+        for column in table.functions.get("sqrt", []):
+            if table.expressions[column] == root:
+                return column
+        key = ("sqrt", i)
+        if key not in self.roots:
+            values = table.values[:, i]
+            self.roots[key] = self.add_column(np.sqrt(values), root) if np.all(values > 0) else None
+        return self.roots[key]
+
+    def multiply(self, job: JobResult, promoted: int = PROMOTED) -> None:
+        """Fit the rates of each product of functions of ``job`` (see
+        :mod:`~nalu_sr.search.function_products`) on the train rows, make its functions
+        columns, and score the product as one term."""
+        data = self.data
+        train = np.flatnonzero(data.labels == TRAIN)
+        weights = None if data.weights is None else data.weights[train]
+        structures = []
+        for product in job.products:
+            fitted = fit_product(
+                product, data.table, train, data.y[train], tolerance=self.tolerance, weights=weights
+            )
+            if fitted is None or fitted.rate.error > MISFIT:
+                continue
+            powers = self.monomial_powers(product.exponents)
+            if powers is None:
+                continue
+            column = self.column_of(product.function, product.argument, fitted.rate)
+            powers.append((make_factor([(column, 1)]), product.power))
+            if fitted.exp_rate is not None:
+                column = self.column_of("exp", product.exp_argument, fitted.exp_rate)
+                powers.append((make_factor([(column, 1)]), 1))
+            structures.append(make_structure([raise_term(powers)]))
+        self.score(JobResult(job.architecture, job.transform, structures=structures), promoted)
+
+    def monomial_powers(self, exponents: Sequence[tuple[int, float]]) -> list | None:
+        """The powers of a monomial whose exponents are multiples of 1/2, a half power as a
+        power of the input's square root (``x**(3/2)`` is ``x*sqrt(x)``); ``None`` where an
+        input with a half power has no square root."""
+        powers = []
+        for i, e in exponents:
+            whole = math.trunc(e)
+            if whole:
+                powers.append((make_factor([(i, 1)]), whole))
+            if e != whole:
+                root = self.root_of(i)
+                if root is None:
+                    return None
+                powers.append((make_factor([(root, 1)]), 1 if e > 0 else -1))
+        return powers
 
     def single_inputs(self) -> list[Term]:
         """Each input as a term of its own, and its reciprocal where it is offered
@@ -782,7 +855,9 @@ def _search(
         """Score one job's piece; whether the job is complete."""
         log.reseeded += piece.reseeded
         copies = settings.copies(job.architecture)
-        if piece.compositions:
+        if piece.products:
+            scoring.multiply(piece, promoted=_promoted(job.chunk, copies))
+        elif piece.compositions:
             listed = job.architecture.kind.solve is not None
             scoring.compose(piece, promoted=_promoted(job.chunk, copies), listed=listed)
         else:

@@ -39,6 +39,7 @@ from ..structure import Structure
 from ..units import NALU, NAU, NDU, NFU, NMU, NPU, ArithmeticUnit
 from ..units.nfu import FUNCTIONS as UNIT_FUNCTIONS
 from .arguments import function_compositions
+from .function_products import FunctionProduct, function_products
 from .rational import ratio_structures
 from .space import (
     MAX_FUNCTION_INPUTS,
@@ -139,7 +140,7 @@ Layers = Callable[[int, int], list[nn.Module]]
 #: Snaps a trained stack's units to candidate structures.
 Snap = Callable[[Sequence[ArithmeticUnit], SnapInputs], list[Structure]]
 #: Fits a kind in closed form: ``(table, columns, target, transform, weights) -> structures``.
-Solve = Callable[..., list[Structure] | list[Composition]]
+Solve = Callable[..., list[Structure] | list[Composition] | list[FunctionProduct]]
 #: Training runs a kind fitted in closed form counts as in the search plan: none, as it trains
 #: nothing; its solves are bounded by their own limits (see :mod:`~nalu_sr.search.rational`),
 #: and the plan of trained stages stays as it was.
@@ -196,9 +197,13 @@ class StackKind:
     solve : callable or None
         For a kind fitted in closed form instead of trained:
         ``solve(table, columns, target, transform, weights)`` returns its structures directly
-        (see :mod:`~nalu_sr.search.rational`), or its compositions for a composing kind (see
-        :mod:`~nalu_sr.search.arguments`); it has no layers and counts as
-        :data:`SOLVE_RUNS` training runs in the plan.
+        (see :mod:`~nalu_sr.search.rational`), its compositions for a composing kind (see
+        :mod:`~nalu_sr.search.arguments`), or its products of functions for a multiplying
+        one; it has no layers and counts as :data:`SOLVE_RUNS` training runs in the plan.
+    multiplies : bool
+        Whether its ``solve`` returns products of functions
+        (:class:`~nalu_sr.search.function_products.FunctionProduct`), whose rates the search
+        fits before it scores each product as one term.
     """
 
     label: str
@@ -218,6 +223,7 @@ class StackKind:
     log_space: bool = False
     composes: bool = False
     solve: Solve | None = None
+    multiplies: bool = False
 
     def name(self, hidden: int = 0) -> str:
         return self.label.format(h=hidden)
@@ -853,6 +859,18 @@ STACK_KINDS: dict[str, StackKind] = {
         place=Place.AFTER,
         composes=True,
         solve=function_compositions,
+    ),
+    # Products of a monomial, a listed function and an exponential, screened on log|y| in
+    # closed form: A*exp(-b*t)*cos(w*t), n*R*T*log(V2/V1), v**2*sin(theta)**2/(2*g).
+    "function-products": StackKind(
+        "m*f(u)*exp(v) listed",
+        _no_layers,
+        Single(_arguments_inputs),
+        _no_structures,
+        transforms=("y",),
+        place=Place.AFTER,
+        solve=function_products,
+        multiplies=True,
     ),
     # Functions of single inputs inside the arithmetic stacks: sin(x), log(a) - log(b),
     # a*sin(b)**2, cos(a)*cos(b) + sin(a)*sin(b), a*exp(-b/c) as log(y) = log(a) - b/c,

@@ -1,0 +1,352 @@
+"""Products of functions found in closed form: ``y = C * m * f(r*v)**k * exp(a*u)``, with
+``m`` a monomial of the inputs in powers of 1/2, screened on ``log|y|``.
+
+The listed screen of :mod:`~nalu_sr.search.arguments` fits ``y`` over ``[m, m*F]`` for
+monomials ``m`` of a few inputs, which holds ``A + B*F`` but no product of two functions
+(``A*exp(-b*t)*cos(w*t)``, a damped oscillation) and no monomial of more inputs than it lists
+(``n*R*T*log(V2/V1)``). On the logarithm of the target's magnitude such products are sums:
+
+.. math::
+    \\log|y| = \\log|C| + \\sum_i e_i \\log|x_i| + k \\log|f(r v)| + a u,
+
+linear in the exponents ``e``, the power ``k`` and the rate ``a``, for each function column
+``f(r*v)`` of the listed library and each argument ``u`` of it. With the monomial's columns
+projected out once, every (column, argument) pair is a two-column least-squares fit whose
+residual comes from five inner products, so all pairs are scored together. The rows are
+weighed by ``y**2``: an error ``e`` of ``log|y|`` is an error of about ``y*e`` in ``y``, and
+near a zero of the target the logarithm holds nothing but noise.
+
+The best few pairs whose power ``k`` is a small whole number become
+:class:`FunctionProduct` s; the search fits their rates on ``y`` itself (see
+:meth:`~nalu_sr.search.runner.Scoring.multiply`), names them by the rule every constant
+follows, and scores the product as one term.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..structure import Term
+from .arguments import MIN_SPREAD, OFFERED, RATES, _columns, argument_terms
+from .candidates import term_values
+from .compositions import COMPOSED_FUNCTIONS, FittedRate, fit_rate
+from .space import EXP_LIMIT, FeatureTable
+from .sparse_ratios import finite_rows
+
+#: Functions whose logarithm is a column of the screen (the exponential is the argument
+#: ``u`` itself).
+FUNCTIONS = tuple(f for f in RATES if f != "exp")
+
+#: Powers a function may have in the product (``sin(theta)**2``, ``1/sin(theta)``).
+POWERS = (1, 2, -1, -2)
+
+#: A fitted power or exponent counts as its nearest allowed value within this distance.
+SNAP_DISTANCE = 0.1
+
+#: Most rows the screen is fitted on (the first ones; the fit is exact on any of them).
+MAX_ROWS = 2000
+
+#: Most inputs in an argument ``u`` of the exponential (the pairs with every function
+#: column grow with the product of both libraries).
+MAX_EXP_INPUTS = 3
+
+#: Relative residual (of the weighted sum of squares of ``log|y|`` about the monomial fit)
+#: below which the monomial alone holds the target: nothing is left for a function.
+MONOMIAL_HOLDS = 1e-12
+
+#: The screen's floor of relative residuals: below it, fits are exact to the precision of
+#: the projections, and tie. One more column (the exponential) must cut the residual by
+#: more than the price of a parameter, ``rows**(2/rows)`` (see
+#: :func:`~nalu_sr.search.arguments._price`).
+FLOOR = 1e-12
+
+
+class FunctionProduct(NamedTuple):
+    """``m * f(rate*argument)**power * exp(exp_rate*exp_argument)``, up to a constant factor.
+
+    ``exponents`` are ``(input column, exponent)`` pairs of the monomial ``m``, each
+    exponent a multiple of 1/2; ``exp_argument`` is ``None`` where there is no exponential.
+    The rates are where the search's fit starts (see
+    :func:`~nalu_sr.search.compositions.fit_rate`).
+    """
+
+    exponents: tuple[tuple[int, float], ...]
+    function: str
+    argument: Term
+    rate: float
+    power: int
+    exp_argument: Term | None
+    exp_rate: float
+
+
+def _snap(value: float, step: float) -> float | None:
+    """``value`` rounded to a multiple of ``step``, or ``None`` when it is not near one."""
+    rounded = round(value / step) * step
+    return rounded if abs(value - rounded) <= SNAP_DISTANCE else None
+
+
+@threadpool_limits.wrap(limits=1)
+def function_products(
+    table: FeatureTable,
+    columns,
+    target: np.ndarray,
+    transform: str = "y",
+    weights: np.ndarray | None = None,
+) -> list[FunctionProduct]:
+    """The :data:`~nalu_sr.search.arguments.OFFERED` products that fit ``log|target|`` best
+    (see the module's description), simplest first among equal fits. Only on ``y``: other
+    transforms of the target have stages of their own."""
+    if transform != "y":
+        return []
+    inputs = list(table.inputs)
+    values = table.values
+    rows = finite_rows(target, values[:, inputs]) & (target != 0)
+    if weights is not None:
+        rows &= weights > 0
+    rows = np.flatnonzero(rows)[:MAX_ROWS]
+    if len(rows) < 4 * (len(inputs) + 3):
+        return []
+    # Inputs that are zero on some row cannot be powers of the monomial (log|0|).
+    logged = [i for i in inputs if np.all(values[rows, i] != 0)]
+    t = target[rows]
+    scale = np.abs(t) / math.sqrt(float(np.mean(t**2)))
+    if weights is not None:
+        scale = scale * np.sqrt(weights[rows] / np.mean(weights[rows]))
+    base = np.column_stack([np.ones(len(rows)), *(np.log(np.abs(values[rows, i])) for i in logged)])
+    basis, _ = np.linalg.qr(base * scale[:, None])
+
+    def projected(block: np.ndarray) -> np.ndarray:
+        block = block * scale[:, None]
+        return block - basis @ (basis.T @ block)
+
+    y = projected(np.log(np.abs(t))[:, None])[:, 0]
+    total = float(np.sum((np.log(np.abs(t)) * scale - np.mean(np.log(np.abs(t)) * scale)) ** 2))
+    yy = float(y @ y)
+    if not total > 0 or yy <= MONOMIAL_HOLDS * total:
+        return []
+
+    arguments = argument_terms(table, rows)
+    argument_values = np.column_stack([term_values(a, values[rows]) for a in arguments])
+    finite = np.all(np.isfinite(argument_values), axis=0)
+    listed, logs = [], []
+    for function in FUNCTIONS:
+        for k, rate, column in _columns(function, argument_values):
+            if not finite[k]:
+                continue
+            with np.errstate(divide="ignore"):
+                log_column = np.log(np.abs(column))
+            if np.all(np.isfinite(log_column)):
+                listed.append((function, k, rate))
+                logs.append(log_column)
+    if not logs:
+        return []
+    F = projected(np.column_stack(logs))
+    small = [
+        k
+        for k, a in enumerate(arguments)
+        if finite[k] and len({i for f, _ in a for i, _ in f}) <= MAX_EXP_INPUTS
+    ]
+    U = projected(argument_values[:, small])
+
+    ff = np.einsum("ij,ij->j", F, F)
+    fy = F.T @ y
+    uu = np.einsum("ij,ij->j", U, U)
+    uy = U.T @ y
+    uf = U.T @ F
+    good_f = ff > 1e-12 * yy
+    # Without an exponential: one column.
+    with np.errstate(all="ignore"):
+        alone = np.where(good_f, yy - fy**2 / ff, np.inf)
+        power_alone = fy / ff
+        determinant = uu[:, None] * ff[None, :] - uf**2
+        usable = (determinant > 1e-9 * uu[:, None] * ff[None, :]) & good_f[None, :]
+        explained = (
+            ff[None, :] * uy[:, None] ** 2
+            - 2 * uf * uy[:, None] * fy[None, :]
+            + uu[:, None] * fy[None, :] ** 2
+        ) / determinant
+        paired = np.where(usable, yy - explained, np.inf)
+        power_paired = (uu[:, None] * fy[None, :] - uf * uy[:, None]) / determinant
+        rate_paired = (ff[None, :] * uy[:, None] - uf * fy[None, :]) / determinant
+
+    n = len(rows)
+    price = n ** (2 / n)
+    options = []  # (priced residual, simplicity, column, argument position or -1)
+    for j in np.flatnonzero(np.isfinite(alone)):
+        options.append((max(alone[j] / yy, FLOOR), 0, int(j), -1))
+    finite_pairs = np.argwhere(np.isfinite(paired))
+    if len(finite_pairs):
+        residuals = np.maximum(paired[finite_pairs[:, 0], finite_pairs[:, 1]] / yy, FLOOR)
+        # Only the pairs that beat the best single column by more than a parameter's price.
+        best_alone = min((o[0] for o in options), default=math.inf)
+        keep = residuals * price < best_alone
+        for (u, j), r in zip(finite_pairs[keep], residuals[keep]):
+            options.append((float(r) * price, 1, int(j), int(u)))
+    options.sort(key=lambda o: (round(math.log10(max(o[0], FLOOR)), 1), o[1], o[2], o[3]))
+
+    found: list[FunctionProduct] = []
+    seen = set()
+    for _, _, j, u in options:
+        if len(found) == OFFERED:
+            break
+        function, k, rate = listed[j]
+        key = (function, k, u)
+        if key in seen:
+            continue
+        seen.add(key)
+        power = power_alone[j] if u < 0 else power_paired[u, j]
+        snapped = _snap(float(power), 1.0)
+        if snapped is None or int(snapped) not in POWERS:
+            continue
+        if function not in ("sin", "cos") and abs(snapped) != 1:
+            continue
+        exp_rate = 0.0 if u < 0 else float(rate_paired[u, j])
+        exp_argument = None if u < 0 else arguments[small[u]]
+        if exp_argument is not None:
+            # An exponential that stays within its limit and is not constant on the rows.
+            exponent = exp_rate * argument_values[:, small[u]]
+            if not (np.max(exponent) <= EXP_LIMIT and np.ptp(exponent) >= MIN_SPREAD):
+                continue
+        exponents = _exponents(base, scale, t, logs[j], snapped, argument_values, small, u, exp_rate)
+        if exponents is None:
+            continue
+        found.append(
+            FunctionProduct(
+                tuple((i, e) for i, e in zip(logged, exponents) if e != 0),
+                function,
+                arguments[k],
+                rate,
+                int(snapped),
+                exp_argument,
+                exp_rate,
+            )
+        )
+    return found
+
+
+def _exponents(
+    base: np.ndarray,
+    scale: np.ndarray,
+    t: np.ndarray,
+    log_column: np.ndarray,
+    power: float,
+    argument_values: np.ndarray,
+    small: list[int],
+    u: int,
+    exp_rate: float,
+) -> list[float] | None:
+    """The monomial's exponents, each snapped to a multiple of 1/2, with the function's
+    power and the exponential's rate held at their screened values; ``None`` when one is
+    not near a multiple of 1/2."""
+    rest = np.log(np.abs(t)) - power * log_column
+    if u >= 0:
+        rest = rest - exp_rate * argument_values[:, small[u]]
+    solution, *_ = np.linalg.lstsq(base * scale[:, None], rest * scale, rcond=None)
+    snapped = [_snap(float(e), 0.5) for e in solution[1:]]
+    if any(e is None for e in snapped):
+        return None
+    return [float(e) for e in snapped]
+
+
+class FittedProduct(NamedTuple):
+    """A product's rates fitted on ``y``: the function's, and the exponential's (``None``
+    where there is none)."""
+
+    rate: FittedRate
+    exp_rate: FittedRate | None
+
+
+def _fit_factor(
+    function: str,
+    argument: np.ndarray,
+    power: int,
+    others: np.ndarray,
+    y: np.ndarray,
+    start: float,
+    tolerance: float,
+    weights: np.ndarray | None,
+) -> FittedRate | None:
+    """The rate of the factor ``function(rate*argument)**power`` of ``y``, the product's
+    other factors (``others``) held fixed. A factor that multiplies is fitted to ``y/others``
+    weighed by ``others**2``, which is the error of ``y`` itself; one that divides, to
+    ``others/y``. A square of a sine or a cosine is the cosine of twice the argument plus a
+    constant (``sin(x)**2 = (1 - cos(2*x))/2``), fitted as that and halved."""
+    with np.errstate(all="ignore"):
+        if power > 0:
+            target = y / others
+            w = others**2 if weights is None else weights * others**2
+        else:
+            target = others / y
+            w = weights
+    doubled = abs(power) == 2
+    fitted = fit_rate(
+        "cos" if doubled else function,
+        argument,
+        np.empty((len(y), 0)),
+        target,
+        start=[2 * start if doubled else start],
+        tolerance=tolerance,
+        weights=w,
+        near=True,
+    )
+    if fitted is None or not doubled:
+        return fitted
+    return fitted._replace(
+        value=fitted.value / 2, expression=fitted.expression / 2, margin=fitted.margin / 2
+    )
+
+
+def fit_product(
+    product: FunctionProduct,
+    table: FeatureTable,
+    rows: np.ndarray,
+    y: np.ndarray,
+    *,
+    tolerance: float,
+    weights: np.ndarray | None = None,
+) -> FittedProduct | None:
+    """Fit the rates of ``product`` on ``y`` over ``rows`` of ``table``: the exponential's
+    with the function at its screened rate, the function's with that exponential, then the
+    exponential's again (see :func:`~nalu_sr.search.compositions.fit_rate`, which also names
+    each rate by the rule every constant follows). ``None`` where a rate does not fit."""
+    values = table.values[rows]
+    monomial = np.ones(len(rows))
+    for i, e in product.exponents:
+        monomial = monomial * values[:, i] ** e
+    argument = term_values(product.argument, values)
+    function = COMPOSED_FUNCTIONS[product.function][0]
+    with np.errstate(all="ignore"):
+        column = function(product.rate * argument) ** product.power
+    if product.exp_argument is None:
+        rate = _fit_factor(
+            product.function, argument, product.power, monomial, y, product.rate, tolerance, weights
+        )
+        return None if rate is None else FittedProduct(rate, None)
+    exp_argument = term_values(product.exp_argument, values)
+    exp_rate = _fit_factor(
+        "exp", exp_argument, 1, monomial * column, y, product.exp_rate, tolerance, weights
+    )
+    if exp_rate is None:
+        return None
+    rate = _fit_factor(
+        product.function,
+        argument,
+        product.power,
+        monomial * np.exp(exp_rate.value * exp_argument),
+        y,
+        product.rate,
+        tolerance,
+        weights,
+    )
+    if rate is None:
+        return None
+    with np.errstate(all="ignore"):
+        column = function(rate.value * argument) ** product.power
+    exp_rate = _fit_factor(
+        "exp", exp_argument, 1, monomial * column, y, exp_rate.value, tolerance, weights
+    )
+    return None if exp_rate is None else FittedProduct(rate, exp_rate)
