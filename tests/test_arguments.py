@@ -33,6 +33,19 @@ def test_the_library_holds_groups_of_inputs_and_differences_over_an_input():
     assert {"E/T", "E*mu/T", "(E - mu)/T", "(E + mu)/mu", "T**2", "T**(-2)"} <= written
 
 
+def test_sums_of_products_are_arguments_on_narrow_tables_only():
+    def written(names):
+        table, _ = _table(names, 1, 3)
+        terms = argument_terms(table, np.arange(256))
+        return {str(term_expression(t, table.expressions)) for t in terms}
+
+    narrow = written("k x w t")
+    assert {"k*x - t*w", "k*x + t*w", "k - t*w", "-k*x + t"} <= narrow
+    # Two products that share an input are a product of a sum, listed already.
+    assert "k*x - k*t" not in narrow
+    assert "a*b - c*d" not in written("a b c d e f")
+
+
 def test_an_input_that_crosses_zero_is_never_divided_by():
     table, _ = _table("a b", [-1, 1], [1, 2])
     written = {
@@ -69,6 +82,14 @@ def test_an_input_that_crosses_zero_is_never_divided_by():
             "cos(t/P)",
         ),
         ("B S N", 1, 5, lambda b, s, n: b * np.log(1 + s / n), "y", "log((N + S)/N)"),
+        (
+            "A k x w t",
+            [0.5, 0.5, 0, 0.5, 0],
+            [2, 1.5, 2, 1.5, 2],
+            lambda a, k, x, w, t: a * np.sin(k * x - w * t),
+            "y",
+            "sin(k*x - t*w)",
+        ),
         ("f T", 1, 3, lambda f, t: f**3 / (np.exp(f / t) - 1), "1/y", "exp(f/T)"),
         (
             "B A x m s",
@@ -100,6 +121,7 @@ def test_an_input_that_crosses_zero_is_never_divided_by():
         "fermi-dirac",
         "period",
         "channel-capacity",
+        "travelling-wave",
         "planck",
         "bell-curve",
         "maxwell-boltzmann",

@@ -98,7 +98,9 @@ def argument_terms(table: FeatureTable, rows: np.ndarray) -> list[Term]:
     reciprocals where the input divides safely on ``rows``); products of two to four inputs,
     each to the power 1 or -1, and the squares of those of two; one input squared times one or
     two others (see :data:`SQUARED_GROUP_INPUTS`); differences and sums of two inputs, alone,
-    over an input or times one, and their squares, alone or over the square of an input."""
+    over an input or times one; differences and sums of two products of two inputs, or of one
+    and a third input (where the table holds the products); and the squared differences of
+    two inputs, alone or over the square of an input."""
     inputs = list(table.inputs)
     divides = {i: divides_safely(table.values[rows, i]) for i in inputs}
     powers = {i: (1, -1) if divides[i] else (1,) for i in inputs}
@@ -150,6 +152,17 @@ def argument_terms(table: FeatureTable, rows: np.ndarray) -> list[Term]:
             for c in inputs:
                 for e in powers[c]:
                     add(raise_term([(pair, 1), (make_factor([(c, 1)]), e)]))
+    # Sums and differences of two products of two inputs, or of one and a third input, as a
+    # wave's phase is: k*x - w*t, w*t - phi (products are columns of narrow tables only).
+    for p, q in itertools.combinations(table.products, 2):
+        if not set(table.products[p]) & set(table.products[q]):
+            for sign in (1, -1):
+                add(raise_term([(make_factor([(p, 1), (q, sign)]), 1)]))
+    for p, used in table.products.items():
+        for c in inputs:
+            if c not in used:
+                for sign in (1, -1):
+                    add(raise_term([(make_factor([(p, 1), (c, sign)]), 1)]))
     # Squared differences, alone or over a square: exp(-(x - m)**2/(2*s**2)). After the
     # rest, so that where two columns fit alike (log(u**2) is 2*log(u)) the simpler is first.
     for a, b in itertools.combinations(inputs, 2):

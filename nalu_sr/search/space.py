@@ -54,6 +54,10 @@ class FeatureTable:
         Columns holding the square root of a signed sum of squares (``sqrt(z**2 + R**2)``,
         ``sqrt(c**2 - v**2)``; see :func:`root_sums`), each with the
         inputs it reads. No unit reads them; the closed-form solves divide by their powers.
+    products : dict of int to tuple of int
+        Columns holding the product of two inputs (on tables of up to
+        :data:`PRODUCT_INPUTS` inputs), each with the inputs it reads. No unit reads them;
+        the listed arguments of functions sum them (``sin(k*x - w*t)``).
     """
 
     values: np.ndarray
@@ -63,6 +67,7 @@ class FeatureTable:
     constant: int
     functions: dict[str, list[int]] = field(default_factory=dict)
     roots: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    products: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def reciprocals(self) -> list[int]:
@@ -116,6 +121,12 @@ def build_feature_table(
             columns.append(values)
             expressions.append(expression)
             roots[len(columns) - 1] = used
+    products = {}
+    if X.shape[1] <= PRODUCT_INPUTS:
+        for a, b in itertools.combinations(range(X.shape[1]), 2):
+            columns.append(X[:, a] * X[:, b])
+            expressions.append(symbols[a] * symbols[b])
+            products[len(columns) - 1] = (a, b)
     columns.append(np.ones(X.shape[0]))
     expressions.append(sympy.Integer(1))
     return FeatureTable(
@@ -126,8 +137,14 @@ def build_feature_table(
         constant=len(columns) - 1,
         functions=functions,
         roots=roots,
+        products=products,
     )
 
+
+#: Most inputs of a table whose products of two inputs are columns (see
+#: :attr:`FeatureTable.products`): their sums and differences in twos are arguments of the
+#: listed functions, a few hundred more columns of the screens on five inputs.
+PRODUCT_INPUTS = 5
 
 #: Most inputs whose squares are summed three at a time (``sqrt(x**2 + y**2 + z**2)``).
 TRIPLE_INPUTS = 4
