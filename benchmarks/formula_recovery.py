@@ -13,6 +13,8 @@ the target, see ``--data-seed``) and each result is checked against the ground t
 - ``architecture`` (CSV only): the stack and target transform that gave the chosen formula;
 - ``wide_relative_rmse``: RMSE of the chosen formula on the entry's wide (extrapolation) table
   over the RMS of that table's target.
+- ``validation_r2`` (CSV only): the chosen formula's coefficient of determination on the
+  search's validation rows (in-range rows it did not fit on).
 
 One table per noise level and a summary are printed; ``<out>.csv`` (one row per run) and
 ``<out>.md`` (the printed report) are rewritten after every run, so an interrupted benchmark
@@ -46,6 +48,7 @@ import sympy
 from sympy.polys.polyerrors import PolynomialError
 from sympy.polys.rings import sring
 
+from nalu_sr.data import VALIDATION
 from nalu_sr.datasets import SUITE, list_suite, load_suite_entry, write_suite_entry
 from nalu_sr.datasets.formulas import check_ranges
 from nalu_sr.datasets.suite import DEFAULT_SEED, truth
@@ -250,6 +253,10 @@ def same_formula(
     return difference.has(*hyperbolic) and _simplifies_to_zero(difference.rewrite(sympy.exp))
 
 
+#: The coefficient of determination on the validation rows a chosen formula, exact or
+#: not, should reach: an approximation worth having.
+R2_TARGET = 0.999
+
 CANDIDATES_SECONDS = 120.0
 """Longest time the check of one run's candidates against the truth may take in all."""
 
@@ -293,6 +300,7 @@ class Run:
     wall_seconds: float = math.nan
     timed_out: bool = False
     wide_relative_rmse: float = math.nan
+    validation_r2: float = math.nan
     message: str = ""
     error: str = ""
 
@@ -322,6 +330,20 @@ def wide_relative_rmse(expr: sympy.Expr, name: str) -> float:
         return math.inf
     rms = float(np.sqrt(np.mean(target**2))) or 1.0
     return float(np.sqrt(np.mean((predicted - target) ** 2))) / rms
+
+
+def r_squared(expr: sympy.Expr, rows: pd.DataFrame, inputs: Sequence[str], target: str) -> float:
+    """The coefficient of determination of ``expr`` on ``rows`` (-inf where it is not finite)."""
+    function = to_function(expr, list(inputs))
+    with np.errstate(all="ignore"):
+        predicted = np.asarray(function(*(rows[c].to_numpy() for c in inputs)), dtype=float)
+    actual = rows[target].to_numpy()
+    predicted = np.broadcast_to(predicted, actual.shape)
+    if not np.all(np.isfinite(predicted)):
+        return -math.inf
+    spread = float(np.sum((actual - actual.mean()) ** 2))
+    residual = float(np.sum((actual - predicted) ** 2))
+    return 1.0 - residual / spread if spread > 0 else math.nan
 
 
 def run_entry(
@@ -379,6 +401,12 @@ def run_entry(
         )
         if result.formula is not None:
             run.wide_relative_rmse = wide_relative_rmse(result.formula, name)
+            # The split labels the rows searched, the table's own unless some repeated.
+            if len(result.split.labels) == len(table):
+                validation = table.iloc[result.split.rows(VALIDATION)]
+                run.validation_r2 = r_squared(
+                    result.formula, validation, list(entry.inputs), entry.target
+                )
     except Exception as error:  # one broken entry must not stop the benchmark
         run.error = f"{type(error).__name__}: {error}"
         if math.isnan(run.wall_seconds):
@@ -437,6 +465,7 @@ def summary(runs: Sequence[Run]) -> dict[str, object]:
         "in_candidates": (len(among), len(arithmetic)),
         "chosen": (sum(r.recovered for r in among), len(among)),
         "timed_out": [r.entry for r in runs if r.timed_out],
+        "r2": (sum(r.validation_r2 >= R2_TARGET for r in runs), len(runs)),
         "median_seconds": statistics.median(seconds) if seconds else math.nan,
         "max_seconds": max(seconds) if seconds else math.nan,
     }
@@ -459,6 +488,7 @@ def summary_lines(runs: Sequence[Run]) -> list[str]:
         f"- truth chosen when among the candidates: {_rate(*s['chosen'])}",
         f"- seconds per search: median {s['median_seconds']:.1f}, max {s['max_seconds']:.1f}; "
         f"timed out: {names('timed_out')}",
+        f"- chosen formula with R² >= {R2_TARGET} on the validation rows: {_rate(*s['r2'])}",
         f"- failed with an error: {names('failed')}",
     ]
 

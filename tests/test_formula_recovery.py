@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import sympy
 
+from nalu_sr.data import VALIDATION, Split
 from nalu_sr.datasets import load_suite_entry
 from nalu_sr.datasets.suite import truth
 
@@ -133,6 +134,8 @@ def fake_search(formula, exact, candidates):
             seconds=0.5,
             timed_out=False,
             message="fake",
+            # Every row a validation row.
+            split=Split(np.full(len(X), VALIDATION, dtype=np.int8), np.zeros((X.shape[1], 2))),
         )
 
     return find_formula
@@ -147,6 +150,7 @@ def test_claiming_exact_for_a_wrong_formula_is_a_false_claim(bench, monkeypatch)
     assert run.truth_in_candidates
     assert run.architecture == "NAU on y"
     assert run.wide_relative_rmse > 0.1
+    assert run.validation_r2 < 0.999  # x0 + x1 for x0 - x1
     assert "FALSE CLAIM" in bench.noise_table([run])
     assert bench.summary([run])["false_claims"] == ["nac_subtract"]
 
@@ -168,6 +172,7 @@ def test_an_entry_that_raises_is_recorded_and_the_others_still_run(bench, monkey
     assert rows.loc["celsius_to_fahrenheit", "error"] == "RuntimeError: training diverged"
     assert not rows.loc["celsius_to_fahrenheit", "recovered"]
     assert rows.loc["nac_subtract", "recovered"] and rows.loc["nac_subtract", "error"] == ""
+    assert float(rows.loc["nac_subtract", "validation_r2"]) == 1.0
 
 
 @pytest.mark.slow

@@ -47,6 +47,14 @@ POWERS = (1, 2, -1, -2)
 #: A fitted power or exponent counts as its nearest allowed value within this distance.
 SNAP_DISTANCE = 0.1
 
+#: Single columns, and pairs, that the screen looks at more closely (the lowest residuals):
+#: the rest could only be offered after these.
+SCREENED = 64
+
+#: Columns that fit best alone, each of which is screened beside every argument of the
+#: exponential.
+PAIRED_COLUMNS = 256
+
 #: Most rows the screen is fitted on (the first ones; the fit is exact on any of them).
 MAX_ROWS = 2000
 
@@ -81,6 +89,14 @@ class FunctionProduct(NamedTuple):
     power: int
     exp_argument: Term | None
     exp_rate: float
+
+
+def _smallest(values: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the ``count`` smallest finite ``values``, in no particular order."""
+    finite = np.flatnonzero(np.isfinite(values))
+    if len(finite) > count:
+        finite = finite[np.argpartition(values[finite], count)[:count]]
+    return finite
 
 
 def _snap(value: float, step: float) -> float | None:
@@ -145,25 +161,34 @@ def function_products(
     if not logs:
         return []
     F = projected(np.column_stack(logs))
+    # A product column reads two inputs.
     small = [
         k
         for k, a in enumerate(arguments)
-        if finite[k] and len({i for f, _ in a for i, _ in f}) <= MAX_EXP_INPUTS
+        if finite[k]
+        and len({i for f, _ in a for c, _ in f for i in table.products.get(c, (c,))})
+        <= MAX_EXP_INPUTS
     ]
     U = projected(argument_values[:, small])
 
     ff = np.einsum("ij,ij->j", F, F)
     fy = F.T @ y
+    n = len(rows)
+    with np.errstate(all="ignore"):
+        # Without an exponential: one column.
+        alone = np.where(ff > 1e-12 * yy, yy - fy**2 / ff, np.inf)
+        power_alone = fy / ff
+    single = np.maximum(alone / yy, FLOOR)
+    # With an exponential: every argument beside each of the columns that fit best alone
+    # (a column that holds the target with an exponential holds most of it without).
+    near = _smallest(single, PAIRED_COLUMNS)
+    ff, fy, F = ff[near], fy[near], F[:, near]
     uu = np.einsum("ij,ij->j", U, U)
     uy = U.T @ y
     uf = U.T @ F
-    good_f = ff > 1e-12 * yy
-    # Without an exponential: one column.
     with np.errstate(all="ignore"):
-        alone = np.where(good_f, yy - fy**2 / ff, np.inf)
-        power_alone = fy / ff
         determinant = uu[:, None] * ff[None, :] - uf**2
-        usable = (determinant > 1e-9 * uu[:, None] * ff[None, :]) & good_f[None, :]
+        usable = (determinant > 1e-9 * uu[:, None] * ff[None, :]) & (ff[None, :] > 1e-12 * yy)
         explained = (
             ff[None, :] * uy[:, None] ** 2
             - 2 * uf * uy[:, None] * fy[None, :]
@@ -172,25 +197,21 @@ def function_products(
         paired = np.where(usable, yy - explained, np.inf)
         power_paired = (uu[:, None] * fy[None, :] - uf * uy[:, None]) / determinant
         rate_paired = (ff[None, :] * uy[:, None] - uf * fy[None, :]) / determinant
-
-    n = len(rows)
-    price = n ** (2 / n)
-    options = []  # (priced residual, simplicity, column, argument position or -1)
-    for j in np.flatnonzero(np.isfinite(alone)):
-        options.append((max(alone[j] / yy, FLOOR), 0, int(j), -1))
-    finite_pairs = np.argwhere(np.isfinite(paired))
-    if len(finite_pairs):
-        residuals = np.maximum(paired[finite_pairs[:, 0], finite_pairs[:, 1]] / yy, FLOOR)
-        # Only the pairs that beat the best single column by more than a parameter's price.
-        best_alone = min((o[0] for o in options), default=math.inf)
-        keep = residuals * price < best_alone
-        for (u, j), r in zip(finite_pairs[keep], residuals[keep]):
-            options.append((float(r) * price, 1, int(j), int(u)))
+    # One more column must pay its price, and beat the best single column.
+    double = np.maximum(paired / yy, FLOOR) * n ** (2 / n)
+    double[double >= np.min(single)] = np.inf
+    options = []  # (priced residual, simplicity, column, argument position or -1, power, rate)
+    for j in _smallest(single, SCREENED):
+        options.append((float(single[j]), 0, int(j), -1, float(power_alone[j]), 0.0))
+    for k in _smallest(double.ravel(), SCREENED):
+        u, c = np.unravel_index(k, double.shape)
+        power, rate = float(power_paired[u, c]), float(rate_paired[u, c])
+        options.append((float(double[u, c]), 1, int(near[c]), int(u), power, rate))
     options.sort(key=lambda o: (round(math.log10(max(o[0], FLOOR)), 1), o[1], o[2], o[3]))
 
     found: list[FunctionProduct] = []
     seen = set()
-    for _, _, j, u in options:
+    for _, _, j, u, power, exp_rate in options:
         if len(found) == OFFERED:
             break
         function, k, rate = listed[j]
@@ -198,13 +219,11 @@ def function_products(
         if key in seen:
             continue
         seen.add(key)
-        power = power_alone[j] if u < 0 else power_paired[u, j]
-        snapped = _snap(float(power), 1.0)
+        snapped = _snap(power, 1.0)
         if snapped is None or int(snapped) not in POWERS:
             continue
         if function not in ("sin", "cos") and abs(snapped) != 1:
             continue
-        exp_rate = 0.0 if u < 0 else float(rate_paired[u, j])
         exp_argument = None if u < 0 else arguments[small[u]]
         if exp_argument is not None:
             # An exponential that stays within its limit and is not constant on the rows.
