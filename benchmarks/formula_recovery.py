@@ -34,9 +34,9 @@ import random
 import shlex
 import signal
 import statistics
-import threading
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields

@@ -4,28 +4,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import sympy
+from surfaces import assert_every_surface_matches_predict
+from test_arguments import _table
 
 from nalu_sr import NaluRegressor
 from nalu_sr.search import find_formula
 from nalu_sr.search.compositions import term_expression
 from nalu_sr.search.function_products import function_products
-from nalu_sr.search.space import build_feature_table
-from surfaces import assert_every_surface_matches_predict
 
 PRODUCTS = "m*f(u)*exp(v) listed"
 
 
-def _table(names: str, low, high, rows: int = 400, seed: int = 0):
-    symbols = sympy.symbols(names, real=True)
-    X = np.random.default_rng(seed).uniform(low, high, (rows, len(symbols)))
-    return build_feature_table(X, symbols, np.arange(rows)), X
-
-
 def _written(table, product) -> str:
     """The product as text, its monomial and rates rounded to three digits."""
-    monomial = sympy.Mul(
-        *(table.expressions[i] ** sympy.Rational(e) for i, e in product.exponents)
-    )
+    monomial = sympy.Mul(*(table.expressions[i] ** sympy.Rational(e) for i, e in product.exponents))
     argument = term_expression(product.argument, table.expressions)
     text = f"{monomial}*{product.function}({product.rate:.3g}*{argument})**{product.power}"
     if product.exp_argument is not None:
@@ -73,7 +65,7 @@ def _written(table, product) -> str:
     ids=["damped-oscillation", "isothermal-work", "launch-height-noisy", "rlc-charge-noisy"],
 )
 def test_the_true_product_ranks_first(names, low, high, formula, noise, expected):
-    table, X = _table(names, low, high)
+    table, X = _table(names, low, high, rows=400)
     y = formula(*X.T)
     y = y + noise * np.sqrt(np.mean(y**2)) * np.random.default_rng(3).standard_normal(len(y))
     best = function_products(table, table.inputs, y, "y")[0]
@@ -86,7 +78,7 @@ def test_the_true_product_ranks_first(names, low, high, formula, noise, expected
 
 
 def test_a_monomial_alone_or_a_sum_gives_no_product():
-    table, X = _table("a b c", 1, 3)
+    table, X = _table("a b c", 1, 3, rows=400)
     assert function_products(table, table.inputs, X[:, 0] * X[:, 1] ** 2 / X[:, 2], "y") == []
     # Other transforms of the target have stages of their own.
     y = X[:, 0] * np.sin(X[:, 1])

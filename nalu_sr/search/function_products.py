@@ -25,6 +25,7 @@ follows, and scores the product as one term.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -108,7 +109,7 @@ def _snap(value: float, step: float) -> float | None:
 @threadpool_limits.wrap(limits=1)
 def function_products(
     table: FeatureTable,
-    columns,
+    columns: Sequence[int],
     target: np.ndarray,
     transform: str = "y",
     weights: np.ndarray | None = None,
@@ -230,7 +231,9 @@ def function_products(
             exponent = exp_rate * argument_values[:, small[u]]
             if not (np.max(exponent) <= EXP_LIMIT and np.ptp(exponent) >= MIN_SPREAD):
                 continue
-        exponents = _exponents(base, scale, t, logs[j], snapped, argument_values, small, u, exp_rate)
+        exponents = _exponents(
+            base, scale, t, logs[j], snapped, argument_values, small, u, exp_rate
+        )
         if exponents is None:
             continue
         found.append(

@@ -47,9 +47,9 @@ from .candidates import (
 )
 from .compositions import (
     MAX_OUTERS,
+    FittedRate,
     argument_groups,
     composed_structures,
-    FittedRate,
     fit_rate,
     function_column,
     steady_inputs,
