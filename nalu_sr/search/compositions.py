@@ -231,6 +231,7 @@ def fit_rate(
     tolerance: float,
     weights: np.ndarray | None = None,
     near: bool = False,
+    misfit: float = MISFIT,
 ) -> FittedRate | None:
     """The rate of ``function(rate * argument)`` that best fits ``y`` on the fitted rows,
     with the intercept, the column and ``outers`` (columns of products) and their products
@@ -243,7 +244,9 @@ def fit_rate(
     exact form is the simplest number (integers, fractions,
     fractions times a power of pi) within its margin of three standard errors that keeps the
     error within ``tolerance`` or 5% of the float fit's, and that the data pin (see
-    :func:`~nalu_sr.search.candidates.is_pinned`).
+    :func:`~nalu_sr.search.candidates.is_pinned`). A fit whose error (relative to the
+    spread of ``y``) is above ``misfit`` is an approximation, and its rate stays a float: on
+    noisy data the caller raises ``misfit`` to the noise's share of that spread.
     """
     finite = np.isfinite(argument) & np.isfinite(y) & np.all(np.isfinite(outers), axis=1)
     if weights is not None:
@@ -299,13 +302,13 @@ def fit_rate(
     problem, best = next(
         (p, r) for p, r in simplest if p.error(r) <= max(SAME_FIT * lowest, NOISE_FREE)
     )
-    if not problem.error(best) <= MISFIT:
+    if not problem.error(best) <= misfit:
         problem, best = wide, rough
     base = problem.error(best)
     if not np.isfinite(base):
         return None
     margin = float(np.nanmax([problem.margin(best), PRECISION * abs(best)]))
-    if base > MISFIT:
+    if base > misfit:
         return FittedRate(best, sympy.Float(best), True, margin, base)
     allowed = max(tolerance, 1.05 * base)
     rtol = min(MISFIT, max(1e-3, margin / abs(best)))

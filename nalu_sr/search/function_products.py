@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from ..structure import Term
 from .arguments import MIN_SPREAD, OFFERED, RATES, _columns, argument_terms
-from .candidates import term_values
+from .candidates import MISFIT, term_values
 from .compositions import COMPOSED_FUNCTIONS, FittedRate, fit_rate
 from .space import EXP_LIMIT, FeatureTable
 from .sparse_ratios import finite_rows
@@ -291,6 +291,7 @@ def _fit_factor(
     start: float,
     tolerance: float,
     weights: np.ndarray | None,
+    misfit: float,
 ) -> FittedRate | None:
     """The rate of the factor ``function(rate*argument)**power`` of ``y``, the product's
     other factors (``others``) held fixed. A factor that multiplies is fitted to ``y/others``
@@ -314,6 +315,7 @@ def _fit_factor(
         tolerance=tolerance,
         weights=w,
         near=True,
+        misfit=misfit,
     )
     if fitted is None or not doubled:
         return fitted
@@ -330,6 +332,7 @@ def fit_product(
     *,
     tolerance: float,
     weights: np.ndarray | None = None,
+    misfit: float = MISFIT,
 ) -> FittedProduct | None:
     """Fit the rates of ``product`` on ``y`` over ``rows`` of ``table``: the exponential's
     with the function at its screened rate, the function's with that exponential, then the
@@ -345,12 +348,20 @@ def fit_product(
         column = function(product.rate * argument) ** product.power
     if product.exp_argument is None:
         rate = _fit_factor(
-            product.function, argument, product.power, monomial, y, product.rate, tolerance, weights
+            product.function,
+            argument,
+            product.power,
+            monomial,
+            y,
+            product.rate,
+            tolerance,
+            weights,
+            misfit,
         )
         return None if rate is None else FittedProduct(rate, None)
     exp_argument = term_values(product.exp_argument, values)
     exp_rate = _fit_factor(
-        "exp", exp_argument, 1, monomial * column, y, product.exp_rate, tolerance, weights
+        "exp", exp_argument, 1, monomial * column, y, product.exp_rate, tolerance, weights, misfit
     )
     if exp_rate is None:
         return None
@@ -363,12 +374,13 @@ def fit_product(
         product.rate,
         tolerance,
         weights,
+        misfit,
     )
     if rate is None:
         return None
     with np.errstate(all="ignore"):
         column = function(rate.value * argument) ** product.power
     exp_rate = _fit_factor(
-        "exp", exp_argument, 1, monomial * column, y, exp_rate.value, tolerance, weights
+        "exp", exp_argument, 1, monomial * column, y, exp_rate.value, tolerance, weights, misfit
     )
     return None if exp_rate is None else FittedProduct(rate, exp_rate)

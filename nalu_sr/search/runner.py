@@ -73,6 +73,10 @@ PROMOTED = 12
 #: of seconds on four inputs, which every noisy table would pay.
 NOISY_STOP_TRANSFORMS = ("y", "1/y")
 
+#: A function's fit within this factor of the noise (see :meth:`Scoring.misfit`) is the
+#: formula with noise, not an approximation.
+NOISE_MARGIN = 1.5
+
 #: Most train rows the sparse ratios over a function column are solved on (see
 #: :meth:`Scoring.ratios_over`).
 RATIO_ROWS = 512
@@ -572,14 +576,39 @@ class Scoring:
             tolerance=self.tolerance,
             weights=None if data.weights is None else data.weights[train],
             near=listed,
+            misfit=self.misfit(transform),
         )
         column = None
         # A function that fits this badly with every outer product at hand makes no formula
         # worth a column (the table grows by one column over all its rows for each).
-        if rate is not None and rate.error <= MISFIT:
+        if rate is not None and rate.error <= self.misfit(transform):
             column = self.column_of(function, argument, rate)
         self.composed[key] = column
         return column
+
+    def misfit(self, transform: str) -> float:
+        """The error of a function's fit (relative to the spread of the ``transform`` of the
+        target on the train rows) above which it is an approximation rather than the formula
+        with noise: :data:`~nalu_sr.search.candidates.MISFIT`, or :data:`NOISE_MARGIN` times
+        the share of that spread the noise takes, the noise being the validation RMSE of the
+        best formula so far carried through the transform. On a target whose spread is small
+        beside its size (``T = Ta + (T0 - Ta)*exp(-k*t)``, ``T`` near 300, spread 17), 1% noise
+        is a fifth of the spread."""
+        errors = [c.rmse[VALIDATION] for c in self.candidates.values()]
+        noise = min((e for e in errors if np.isfinite(e)), default=np.inf)
+        if not np.isfinite(noise) or noise == 0:
+            return MISFIT
+        data = self.data
+        y = data.y[data.labels == TRAIN]
+        target = apply_transform(y, transform)
+        with np.errstate(all="ignore"):
+            carried = apply_transform(y + noise, transform) - target
+        finite = np.isfinite(carried) & np.isfinite(target)
+        spread = float(np.std(target[finite])) if finite.any() else 0.0
+        if not spread > 0:
+            return MISFIT
+        share = float(np.sqrt(np.mean(carried[finite] ** 2))) / spread
+        return max(MISFIT, NOISE_MARGIN * share)
 
     def column_of(self, function: str, argument: Term, rate: FittedRate) -> int:
         """The table column of ``function(rate * argument)`` at a fitted ``rate``, added to
@@ -622,10 +651,17 @@ class Scoring:
         weights = None if data.weights is None else data.weights[train]
         structures = []
         for product in job.products:
+            misfit = self.misfit(job.transform)
             fitted = fit_product(
-                product, data.table, train, data.y[train], tolerance=self.tolerance, weights=weights
+                product,
+                data.table,
+                train,
+                data.y[train],
+                tolerance=self.tolerance,
+                weights=weights,
+                misfit=misfit,
             )
-            if fitted is None or fitted.rate.error > MISFIT:
+            if fitted is None or fitted.rate.error > misfit:
                 continue
             powers = self.monomial_powers(product.exponents)
             if powers is None:
