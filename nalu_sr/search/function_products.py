@@ -78,18 +78,24 @@ class FunctionProduct(NamedTuple):
     """``m * f(rate*argument)**power * exp(exp_rate*exp_argument)``, up to a constant factor.
 
     ``exponents`` are ``(input column, exponent)`` pairs of the monomial ``m``, each
-    exponent a multiple of 1/2; ``exp_argument`` is ``None`` where there is no exponential.
+    exponent a multiple of 1/2; ``function`` is ``None`` for the monomial alone, and
+    ``exp_argument`` where there is no exponential.
     The rates are where the search's fit starts (see
     :func:`~nalu_sr.search.compositions.fit_rate`).
     """
 
     exponents: tuple[tuple[int, float], ...]
-    function: str
+    function: str | None
     argument: Term
     rate: float
     power: int
     exp_argument: Term | None
     exp_rate: float
+
+
+def _monomial(exponents: tuple[tuple[int, float], ...]) -> FunctionProduct:
+    """The monomial alone: no function, no exponential."""
+    return FunctionProduct(exponents, None, (), 0.0, 0, None, 0.0)
 
 
 def _smallest(values: np.ndarray, count: int) -> np.ndarray:
@@ -143,8 +149,14 @@ def function_products(
     y = projected(np.log(np.abs(t))[:, None])[:, 0]
     total = float(np.sum((np.log(np.abs(t)) * scale - np.mean(np.log(np.abs(t)) * scale)) ** 2))
     yy = float(y @ y)
-    if not total > 0 or yy <= MONOMIAL_HOLDS * total:
+    if not total > 0:
         return []
+    # The monomial alone, in powers of 1/2 (sqrt(2*g*h), 2*pi*sqrt(L/g)): noise leaves the
+    # trained power unit's exponents at 0.503, and the search may stop before y**2.
+    alone = _exponents(base, scale, np.log(np.abs(t)))
+    found = [] if alone is None else [_monomial(tuple((i, e) for i, e in zip(logged, alone) if e))]
+    if yy <= MONOMIAL_HOLDS * total:
+        return found
 
     arguments = argument_terms(table, rows)
     argument_values = np.column_stack([term_values(a, values[rows]) for a in arguments])
@@ -210,10 +222,10 @@ def function_products(
         options.append((float(double[u, c]), 1, int(near[c]), int(u), power, rate))
     options.sort(key=lambda o: (round(math.log10(max(o[0], FLOOR)), 1), o[1], o[2], o[3]))
 
-    found: list[FunctionProduct] = []
     seen = set()
+    offered = len(found) + OFFERED
     for _, _, j, u, power, exp_rate in options:
-        if len(found) == OFFERED:
+        if len(found) == offered:
             break
         function, k, rate = listed[j]
         key = (function, k, u)
@@ -231,9 +243,10 @@ def function_products(
             exponent = exp_rate * argument_values[:, small[u]]
             if not (np.max(exponent) <= EXP_LIMIT and np.ptp(exponent) >= MIN_SPREAD):
                 continue
-        exponents = _exponents(
-            base, scale, t, logs[j], snapped, argument_values, small, u, exp_rate
-        )
+        rest = np.log(np.abs(t)) - snapped * logs[j]
+        if exp_argument is not None:
+            rest = rest - exponent
+        exponents = _exponents(base, scale, rest)
         if exponents is None:
             continue
         found.append(
@@ -250,23 +263,10 @@ def function_products(
     return found
 
 
-def _exponents(
-    base: np.ndarray,
-    scale: np.ndarray,
-    t: np.ndarray,
-    log_column: np.ndarray,
-    power: float,
-    argument_values: np.ndarray,
-    small: list[int],
-    u: int,
-    exp_rate: float,
-) -> list[float] | None:
-    """The monomial's exponents, each snapped to a multiple of 1/2, with the function's
-    power and the exponential's rate held at their screened values; ``None`` when one is
-    not near a multiple of 1/2."""
-    rest = np.log(np.abs(t)) - power * log_column
-    if u >= 0:
-        rest = rest - exp_rate * argument_values[:, small[u]]
+def _exponents(base: np.ndarray, scale: np.ndarray, rest: np.ndarray) -> list[float] | None:
+    """The monomial's exponents that fit ``rest`` (``log|y|`` less the other factors'
+    logarithms) over the ``base`` columns, each snapped to a multiple of 1/2; ``None`` when
+    one is not near a multiple of 1/2."""
     solution, *_ = np.linalg.lstsq(base * scale[:, None], rest * scale, rcond=None)
     snapped = [_snap(float(e), 0.5) for e in solution[1:]]
     if any(e is None for e in snapped):
@@ -275,10 +275,10 @@ def _exponents(
 
 
 class FittedProduct(NamedTuple):
-    """A product's rates fitted on ``y``: the function's, and the exponential's (``None``
+    """A product's rates fitted on ``y``: the function's and the exponential's (``None``
     where there is none)."""
 
-    rate: FittedRate
+    rate: FittedRate | None
     exp_rate: FittedRate | None
 
 
@@ -338,6 +338,8 @@ def fit_product(
     with the function at its screened rate, the function's with that exponential, then the
     exponential's again (see :func:`~nalu_sr.search.compositions.fit_rate`, which also names
     each rate by the rule every constant follows). ``None`` where a rate does not fit."""
+    if product.function is None:
+        return FittedProduct(None, None)
     values = table.values[rows]
     monomial = np.ones(len(rows))
     for i, e in product.exponents:

@@ -661,13 +661,14 @@ class Scoring:
                 weights=weights,
                 misfit=misfit,
             )
-            if fitted is None or fitted.rate.error > misfit:
+            if fitted is None or (fitted.rate is not None and fitted.rate.error > misfit):
                 continue
             powers = self.monomial_powers(product.exponents)
             if powers is None:
                 continue
-            column = self.column_of(product.function, product.argument, fitted.rate)
-            powers.append((make_factor([(column, 1)]), product.power))
+            if fitted.rate is not None:
+                column = self.column_of(product.function, product.argument, fitted.rate)
+                powers.append((make_factor([(column, 1)]), product.power))
             if fitted.exp_rate is not None:
                 column = self.column_of("exp", product.exp_argument, fitted.exp_rate)
                 powers.append((make_factor([(column, 1)]), 1))
