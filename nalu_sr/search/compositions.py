@@ -85,6 +85,32 @@ STEADY = 0.1
 #: this factor of the best one's.
 SAME_FIT = 1.02
 
+#: A fit within this factor of the noise (see :func:`misfit_for`) is the formula with noise,
+#: not an approximation.
+NOISE_MARGIN = 1.5
+
+
+def misfit_for(target: np.ndarray, carried: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The error of a fit to ``target`` (relative to its spread, as :func:`fit_rate` measures
+    it) above which the fit is an approximation: ``MISFIT``, or :data:`NOISE_MARGIN` times the
+    share of the spread that the noise takes, ``carried`` being the noise carried into each
+    row of ``target``. On a target whose spread is small beside its size
+    (``T = Ta + (T0 - Ta)*exp(-k*t)``, ``T`` near 300, spread 17), 1% noise is a fifth of the
+    spread."""
+    finite = np.isfinite(target) & np.isfinite(carried)
+    if weights is not None:
+        finite &= weights > 0
+    if finite.sum() < 2:
+        return MISFIT
+    w = None if weights is None else weights[finite]
+    centre = np.average(target[finite], weights=w)
+    spread = float(np.sqrt(np.average((target[finite] - centre) ** 2, weights=w)))
+    noise = float(np.sqrt(np.average(carried[finite] ** 2, weights=w)))
+    if not spread > 0:
+        return MISFIT
+    return max(MISFIT, NOISE_MARGIN * noise / spread)
+
+
 #: Relative precision of a fitted rate on noise-free data: the minimiser of a squared error
 #: is found to about the square root of the float precision.
 PRECISION = 1e-7
@@ -246,7 +272,8 @@ def fit_rate(
     error within ``tolerance`` or 5% of the float fit's, and that the data pin (see
     :func:`~nalu_sr.search.candidates.is_pinned`). A fit whose error (relative to the
     spread of ``y``) is above ``misfit`` is an approximation, and its rate stays a float: on
-    noisy data the caller raises ``misfit`` to the noise's share of that spread.
+    noisy data the caller raises ``misfit`` to the noise's share of that spread (see
+    :func:`misfit_for`).
     """
     finite = np.isfinite(argument) & np.isfinite(y) & np.all(np.isfinite(outers), axis=1)
     if weights is not None:

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 from ..structure import Term
 from .arguments import MIN_SPREAD, OFFERED, RATES, _columns, argument_terms
 from .candidates import MISFIT, term_values
-from .compositions import COMPOSED_FUNCTIONS, FittedRate, fit_rate
+from .compositions import COMPOSED_FUNCTIONS, FittedRate, fit_rate, misfit_for
 from .space import EXP_LIMIT, FeatureTable
 from .sparse_ratios import finite_rows
 
@@ -291,20 +291,24 @@ def _fit_factor(
     start: float,
     tolerance: float,
     weights: np.ndarray | None,
-    misfit: float,
+    noise: float | None,
 ) -> FittedRate | None:
     """The rate of the factor ``function(rate*argument)**power`` of ``y``, the product's
     other factors (``others``) held fixed. A factor that multiplies is fitted to ``y/others``
     weighed by ``others**2``, which is the error of ``y`` itself; one that divides, to
     ``others/y``. A square of a sine or a cosine is the cosine of twice the argument plus a
-    constant (``sin(x)**2 = (1 - cos(2*x))/2``), fitted as that and halved."""
+    constant (``sin(x)**2 = (1 - cos(2*x))/2``), fitted as that and halved. ``noise``: the
+    noise of ``y``, carried into the fitted target to judge the fit (see
+    :func:`~nalu_sr.search.compositions.misfit_for`)."""
     with np.errstate(all="ignore"):
         if power > 0:
             target = y / others
             w = others**2 if weights is None else weights * others**2
+            carried = np.full_like(y, noise or 0.0) / others
         else:
             target = others / y
             w = weights
+            carried = others / (y + (noise or 0.0)) - target
     doubled = abs(power) == 2
     fitted = fit_rate(
         "cos" if doubled else function,
@@ -315,7 +319,7 @@ def _fit_factor(
         tolerance=tolerance,
         weights=w,
         near=True,
-        misfit=misfit,
+        misfit=MISFIT if noise is None else misfit_for(target, carried, w),
     )
     if fitted is None or not doubled:
         return fitted
@@ -332,7 +336,7 @@ def fit_product(
     *,
     tolerance: float,
     weights: np.ndarray | None = None,
-    misfit: float = MISFIT,
+    noise: float | None = None,
 ) -> FittedProduct | None:
     """Fit the rates of ``product`` on ``y`` over ``rows`` of ``table``: the exponential's
     with the function at its screened rate, the function's with that exponential, then the
@@ -358,12 +362,12 @@ def fit_product(
             product.rate,
             tolerance,
             weights,
-            misfit,
+            noise,
         )
         return None if rate is None else FittedProduct(rate, None)
     exp_argument = term_values(product.exp_argument, values)
     exp_rate = _fit_factor(
-        "exp", exp_argument, 1, monomial * column, y, product.exp_rate, tolerance, weights, misfit
+        "exp", exp_argument, 1, monomial * column, y, product.exp_rate, tolerance, weights, noise
     )
     if exp_rate is None:
         return None
@@ -376,13 +380,13 @@ def fit_product(
         product.rate,
         tolerance,
         weights,
-        misfit,
+        noise,
     )
     if rate is None:
         return None
     with np.errstate(all="ignore"):
         column = function(rate.value * argument) ** product.power
     exp_rate = _fit_factor(
-        "exp", exp_argument, 1, monomial * column, y, exp_rate.value, tolerance, weights, misfit
+        "exp", exp_argument, 1, monomial * column, y, exp_rate.value, tolerance, weights, noise
     )
     return None if exp_rate is None else FittedProduct(rate, exp_rate)

@@ -52,6 +52,7 @@ from .compositions import (
     composed_structures,
     fit_rate,
     function_column,
+    misfit_for,
     steady_inputs,
 )
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
@@ -72,10 +73,6 @@ PROMOTED = 12
 #: :func:`_search`): the ratios over the functions of one input on every transform cost tens
 #: of seconds on four inputs, which every noisy table would pay.
 NOISY_STOP_TRANSFORMS = ("y", "1/y")
-
-#: A function's fit within this factor of the noise (see :meth:`Scoring.misfit`) is the
-#: formula with noise, not an approximation.
-NOISE_MARGIN = 1.5
 
 #: Most train rows the sparse ratios over a function column are solved on (see
 #: :meth:`Scoring.ratios_over`).
@@ -586,29 +583,26 @@ class Scoring:
         self.composed[key] = column
         return column
 
-    def misfit(self, transform: str) -> float:
-        """The error of a function's fit (relative to the spread of the ``transform`` of the
-        target on the train rows) above which it is an approximation rather than the formula
-        with noise: :data:`~nalu_sr.search.candidates.MISFIT`, or :data:`NOISE_MARGIN` times
-        the share of that spread the noise takes, the noise being the validation RMSE of the
-        best formula so far carried through the transform. On a target whose spread is small
-        beside its size (``T = Ta + (T0 - Ta)*exp(-k*t)``, ``T`` near 300, spread 17), 1% noise
-        is a fifth of the spread."""
+    def noise(self) -> float | None:
+        """The validation RMSE of the best formula so far: on noisy data, about the noise
+        (``None`` before any formula, or where one is exact to the last digit)."""
         errors = [c.rmse[VALIDATION] for c in self.candidates.values()]
         noise = min((e for e in errors if np.isfinite(e)), default=np.inf)
-        if not np.isfinite(noise) or noise == 0:
+        return noise if np.isfinite(noise) and noise > 0 else None
+
+    def misfit(self, transform: str) -> float:
+        """The error of a function's fit to the ``transform`` of the target above which it is
+        an approximation rather than the formula with noise (see
+        :func:`~nalu_sr.search.compositions.misfit_for`), the noise carried through the
+        transform."""
+        noise = self.noise()
+        if noise is None:
             return MISFIT
-        data = self.data
-        y = data.y[data.labels == TRAIN]
+        y = self.data.y[self.data.labels == TRAIN]
         target = apply_transform(y, transform)
         with np.errstate(all="ignore"):
             carried = apply_transform(y + noise, transform) - target
-        finite = np.isfinite(carried) & np.isfinite(target)
-        spread = float(np.std(target[finite])) if finite.any() else 0.0
-        if not spread > 0:
-            return MISFIT
-        share = float(np.sqrt(np.mean(carried[finite] ** 2))) / spread
-        return max(MISFIT, NOISE_MARGIN * share)
+        return misfit_for(target, carried)
 
     def column_of(self, function: str, argument: Term, rate: FittedRate) -> int:
         """The table column of ``function(rate * argument)`` at a fitted ``rate``, added to
@@ -651,7 +645,6 @@ class Scoring:
         weights = None if data.weights is None else data.weights[train]
         structures = []
         for product in job.products:
-            misfit = self.misfit(job.transform)
             fitted = fit_product(
                 product,
                 data.table,
@@ -659,9 +652,9 @@ class Scoring:
                 data.y[train],
                 tolerance=self.tolerance,
                 weights=weights,
-                misfit=misfit,
+                noise=self.noise(),
             )
-            if fitted is None or (fitted.rate is not None and fitted.rate.error > misfit):
+            if fitted is None:
                 continue
             powers = self.monomial_powers(product.exponents)
             if powers is None:
