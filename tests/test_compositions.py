@@ -220,3 +220,19 @@ def test_simplification_keeps_a_function_of_a_product_whole():
     assert decay in simplified.atoms(sympy.exp)
     point = {t0: 330.0, ta: 290.0, k: 0.3, t: 2.0}
     assert float(simplified.subs(point)) == pytest.approx(float(expr.subs(point)), rel=1e-12)
+
+
+def test_the_misfit_threshold_follows_the_noise_share_of_the_spread():
+    from nalu_sr.search.candidates import MISFIT
+    from nalu_sr.search.compositions import NOISE_MARGIN, misfit_for
+
+    rng = np.random.default_rng(0)
+    target = 300 + 17 * rng.standard_normal(1000)  # a large size, a small spread
+    # No noise: the fixed threshold.
+    assert misfit_for(target, np.zeros(1000)) == MISFIT
+    # 1% of the size is about a fifth of the spread: a fit that leaves that is no misfit.
+    share = misfit_for(target, np.full(1000, 3.0)) / NOISE_MARGIN
+    assert 0.16 < share < 0.19
+    # Weighted rows count by their weights (a product's factor fitted to y/m, weights m**2).
+    weights = rng.uniform(0.5, 2, 1000)
+    assert misfit_for(target, np.full(1000, 3.0), weights) > MISFIT

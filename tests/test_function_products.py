@@ -127,3 +127,17 @@ def test_a_half_power_in_the_monomial_goes_through_every_surface(tmp_path):
     truth = sympy.sympify("sqrt(g)*sqrt(L)*sin(theta)", locals=symbols)
     assert sympy.simplify(model.formula_ - truth) == 0
     assert_every_surface_matches_predict(model, frame, tmp_path)
+
+
+def test_a_noisy_product_is_judged_against_the_noise_in_its_own_units():
+    # At 1% noise the sine's fit to y/(v**2/g) leaves more than 5% of that quotient's
+    # spread; judged against the 5% alone, the product never became a formula, and a
+    # polynomial in theta was chosen.
+    rng = np.random.default_rng(3)
+    X = rng.uniform([5, 0.2, 5], [20, 1.2, 10], (500, 3))
+    y = X[:, 0] ** 2 * np.sin(2 * X[:, 1]) / X[:, 2]
+    y = y + 0.01 * np.sqrt(np.mean(y**2)) * rng.standard_normal(500)
+    names = ["v", "theta", "g"]
+    result = find_formula(X, y, feature_names=names, architectures=["f(u) listed", PRODUCTS])
+    v, theta, g = result.symbols
+    assert sympy.simplify(result.formula - v**2 * sympy.sin(2 * theta) / g) == 0, result.formula
