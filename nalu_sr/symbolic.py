@@ -324,6 +324,26 @@ def shortest_decimal(value: float, margin: float) -> float:
     return value
 
 
+#: Most digits of a whole decimal written as an integer (see :func:`decimal_number`).
+INTEGER_DIGITS = 6
+
+
+def decimal_number(decimal: float) -> sympy.Expr:
+    """A decimal from :func:`shortest_decimal` as a SymPy number: an integer up to
+    :data:`INTEGER_DIGITS` digits (``32``), else a float. ``8.99e9`` has three significant
+    digits; written as the integer ``8990000000`` it would be judged as an exact form of ten
+    digits, which the data never pin (see :func:`~nalu_sr.search.candidates.is_pinned`).
+
+    Examples
+    --------
+    >>> decimal_number(32.0), decimal_number(8.314), decimal_number(8.99e9)
+    (32, 8.31400000000000, 8990000000.00000)
+    """
+    if decimal.is_integer() and abs(decimal) < 10**INTEGER_DIGITS:
+        return sympy.Integer(int(decimal))
+    return sympy.Float(decimal)
+
+
 @functools.lru_cache(maxsize=4096)
 def exact_form_density(exact: sympy.Expr, spread: float = 0.5) -> float:
     """How many exact numbers at least as simple as ``exact`` lie in a unit interval near it.

@@ -93,3 +93,17 @@ def test_standard_errors_do_not_collapse_on_columns_of_very_different_sizes():
     expected = np.sqrt(variance * np.sum(inverse**2, axis=1)) / norms
     np.testing.assert_allclose(errors, expected, rtol=1e-3)
     assert errors[0] > 0.01
+
+
+def test_a_large_decimal_constant_is_judged_by_its_significant_digits():
+    # 8.99e9 in SI units: as the integer 8990000000 it would count ten digits, which no data
+    # pin; as a decimal it has three, which noise-free data do.
+    from nalu_sr.search import find_formula
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform([1e-6, 1e-6, 0.1], [5e-6, 5e-6, 1], (400, 3))
+    y = 8.99e9 * X[:, 0] * X[:, 1] / X[:, 2] ** 2
+    result = find_formula(X, y, feature_names=["q1", "q2", "r"], architectures=["NMU"])
+    assert result.exact, result.message
+    q1, q2, r = result.symbols
+    assert sympy.simplify(result.formula - 8.99e9 * q1 * q2 / r**2) == 0

@@ -14,6 +14,7 @@ from ..scoring import raised, split_errors
 from ..structure import Structure, Term
 from ..symbolic import (
     complexity,
+    decimal_number,
     exact_form_density,
     rationalize_candidates,
     rival_forms,
@@ -261,9 +262,7 @@ def exact_coefficients(
         if value != 0:
             options = [sympy.Integer(0), *options]
         decimal = shortest_decimal(value, margin)
-        options.append(
-            sympy.Integer(int(decimal)) if decimal.is_integer() else sympy.Float(decimal)
-        )
+        options.append(decimal_number(decimal))
         for option in options:
             if abs(float(option) - value) > margin:
                 continue

@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from ..snapping import Composition
 from ..structure import Structure, Term, make_factor, make_structure, make_term, raise_term
-from ..symbolic import rationalize_candidates, shortest_decimal
+from ..symbolic import decimal_number, rationalize_candidates, shortest_decimal
 from .candidates import MISFIT, NOISE_FREE, is_pinned, term_values
 from .space import UNARY_FUNCTIONS, FeatureTable
 
@@ -346,7 +346,7 @@ def fit_rate(
             pinned = is_pinned(option, best, margin, tolerance)
             return FittedRate(float(option), option, not pinned, margin, base)
     decimal = shortest_decimal(best, margin)
-    rate = sympy.Integer(int(decimal)) if decimal.is_integer() else sympy.Float(decimal)
+    rate = decimal_number(decimal)
     # Inside a function a rounding of the rate grows with the argument, out of the fitted
     # ranges too: it is rounded only where the fit does not notice (on noisy data).
     if problem.error(float(rate)) > 1.05 * base + NOISE_FREE:
