@@ -83,6 +83,14 @@ def test_an_input_that_crosses_zero_is_never_divided_by():
         ),
         ("B S N", 1, 5, lambda b, s, n: b * np.log(1 + s / n), "y", "log((N + S)/N)"),
         (
+            "E mu k T",
+            [1, 1.5, 1, 0.5],
+            [3, 2.5, 2, 2],
+            lambda e, mu, k, t: 1 / (np.exp((e - mu) / (k * t)) + 1),
+            "1/y",
+            "exp((E - mu)/(T*k))",
+        ),
+        (
             "A k x w t",
             [0.5, 0.5, 0, 0.5, 0],
             [2, 1.5, 2, 1.5, 2],
@@ -121,6 +129,7 @@ def test_an_input_that_crosses_zero_is_never_divided_by():
         "fermi-dirac",
         "period",
         "channel-capacity",
+        "fermi-dirac-over-k-t",
         "travelling-wave",
         "planck",
         "bell-curve",

@@ -99,8 +99,9 @@ def argument_terms(table: FeatureTable, rows: np.ndarray) -> list[Term]:
     each to the power 1 or -1, and the squares of those of two; one input squared times one or
     two others (see :data:`SQUARED_GROUP_INPUTS`); differences and sums of two inputs, alone,
     over an input or times one; differences and sums of two products of two inputs, or of one
-    and a third input (where the table holds the products); and the squared differences of
-    two inputs, alone or over the square of an input."""
+    and a third input, and differences and sums of two inputs over a product of two others
+    (where the table holds the products); and the squared differences of two inputs, alone or
+    over the square of an input."""
     inputs = list(table.inputs)
     divides = {i: divides_safely(table.values[rows, i]) for i in inputs}
     powers = {i: (1, -1) if divides[i] else (1,) for i in inputs}
@@ -163,6 +164,15 @@ def argument_terms(table: FeatureTable, rows: np.ndarray) -> list[Term]:
             if c not in used:
                 for sign in (1, -1):
                     add(raise_term([(make_factor([(p, 1), (c, sign)]), 1)]))
+    # A difference of two inputs over a product of two others, as an energy over k*T is:
+    # (E - mu)/(k*T).
+    for p, used in table.products.items():
+        if not divides_safely(table.values[rows, p]):
+            continue
+        for a, b in itertools.combinations([i for i in inputs if i not in used], 2):
+            for sign in (1, -1):
+                pair = make_factor([(a, 1), (b, sign)])
+                add(raise_term([(pair, 1), (make_factor([(p, 1)]), -1)]))
     # Squared differences, alone or over a square: exp(-(x - m)**2/(2*s**2)). After the
     # rest, so that where two columns fit alike (log(u**2) is 2*log(u)) the simpler is first.
     for a, b in itertools.combinations(inputs, 2):
