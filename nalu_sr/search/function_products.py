@@ -146,14 +146,15 @@ def function_products(
         block = block * scale[:, None]
         return block - basis @ (basis.T @ block)
 
-    y = projected(np.log(np.abs(t))[:, None])[:, 0]
-    total = float(np.sum((np.log(np.abs(t)) * scale - np.mean(np.log(np.abs(t)) * scale)) ** 2))
+    log_t = np.log(np.abs(t))
+    y = projected(log_t[:, None])[:, 0]
+    total = float(np.sum((log_t * scale - np.mean(log_t * scale)) ** 2))
     yy = float(y @ y)
     if not total > 0:
         return []
     # The monomial alone, in powers of 1/2 (sqrt(2*g*h), 2*pi*sqrt(L/g)): noise leaves the
     # trained power unit's exponents at 0.503, and the search may stop before y**2.
-    alone = _exponents(base, scale, np.log(np.abs(t)))
+    alone = _exponents(base, scale, log_t)
     found = [] if alone is None else [_monomial(tuple((i, e) for i, e in zip(logged, alone) if e))]
     if yy <= MONOMIAL_HOLDS * total:
         return found
@@ -243,7 +244,7 @@ def function_products(
             exponent = exp_rate * argument_values[:, small[u]]
             if not (np.max(exponent) <= EXP_LIMIT and np.ptp(exponent) >= MIN_SPREAD):
                 continue
-        rest = np.log(np.abs(t)) - snapped * logs[j]
+        rest = log_t - snapped * logs[j]
         if exp_argument is not None:
             rest = rest - exponent
         exponents = _exponents(base, scale, rest)

@@ -563,6 +563,7 @@ class Scoring:
         outer_values = np.column_stack(
             [np.empty((values.shape[0], 0)), *(term_values(o, values) for o in outers)]
         )
+        misfit = self.misfit(transform)
         rate = fit_rate(
             function,
             term_values(argument, values),
@@ -573,12 +574,12 @@ class Scoring:
             tolerance=self.tolerance,
             weights=None if data.weights is None else data.weights[train],
             near=listed,
-            misfit=self.misfit(transform),
+            misfit=misfit,
         )
         column = None
         # A function that fits this badly with every outer product at hand makes no formula
         # worth a column (the table grows by one column over all its rows for each).
-        if rate is not None and rate.error <= self.misfit(transform):
+        if rate is not None and rate.error <= misfit:
             column = self.column_of(function, argument, rate)
         self.composed[key] = column
         return column
