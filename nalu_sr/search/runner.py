@@ -644,6 +644,7 @@ class Scoring:
         data = self.data
         train = np.flatnonzero(data.labels == TRAIN)
         weights = None if data.weights is None else data.weights[train]
+        noise = self.noise()
         structures = []
         for product in job.products:
             fitted = fit_product(
@@ -653,7 +654,7 @@ class Scoring:
                 data.y[train],
                 tolerance=self.tolerance,
                 weights=weights,
-                noise=self.noise(),
+                noise=noise,
             )
             if fitted is None:
                 continue
