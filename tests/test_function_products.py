@@ -93,6 +93,19 @@ def test_a_monomial_in_half_powers_is_offered_alone():
     assert function_products(table, table.inputs, y, "1/y") == []
 
 
+def test_the_monomial_is_kept_when_no_function_column_can_be_logged(monkeypatch):
+    # A wiggle the monomial cannot hold, and a library with no column to log: the monomial
+    # in half powers found first is still offered.
+    import nalu_sr.search.function_products as products
+
+    table, X = _table("g h c", 1, 3, rows=400)
+    y = X[:, 0] * X[:, 1] * (1 + 0.05 * np.cos(5 * X[:, 2]))
+    monkeypatch.setattr(products, "FUNCTIONS", ())
+    found = function_products(table, table.inputs, y, "y")
+    assert [p.exponents for p in found] == [((0, 1.0), (1, 1.0))]
+    assert found[0].function is None
+
+
 def test_a_damped_oscillation_is_found_exactly_with_both_rates_named():
     names = ["A", "b", "t", "w"]
     X = np.random.default_rng(1).uniform([0.5, 0.1, 0, 1], [2, 0.5, 3, 3], (400, 4))

@@ -173,7 +173,7 @@ def function_products(
                 listed.append((function, k, rate))
                 logs.append(log_column)
     if not logs:
-        return []
+        return found
     F = projected(np.column_stack(logs))
     # A product column reads two inputs.
     small = [
