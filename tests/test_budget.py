@@ -100,7 +100,7 @@ def test_pure_noise_ends_the_search_once_a_formula_leaves_only_noise():
     assert result.explained and not result.exact and not result.timed_out
     # The first stage's trained jobs (NAU and NMU), then only the closed-form stages left in
     # the plan, which a search stopped on noisy data still runs.
-    closed_form = ("P/Q", "f(u) listed", "m*f(u)*exp(v) listed")
+    closed_form = ("P/Q", "f(u) listed", "m*f(u)*exp(v) listed", "f(u) + g(v) listed")
     trained = [job for job in result.jobs if not job.startswith(closed_form)]
     assert trained == ["NAU on y", "NMU on y"]
     assert "residual that the inputs do not predict" in result.message

@@ -61,6 +61,7 @@ def test_every_kind_of_the_default_search_is_offered_on_positive_inputs():
         "P/Q[x, log]",
         "f(u) listed",
         "m*f(u)*exp(v) listed",
+        "f(u) + g(v) listed",
         "NAU[x, f(x)]",
         "NMU[x, sin, cos]",
         "NMU[x, exp]",
@@ -112,7 +113,12 @@ def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalu
     # The listed functions of groups of inputs, screened in closed form, join the single
     # units' last stages on y and 1/y; then the ratios over the functions of one input, also
     # solved in closed form; on 1/y (and y**2) in one of their own.
-    assert jobs[2] == ["NPU on y", "f(u) listed on y", "m*f(u)*exp(v) listed on y"]
+    assert jobs[2] == [
+        "NPU on y",
+        "f(u) listed on y",
+        "m*f(u)*exp(v) listed on y",
+        "f(u) + g(v) listed on y",
+    ]
     assert jobs[3] == ["f(u) listed on 1/y"]
     assert set(jobs[4]) == {
         f"P/Q[x, {f}] on y"

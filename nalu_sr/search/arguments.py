@@ -316,17 +316,7 @@ def function_compositions(
     if not total > 0:
         return []
     outers = outers * root[:, None]
-    arguments = argument_terms(table, rows)
-    values = np.column_stack([term_values(a, table.values[rows]) for a in arguments])
-    finite = np.flatnonzero(np.all(np.isfinite(values), axis=0))
-    arguments, values = [arguments[k] for k in finite], values[:, finite]
-    listed, columns, simplicity = [], [], []
-    for f, function in enumerate(RATES):
-        for k, rate, column in _columns(function, values):
-            listed.append((function, arguments[k], rate))
-            columns.append(column)
-            # The simpler argument first, then the simpler rate, then the function's order.
-            simplicity.append((k, RATES[function].index(rate), f))
+    listed, columns, simplicity = listed_columns(table, rows)
     if not columns:
         return []
     simple = np.argsort(
@@ -367,6 +357,25 @@ def function_compositions(
         outers_of = _outers_of(outers, columns[k], t, outer_terms)
         found += [Composition(function, argument, rate, outer) for outer in outers_of]
     return found
+
+
+def listed_columns(
+    table: FeatureTable, rows: np.ndarray
+) -> tuple[list[tuple[str, Term, float]], list[np.ndarray], list[tuple[int, int, int]]]:
+    """Every column ``f(r*u)`` of the library on ``rows``: ``(function, argument, rate)``,
+    its values, and its place in the library's order (the simpler argument first, then the
+    simpler rate, then the function's order)."""
+    arguments = argument_terms(table, rows)
+    values = np.column_stack([term_values(a, table.values[rows]) for a in arguments])
+    finite = np.flatnonzero(np.all(np.isfinite(values), axis=0))
+    arguments, values = [arguments[k] for k in finite], values[:, finite]
+    listed, columns, simplicity = [], [], []
+    for f, function in enumerate(RATES):
+        for k, rate, column in _columns(function, values):
+            listed.append((function, arguments[k], rate))
+            columns.append(column)
+            simplicity.append((k, RATES[function].index(rate), f))
+    return listed, columns, simplicity
 
 
 def _scored(

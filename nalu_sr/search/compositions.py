@@ -136,10 +136,14 @@ class FittedRate(NamedTuple):
     error: float
 
 
-def _design(function: str, rate: float, argument: np.ndarray, outers: np.ndarray) -> np.ndarray:
+def _design(
+    function: str, rate: float, argument: np.ndarray, outers: np.ndarray, fixed: np.ndarray
+) -> np.ndarray:
     with np.errstate(all="ignore"):
         column = COMPOSED_FUNCTIONS[function][0](rate * argument)
-    return np.column_stack([np.ones_like(argument), column, *outers.T, *(outers.T * column)])
+    return np.column_stack(
+        [np.ones_like(argument), column, *outers.T, *(outers.T * column), *fixed.T]
+    )
 
 
 def _solve(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -160,14 +164,17 @@ class _Problem:
         outers: np.ndarray,
         y: np.ndarray,
         weights: np.ndarray | None,
+        fixed: np.ndarray | None = None,
     ) -> None:
         self.function, self.argument, self.outers = function, argument, outers
+        self.fixed = np.empty((len(y), 0)) if fixed is None else fixed
         self.root = np.ones_like(y) if weights is None else np.sqrt(weights)
         self.y = y * self.root
         self.spread = float(np.sum((y - np.average(y, weights=weights)) ** 2 * self.root**2))
 
     def design(self, rate: float) -> np.ndarray:
-        return _design(self.function, rate, self.argument, self.outers) * self.root[:, None]
+        design = _design(self.function, rate, self.argument, self.outers, self.fixed)
+        return design * self.root[:, None]
 
     def loss(self, rate: float) -> float:
         return _solve(self.design(rate), self.y)[1]
@@ -258,11 +265,14 @@ def fit_rate(
     weights: np.ndarray | None = None,
     near: bool = False,
     misfit: float = MISFIT,
+    fixed: np.ndarray | None = None,
 ) -> FittedRate | None:
     """The rate of ``function(rate * argument)`` that best fits ``y`` on the fitted rows,
     with the intercept, the column and ``outers`` (columns of products) and their products
     with the column fitted by least squares; ``None`` when no rate fits at all. ``apart``:
-    the positions of the outer products that share no input with the argument.
+    the positions of the outer products that share no input with the argument. ``fixed``:
+    columns the model always holds, each with a free coefficient (another function of the
+    formula, times each outer product, where the target adds two).
 
     Every rate of the grid (see :data:`FUNCTIONS`) and the trained ``start`` values are
     tried (only rates within :data:`NEAR` of the ``start`` values where ``near``: a rate
@@ -276,12 +286,15 @@ def fit_rate(
     :func:`misfit_for`).
     """
     finite = np.isfinite(argument) & np.isfinite(y) & np.all(np.isfinite(outers), axis=1)
+    if fixed is not None:
+        finite &= np.all(np.isfinite(fixed), axis=1)
     if weights is not None:
         finite &= weights > 0
     if finite.sum() < 2 * (2 + 2 * outers.shape[1]):
         return None
     w = None if weights is None else weights[finite]
-    wide = _Problem(function, argument[finite], outers[finite], y[finite], w)
+    kept = None if fixed is None else fixed[finite]
+    wide = _Problem(function, argument[finite], outers[finite], y[finite], w, kept)
     if function in RATE_FREE:
         error = wide.error(1.0)
         if not np.isfinite(error):
@@ -309,7 +322,7 @@ def fit_rate(
     if apart is not None and 1 < len(apart) < outers.shape[1]:
         subsets.append(list(apart))
     narrow = [
-        _Problem(function, argument[finite], outers[finite][:, subset], y[finite], w)
+        _Problem(function, argument[finite], outers[finite][:, subset], y[finite], w, kept)
         for subset in subsets
     ]
     if near:

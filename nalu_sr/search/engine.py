@@ -27,6 +27,7 @@ from ..training import (
     train,
 )
 from ..units import NMU
+from .function_pairs import FunctionPair
 from .function_products import FunctionProduct
 from .space import FeatureTable, typical_size
 from .stacks import Architecture
@@ -130,6 +131,7 @@ class JobResult:
     structures: list[Structure] = field(default_factory=list)
     compositions: list[Composition] = field(default_factory=list)
     products: list[FunctionProduct] = field(default_factory=list)
+    pairs: list[FunctionPair] = field(default_factory=list)
     reseeded: int = 0
     seconds: float = 0.0
     timed_out: bool = False
@@ -237,6 +239,8 @@ def run_job(
         outcome = JobResult(architecture.name, job.transform)
         if architecture.kind.multiplies:
             outcome.products = solved
+        elif architecture.kind.adds:
+            outcome.pairs = solved
         elif architecture.kind.composes:
             outcome.compositions = solved
         else:

@@ -46,6 +46,7 @@ from .candidates import (
     term_values,
 )
 from .compositions import (
+    COMPOSED_FUNCTIONS,
     MAX_OUTERS,
     FittedRate,
     argument_groups,
@@ -670,6 +671,54 @@ class Scoring:
             structures.append(make_structure([raise_term(powers)]))
         self.score(JobResult(job.architecture, job.transform, structures=structures), promoted)
 
+    def add_functions(self, job: JobResult, promoted: int = PROMOTED) -> None:
+        """Fit the rates of each pair of functions of ``job`` (see
+        :mod:`~nalu_sr.search.function_pairs`) on the train rows, each with the other
+        function in the model, make both columns, and score the sparse sums of monomials
+        times them (see :meth:`ratios_over`)."""
+        data = self.data
+        train = data.labels == TRAIN
+        values = data.table.values[train]
+        y = apply_transform(data.y[train], job.transform)
+        weights = None if data.weights is None else data.weights[train]
+        outers = np.column_stack(
+            [
+                np.empty((values.shape[0], 0)),
+                *(term_values(o, values) for o in self.single_inputs()),
+            ]
+        )
+        misfit = self.misfit(job.transform)
+        structures = []
+        for pair in job.pairs:
+            arguments = [term_values(c.argument, values) for c in pair]
+            rates: list[FittedRate | None] = [None, None]
+            # Each rate with the other function fixed at its latest rate, twice over: the
+            # second pass refits each beside the other's fitted rate.
+            for k in (0, 1, 0, 1):
+                other = 1 - k
+                at = pair[other].rate if rates[other] is None else rates[other].value
+                with np.errstate(all="ignore"):
+                    column = COMPOSED_FUNCTIONS[pair[other].function][0](at * arguments[other])
+                rates[k] = fit_rate(
+                    pair[k].function,
+                    arguments[k],
+                    outers,
+                    y,
+                    start=[pair[k].rate if rates[k] is None else rates[k].value],
+                    tolerance=self.tolerance,
+                    weights=weights,
+                    near=True,
+                    misfit=misfit,
+                    fixed=np.column_stack([column, outers * column[:, None]]),
+                )
+                if rates[k] is None:
+                    break
+            if any(r is None or not r.error <= misfit for r in rates):
+                continue
+            columns = [self.column_of(c.function, c.argument, r) for c, r in zip(pair, rates)]
+            structures += self.ratios_over(columns, job.transform)
+        self.score(JobResult(job.architecture, job.transform, structures=structures), promoted)
+
     def monomial_powers(self, exponents: Sequence[tuple[int, float]]) -> list | None:
         """The powers of a monomial whose exponents are multiples of 1/2, a half power as a
         power of the input's square root (``x**(3/2)`` is ``x*sqrt(x)``); ``None`` where an
@@ -725,16 +774,17 @@ class Scoring:
                 if listed:
                     # A trained job brings many nearby arguments; its outer products stand
                     # in for the ratios there.
-                    ratios += self.ratios_over(column, job.transform)
+                    ratios += self.ratios_over([column], job.transform)
         # Promoted apart: on noisy data the ratios' extra terms fit a little of the noise, and
         # would leave no room for L - L*cos(theta) among the best.
         for group in (structures, ratios):
             self.score(JobResult(job.architecture, job.transform, structures=group), promoted)
 
-    def ratios_over(self, column: int, transform: str) -> list[Structure]:
-        """The sparse ratios of monomials of the inputs, each alone or times the function
-        ``column``, over monomial denominators, on the train rows (at most
-        :data:`RATIO_ROWS` of them): ``V/R - V*exp(-R*t/L)/R``, ``(1 + exp(-r*t))/K``."""
+    def ratios_over(self, columns: Sequence[int], transform: str) -> list[Structure]:
+        """The sparse ratios of monomials of the inputs, each alone or times one of the
+        function ``columns``, over monomial denominators, on the train rows (at most
+        :data:`RATIO_ROWS` of them): ``V/R - V*exp(-R*t/L)/R``, ``(1 + exp(-r*t))/K``,
+        ``A*cos(w*t) + B*sin(w*t)``."""
         data = self.data
         rows = np.flatnonzero(data.labels == TRAIN)[:RATIO_ROWS]
         inputs = list(data.table.inputs)
@@ -745,7 +795,7 @@ class Scoring:
             inputs,
             data.table.constant,
             None if data.weights is None else data.weights[rows],
-            times=(values[:, [column]], [column]),
+            times=(values[:, list(columns)], list(columns)),
         )
 
     def score(self, job: JobResult, promoted: int = PROMOTED) -> None:
@@ -889,6 +939,8 @@ def _search(
         copies = settings.copies(job.architecture)
         if piece.products:
             scoring.multiply(piece, promoted=_promoted(job.chunk, copies))
+        elif piece.pairs:
+            scoring.add_functions(piece, promoted=_promoted(job.chunk, copies))
         elif piece.compositions:
             listed = job.architecture.kind.solve is not None
             scoring.compose(piece, promoted=_promoted(job.chunk, copies), listed=listed)

@@ -39,6 +39,7 @@ from ..structure import Structure
 from ..units import NALU, NAU, NDU, NFU, NMU, NPU, ArithmeticUnit
 from ..units.nfu import FUNCTIONS as UNIT_FUNCTIONS
 from .arguments import function_compositions
+from .function_pairs import FunctionPair, function_pairs
 from .function_products import FunctionProduct, function_products
 from .rational import ratio_structures
 from .space import (
@@ -140,7 +141,9 @@ Layers = Callable[[int, int], list[nn.Module]]
 #: Snaps a trained stack's units to candidate structures.
 Snap = Callable[[Sequence[ArithmeticUnit], SnapInputs], list[Structure]]
 #: Fits a kind in closed form: ``(table, columns, target, transform, weights) -> structures``.
-Solve = Callable[..., list[Structure] | list[Composition] | list[FunctionProduct]]
+Solve = Callable[
+    ..., list[Structure] | list[Composition] | list[FunctionProduct] | list[FunctionPair]
+]
 #: Training runs a kind fitted in closed form counts as in the search plan: none, as it trains
 #: nothing; its solves are bounded by their own limits (see :mod:`~nalu_sr.search.rational`),
 #: and the plan of trained stages stays as it was.
@@ -204,6 +207,10 @@ class StackKind:
         Whether its ``solve`` returns products of functions
         (:class:`~nalu_sr.search.function_products.FunctionProduct`), whose rates the search
         fits before it scores each product as one term.
+    adds : bool
+        Whether its ``solve`` returns pairs of functions the target adds
+        (:class:`~nalu_sr.search.function_pairs.FunctionPair`), whose rates the search fits
+        together before it builds sums of monomials times both.
     """
 
     label: str
@@ -224,6 +231,7 @@ class StackKind:
     composes: bool = False
     solve: Solve | None = None
     multiplies: bool = False
+    adds: bool = False
 
     def name(self, hidden: int = 0) -> str:
         return self.label.format(h=hidden)
@@ -871,6 +879,18 @@ STACK_KINDS: dict[str, StackKind] = {
         place=Place.AFTER,
         solve=function_products,
         multiplies=True,
+    ),
+    # Sums of two listed functions, each times a linear combination of the inputs, screened
+    # in closed form: A*cos(w*t) + B*sin(w*t), N1*exp(-t/t1) + N2*exp(-t/t2).
+    "function-pairs": StackKind(
+        "f(u) + g(v) listed",
+        _no_layers,
+        Single(_arguments_inputs),
+        _no_structures,
+        transforms=("y",),
+        place=Place.AFTER,
+        solve=function_pairs,
+        adds=True,
     ),
     # Functions of single inputs inside the arithmetic stacks: sin(x), log(a) - log(b),
     # a*sin(b)**2, cos(a)*cos(b) + sin(a)*sin(b), a*exp(-b/c) as log(y) = log(a) - b/c,

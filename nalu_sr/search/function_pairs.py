@@ -1,0 +1,235 @@
+"""Sums of two listed functions found in closed form: ``A*cos(w*t) + B*sin(w*t)``,
+``N1*exp(-t/t1) + N2*exp(-t/t2)``.
+
+The listed screen of :mod:`~nalu_sr.search.arguments` scores one column ``F`` at a time, by
+the fit of the target over ``[m, m*F]``; where the formula adds two functions, each column
+alone leaves the other's share. Here the columns that fit best alone are screened in pairs,
+by the least-squares fit over ``[m, m*F, m*G]`` (``m`` the constant, the inputs and their
+offered reciprocals), together with each sine's or cosine's partner of the same argument
+and rate (a quadrature sum splits its share between the two, so either may rank low alone).
+A pair is offered only where it fits far better than any column alone. The search then fits
+each rate with the other function in the model (see :meth:`Scoring.add_functions
+<nalu_sr.search.runner.Scoring.add_functions>`) and builds sums of monomials times the two
+columns.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..snapping import Composition
+from ..structure import Term, make_factor, raise_term
+from .arguments import FLOOR, RIDGE, ROUGH_FLOOR, _residuals, _rounded, listed_columns
+from .compositions import _solve
+from .space import FeatureTable
+from .sparse_ratios import finite_rows
+
+#: Columns that fit best alone, screened in pairs (with their sine/cosine partners): in a
+#: sum of two exponentials each alone may rank below fifty others.
+PAIRED = 64
+
+#: Columns that fit best alone whose related columns (see :func:`_related`) are screened
+#: beside them.
+RELATED = 256
+
+#: Columns whose cosine similarity is above this are one column (up to a factor).
+SAME_COLUMN = 1 - 1e-9
+
+#: Pairs of the batched screen scored again precisely (the best, and all it cannot tell
+#: from an exact fit).
+PRECISE = 16
+MAX_PRECISE = 256
+
+#: Pairs offered per target transform, best first (each costs two rate fits).
+OFFERED_PAIRS = 2
+
+#: A pair is offered only where its residual is under this share of the best single
+#: column's (on the same products ``m``).
+BETTER = 0.1
+
+#: Partners of the same argument and rate: ``A*cos(u) + B*sin(u)`` is one phase-shifted wave.
+PARTNERS = {"sin": "cos", "cos": "sin"}
+
+
+class FunctionPair(NamedTuple):
+    """Two listed functions the target may add: each at the rate it was screened at."""
+
+    first: Composition
+    second: Composition
+
+
+def _pair_residual(
+    outers: np.ndarray, first: np.ndarray, second: np.ndarray, t: np.ndarray
+) -> float:
+    """Relative residual of the fit of ``t`` over ``[outers, outers*first, outers*second]``,
+    by orthogonal factorisation."""
+    design = np.column_stack([outers, outers * first[:, None], outers * second[:, None]])
+    norms = np.linalg.norm(design, axis=0)
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+        return np.inf
+    return _solve(design / norms, t)[1] / float(t @ t)
+
+
+def _pair_residuals(
+    outers: np.ndarray, columns: np.ndarray, pairs: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """For each pair ``(i, j)`` of ``columns``, the relative residual of the fit of ``t`` over
+    ``[outers, outers*F_i, outers*F_j]``, from the batched normal equations: every block of
+    each Gram matrix is a product of a column (or a pair's product) with the rows' pairwise
+    products of the outer columns."""
+    rows, p = outers.shape
+    products = (outers[:, :, None] * outers[:, None, :]).reshape(rows, p * p)
+    plain = products.sum(axis=0).reshape(p, p)
+    with_one = (columns.T @ products).reshape(-1, p, p)
+    with_two = ((columns[:, pairs[:, 0]] * columns[:, pairs[:, 1]]).T @ products).reshape(-1, p, p)
+    squares = ((columns**2).T @ products).reshape(-1, p, p)
+    i, j = pairs[:, 0], pairs[:, 1]
+    n = len(pairs)
+    gram = np.empty((n, 3 * p, 3 * p))
+    gram[:, :p, :p] = plain
+    gram[:, :p, p : 2 * p] = with_one[i]
+    gram[:, :p, 2 * p :] = with_one[j]
+    gram[:, p : 2 * p, p : 2 * p] = squares[i]
+    gram[:, 2 * p :, 2 * p :] = squares[j]
+    gram[:, p : 2 * p, 2 * p :] = with_two
+    for a, b in ((p, 0), (2 * p, 0), (2 * p, p)):
+        gram[:, a : a + p, b : b + p] = np.transpose(gram[:, b : b + p, a : a + p], (0, 2, 1))
+    weighted = (outers * t[:, None]).T @ columns  # (p, K)
+    rhs = np.concatenate(
+        [np.broadcast_to(outers.T @ t, (n, p)), weighted[:, i].T, weighted[:, j].T], axis=1
+    )
+    scale = np.sqrt(np.einsum("nii->ni", gram))
+    found = np.full(n, np.inf)
+    good = np.all(scale > 0, axis=1) & np.all(np.isfinite(gram), axis=(1, 2))
+    if not good.any():
+        return found
+    scale = np.where(scale > 0, scale, 1.0)
+    gram = gram / scale[:, :, None] / scale[:, None, :] + RIDGE * np.eye(3 * p)
+    rhs = rhs / scale
+    with np.errstate(all="ignore"):
+        try:
+            solution = np.linalg.solve(gram[good], rhs[good][:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            return found
+    total = float(t @ t)
+    explained = np.einsum("ni,ni->n", rhs[good], solution)
+    found[good] = np.maximum(total - explained, 0.0) / total
+    return found
+
+
+def _related(
+    entry: tuple[str, Term, float], inputs: Sequence[int]
+) -> list[tuple[str, Term, float]]:
+    """Columns a formula commonly adds to ``entry`` = ``(function, argument, rate)``: the
+    sine's or cosine's partner of the same argument and rate (``A*cos(w*t) + B*sin(w*t)``),
+    and the same function at the same rate of the argument with one input swapped for
+    another (``N1*exp(-t/t1) + N2*exp(-t/t2)``, ``cos(w1*t) + cos(w2*t)``), for an argument
+    that is a product of inputs."""
+    function, argument, rate = entry
+    found = []
+    if function in PARTNERS:
+        found.append((PARTNERS[function], argument, rate))
+    if all(len(factor) == 1 for factor, _ in argument):
+        present = {factor[0][0] for factor, _ in argument}
+        for old in present:
+            for new in inputs:
+                if new in present:
+                    continue
+                swapped = raise_term(
+                    (make_factor([(new if i == old else i, c) for i, c in factor]), e)
+                    for factor, e in argument
+                )
+                if swapped:
+                    found.append((function, swapped, rate))
+    return found
+
+
+@threadpool_limits.wrap(limits=1)
+def function_pairs(
+    table: FeatureTable,
+    columns: Sequence[int],
+    target: np.ndarray,
+    transform: str = "y",
+    weights: np.ndarray | None = None,
+) -> list[FunctionPair]:
+    """The :data:`OFFERED_PAIRS` pairs of listed functions whose sum, each times a linear
+    combination of the constant, the inputs and their reciprocals, fits ``target`` best
+    (see the module's description); none where one function alone fits about as well."""
+    rows = np.flatnonzero(finite_rows(target, table.values[:, list(columns)]))
+    if weights is not None:
+        rows = rows[weights[rows] > 0]
+    values = table.values[rows]
+    singles = [values[:, i] for i in table.inputs]
+    singles += [1 / values[:, i] for i in table.reciprocal_of]
+    outers = np.column_stack([np.ones(len(rows)), *singles])
+    if len(rows) <= 4 * outers.shape[1] or not np.all(np.isfinite(outers)):
+        return []
+    root = np.ones(len(rows)) if weights is None else np.sqrt(weights[rows])
+    t = target[rows] * root
+    if not float(t @ t) > 0:
+        return []
+    outers = outers * root[:, None]
+    listed, found, simplicity = listed_columns(table, rows)
+    if not found:
+        return []
+    stacked = np.column_stack(found)
+    alone = np.maximum(_residuals(outers, stacked, t), ROUGH_FLOOR)
+    best_alone = float(np.min(alone))
+    if best_alone <= 10 * ROUGH_FLOOR:
+        return []  # one column holds the target
+    order = np.lexsort((np.arange(len(alone)), _rounded(alone)))
+    # Distinct columns only: exp((t + t1)/t1) is e*exp(t/t1).
+    unit = stacked / np.linalg.norm(stacked, axis=0)
+    distinct: list[int] = []
+    for k in order:
+        if len(distinct) == RELATED:
+            break
+        if not distinct or np.max(np.abs(unit[:, distinct].T @ unit[:, k])) < SAME_COLUMN:
+            distinct.append(int(k))
+    position = {entry: k for k, entry in enumerate(listed)}
+    candidates = {
+        (a, b)
+        for a, b in itertools.combinations(distinct[:PAIRED], 2)
+        # One function of one argument at two rates is a fit, not a formula.
+        if listed[a][:2] != listed[b][:2]
+    }
+    for k in distinct:
+        for entry in _related(listed[k], table.inputs):
+            other = position.get(entry)
+            if other is not None and other != k:
+                candidates.add((min(k, other), max(k, other)))
+    if not candidates:
+        return []
+    used = sorted({k for pair in candidates for k in pair})
+    local = {k: n for n, k in enumerate(used)}
+    candidates = sorted(candidates)
+    pairs = np.array([(local[a], local[b]) for a, b in candidates])
+    chosen = np.array(used)
+    rough = np.maximum(_pair_residuals(outers, stacked[:, chosen], pairs, t), ROUGH_FLOOR)
+    order = np.lexsort((np.arange(len(rough)), _rounded(rough)))
+    tied = int(np.sum(rough <= rough[order[0]]))
+    scored = []
+    for a, b in pairs[order[: max(PRECISE, min(tied, MAX_PRECISE))]]:
+        i, j = sorted((int(chosen[a]), int(chosen[b])))
+        residual = max(_pair_residual(outers, found[i], found[j], t), FLOOR)
+        if residual < BETTER * best_alone:
+            scored.append((_rounded(np.array([residual]))[0], simplicity[i], simplicity[j], i, j))
+    offered, taken = [], []
+    for *_, i, j in sorted(scored):
+        if len(offered) == OFFERED_PAIRS:
+            break
+        # The same two columns by other names (t*w as a product column) are offered once.
+        if any(
+            abs(unit[:, i] @ unit[:, a]) >= SAME_COLUMN
+            and abs(unit[:, j] @ unit[:, b]) >= SAME_COLUMN
+            for a, b in taken
+        ):
+            continue
+        taken.append((i, j))
+        offered.append(FunctionPair(*(Composition(*listed[k], ()) for k in (i, j))))
+    return offered
