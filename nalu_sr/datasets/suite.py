@@ -897,6 +897,43 @@ _ENTRIES = [
         "argument the listed library holds on up to five inputs.",
     ),
     SuiteEntry(
+        "ac_quadrature_voltage",
+        "v = Vc*cos(w*t) + Vs*sin(w*t)",
+        {"Vc": (1, 3), "Vs": (1, 3), "w": (1, 2), "t": (0, 3)},
+        {"Vc": (0.2, 6), "Vs": (0.2, 6), "w": (0.5, 3), "t": (0, 5)},
+        500,
+        "Instantaneous voltage of a source written by its in-phase and quadrature amplitudes "
+        "Vc and Vs at angular frequency w: a sine and a cosine of one argument in two terms.",
+    ),
+    SuiteEntry(
+        "two_isotope_activity",
+        "N = N1*exp(-t/tau1) + N2*exp(-t/tau2)",
+        {"N1": (1, 3), "N2": (1, 3), "t": (0, 5), "tau1": (0.5, 1), "tau2": (2, 4)},
+        {"N1": (0.2, 6), "N2": (0.2, 6), "t": (0, 8), "tau1": (0.3, 1.5), "tau2": (1.5, 6)},
+        500,
+        "Nuclei left in a mixture of two isotopes of mean lives tau1 and tau2, N1 and N2 at "
+        "t = 0: two exponentials of groups that differ by one input.",
+    ),
+    SuiteEntry(
+        "acoustic_beats",
+        "p = A*(cos(w1*t) + cos(w2*t))",
+        {"A": (1, 3), "w1": (1, 2), "w2": (2.5, 3.5), "t": (0, 3)},
+        {"A": (0.2, 6), "w1": (0.5, 2.5), "w2": (2, 4), "t": (0, 4)},
+        500,
+        "Pressure of two tones of equal amplitude A and angular frequencies w1 and w2, heard "
+        "together as beats.",
+    ),
+    SuiteEntry(
+        "oscillator_from_initial_state",
+        "x = x0*cos(w*t) + v0*sin(w*t)/w",
+        {"x0": (0.1, 1), "v0": (0.1, 2), "w": (1, 3), "t": (0, 3)},
+        {"x0": (0.05, 2), "v0": (0.05, 4), "w": (0.5, 4), "t": (0, 4)},
+        500,
+        "Position of an undamped oscillator of angular frequency w from its position x0 and "
+        "velocity v0 at t = 0. The sine's coefficient v0/w is a product the pair screen and "
+        "its rate fits do not hold: it must be reported as not exact.",
+    ),
+    SuiteEntry(
         "rocket_equation",
         "dv = ve*log(m0/m1)",
         {"ve": (1, 4), "m0": (5, 10), "m1": (1, 4)},
