@@ -117,3 +117,22 @@ def test_two_decays_are_found_exactly():
     N1, N2, t, t1, t2 = sympy.symbols("N1 N2 t t1 t2", real=True)
     truth = N1 * sympy.exp(-t / t1) + N2 * sympy.exp(-t / t2)
     assert result.exact and sympy.simplify(result.formula - truth) == 0
+
+
+def test_a_multiplier_beyond_single_inputs_is_read_from_the_sparse_fit():
+    # x0*cos(w*t) + v0*sin(w*t)/w: the sine's multiplier v0/w is a product of two inputs,
+    # which the rate fits hold once the sparse fit of the pair has named it.
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(
+        {
+            "x0": rng.uniform(0.1, 1, 400),
+            "v0": rng.uniform(0.1, 2, 400),
+            "w": rng.uniform(1, 3, 400),
+            "t": rng.uniform(0, 3, 400),
+        }
+    )
+    y = X.x0 * np.cos(X.w * X.t) + X.v0 * np.sin(X.w * X.t) / X.w
+    result = find_formula(X, y, random_state=0, architectures=[PAIRS])
+    x0, v0, w, t = sympy.symbols("x0 v0 w t", real=True)
+    truth = x0 * sympy.cos(w * t) + v0 * sympy.sin(w * t) / w
+    assert result.exact and sympy.simplify(result.formula - truth) == 0

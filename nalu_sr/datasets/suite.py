@@ -930,8 +930,8 @@ _ENTRIES = [
         {"x0": (0.05, 2), "v0": (0.05, 4), "w": (0.5, 4), "t": (0, 4)},
         500,
         "Position of an undamped oscillator of angular frequency w from its position x0 and "
-        "velocity v0 at t = 0. The sine's coefficient v0/w is a product the pair screen and "
-        "its rate fits do not hold: it must be reported as not exact.",
+        "velocity v0 at t = 0: a sine and a cosine of one argument, the sine times a ratio of "
+        "two inputs.",
     ),
     SuiteEntry(
         "rocket_equation",

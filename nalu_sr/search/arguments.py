@@ -354,7 +354,7 @@ def function_compositions(
         if (function, argument) in offered:
             continue
         offered[function, argument] = None
-        outers_of = _outers_of(outers, columns[k], t, outer_terms)
+        outers_of = _outers_of(outers, columns[k][:, None], t, outer_terms)
         found += [Composition(function, argument, rate, outer) for outer in outers_of]
     return found
 
@@ -411,24 +411,27 @@ def _rounded(losses: np.ndarray) -> np.ndarray:
 
 
 def _outers_of(
-    outers: np.ndarray, column: np.ndarray, target: np.ndarray, terms: Sequence[Term]
+    outers: np.ndarray, columns: np.ndarray, target: np.ndarray, terms: Sequence[Term]
 ) -> list[Term]:
-    """The products that multiply ``column`` in the best sparse fits of ``target`` over
-    ``[outers, outers*column]`` of one to :data:`~nalu_sr.search.sparse_ratios.MAX_TERMS`
-    terms (the first outer column is the intercept): ``V/R`` in ``V/R - V*exp(-R*t/L)/R``.
-    The empty product first, so that every composition is fitted alone too."""
-    design = np.column_stack([outers, outers[:, 1:] * column[:, None], column])
+    """The products that multiply a column of ``columns`` (one per column of the array) in
+    the best sparse fits of ``target`` over ``[outers, outers*column, ...]`` of one to
+    :data:`~nalu_sr.search.sparse_ratios.MAX_TERMS` terms (the first outer column is the
+    intercept): ``V/R`` in ``V/R - V*exp(-R*t/L)/R``. The empty product first, so that every
+    composition is fitted alone too."""
+    blocks = [np.column_stack([outers[:, 1:] * c[:, None], c]) for c in columns.T]
+    design = np.column_stack([outers, *blocks])
     norms = np.linalg.norm(design, axis=0)
     if not np.all(np.isfinite(norms)) or np.any(norms == 0):
         return [()]
     design = design / norms
     best = best_subsets(design.T @ design, design.T @ target, float(target @ target))
     p = outers.shape[1]
-    # Column p + k - 1 of the design is outer k (k >= 1) times the column; the last is the
-    # column alone.
+    # Past the outer columns, each column's block: outer k (k >= 1) times the column, then
+    # the column alone.
     found: dict[Term, None] = {(): None}
     for subsets in best.values():
         for k in subsets[0][1]:
             if k >= p:
-                found.setdefault(terms[k - p + 1] if k < 2 * p - 1 else (), None)
+                within = (k - p) % p
+                found.setdefault(terms[within + 1] if within < p - 1 else (), None)
     return list(found)

@@ -24,8 +24,19 @@ from threadpoolctl import threadpool_limits
 
 from ..snapping import Composition
 from ..structure import Term, make_factor, raise_term
-from .arguments import FLOOR, RIDGE, ROUGH_FLOOR, _residuals, _rounded, listed_columns
-from .compositions import _solve
+from .arguments import (
+    FLOOR,
+    RIDGE,
+    ROUGH_FLOOR,
+    _outer_terms,
+    _outers_of,
+    _residual,
+    _residuals,
+    _rounded,
+    listed_columns,
+)
+from .candidates import term_values
+from .compositions import COMPOSED_FUNCTIONS, _solve
 from .space import FeatureTable
 from .sparse_ratios import finite_rows
 
@@ -213,12 +224,24 @@ def function_pairs(
     rough = np.maximum(_pair_residuals(outers, stacked[:, chosen], pairs, t), ROUGH_FLOOR)
     order = np.lexsort((np.arange(len(rough)), _rounded(rough)))
     tied = int(np.sum(rough <= rough[order[0]]))
+    # Scored again precisely over the products of the listed screen too (x0*cos(w*t) +
+    # v0*sin(w*t)/w needs v0/w), against the best single columns scored alike.
+    _, products = _outer_terms(table, rows)
+    products = products * root[:, None]
+    if not np.all(np.isfinite(products)):
+        products = outers
+    best_product = min(
+        (max(_residual(products, found[k], t), FLOOR) for k in distinct[:PRECISE]),
+        default=np.inf,
+    )
     scored = []
     for a, b in pairs[order[: max(PRECISE, min(tied, MAX_PRECISE))]]:
         i, j = sorted((int(chosen[a]), int(chosen[b])))
         residual = max(_pair_residual(outers, found[i], found[j], t), FLOOR)
-        if residual < BETTER * best_alone:
-            scored.append((_rounded(np.array([residual]))[0], simplicity[i], simplicity[j], i, j))
+        richer = max(_pair_residual(products, found[i], found[j], t), FLOOR)
+        if residual < BETTER * best_alone or richer < BETTER * best_product:
+            fit = min(residual, richer)
+            scored.append((_rounded(np.array([fit]))[0], simplicity[i], simplicity[j], i, j))
     offered, taken = [], []
     for *_, i, j in sorted(scored):
         if len(offered) == OFFERED_PAIRS:
@@ -233,3 +256,30 @@ def function_pairs(
         taken.append((i, j))
         offered.append(FunctionPair(*(Composition(*listed[k], ()) for k in (i, j))))
     return offered
+
+
+def pair_multipliers(
+    table: FeatureTable,
+    rows: np.ndarray,
+    pair: FunctionPair,
+    target: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> list[Term]:
+    """The products of inputs and reciprocals that multiply either function of ``pair`` (at
+    its screened rates) in the best sparse fits of ``target`` on ``rows``: ``x0`` and
+    ``v0/w`` in ``x0*cos(w*t) + v0*sin(w*t)/w``; the rates are fitted against them."""
+    terms, outers = _outer_terms(table, rows)
+    columns = []
+    for c in pair:
+        with np.errstate(all="ignore"):
+            columns.append(
+                COMPOSED_FUNCTIONS[c.function][0](
+                    c.rate * term_values(c.argument, table.values[rows])
+                )
+            )
+    root = np.ones(len(rows)) if weights is None else np.sqrt(weights)
+    stacked = np.column_stack(columns) * root[:, None]
+    if not (np.all(np.isfinite(stacked)) and np.all(np.isfinite(outers))):
+        return []
+    found = _outers_of(outers * root[:, None], stacked, target * root, terms)
+    return [term for term in found if term]

@@ -57,6 +57,7 @@ from .compositions import (
     steady_inputs,
 )
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
+from .function_pairs import pair_multipliers
 from .function_products import fit_product
 from .space import FeatureTable, build_feature_table, divides_safely, keeps_sign
 from .sparse_ratios import fixed_denominator_structures
@@ -681,15 +682,14 @@ class Scoring:
         values = data.table.values[train]
         y = apply_transform(data.y[train], job.transform)
         weights = None if data.weights is None else data.weights[train]
-        outers = np.column_stack(
-            [
-                np.empty((values.shape[0], 0)),
-                *(term_values(o, values) for o in self.single_inputs()),
-            ]
-        )
         misfit = self.misfit(job.transform)
         structures = []
         for pair in job.pairs:
+            found = pair_multipliers(data.table, np.flatnonzero(train), pair, y, weights)
+            multipliers = list(dict.fromkeys([*found, *self.single_inputs()]))
+            outers = np.column_stack(
+                [np.empty((values.shape[0], 0)), *(term_values(o, values) for o in multipliers)]
+            )
             arguments = [term_values(c.argument, values) for c in pair]
             rates: list[FittedRate | None] = [None, None]
             # Each rate with the other function fixed at its latest rate, twice over: the
