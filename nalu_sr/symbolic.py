@@ -51,7 +51,9 @@ ROOT_DENOMINATOR = 4
 #: constant's description length: ``sqrt(2)`` (and ``sqrt(2)/2``), ``sqrt(3)`` (an rms speed's
 #: ``sqrt(3*k*T/m)``, three-phase power, hexagons), the normal density's
 #: ``1/sqrt(2*pi)`` and the error function's ``2/sqrt(pi)``, and ``e``. A rational multiple
-#: of each is proposed like a fraction times pi, with small numerators and denominators. ``e``
+#: of each is proposed like a fraction times pi, with small numerators and denominators.
+#: ``log(2)`` is a half-life's (``N0*exp(-log(2)*t/T)``), ``1/log(2)`` and ``1/log(10)`` turn
+#: natural logarithms into bits and decades (``B*log(1 + S/N)/log(2)``, a pH). ``e``
 #: costs two digits, not one: multiples such as ``6*e`` are rare in formulas, and at one digit
 #: they would crowd the integers and fractions the coincidence bound counts.
 ROOT_CONSTANTS: tuple[tuple[sympy.Expr, int], ...] = (
@@ -63,6 +65,9 @@ ROOT_CONSTANTS: tuple[tuple[sympy.Expr, int], ...] = (
     (sympy.sqrt(2) / sympy.sqrt(sympy.pi), 3),
     (sympy.E, 2),
     (1 / sympy.E, 2),
+    (sympy.log(2), 2),
+    (1 / sympy.log(2), 2),
+    (1 / sympy.log(10), 2),
 )
 
 # Work bounds for simplify_formula: expand only when it gives at most this many terms, and

@@ -145,9 +145,9 @@ def test_a_fraction_of_a_power_of_pi_is_proposed_only_next_to_small_numerators()
         (sympy.Rational(1, 2), 6.0),  # 1/2, 1/pi, 2/pi in [0.25, 0.75]
         (1 / (4 * sympy.pi), 37.7),  # 1/(4*pi), 1/(3*pi), 1/pi**2 in [0.04, 0.12]
         # pi/2 in [0.79, 2.36]: 1, 2, pi/3, pi/2, 2*pi/3, 2/pi..7/pi, sqrt(2), sqrt(3), sqrt(pi),
-        # 2/sqrt(pi)..4/sqrt(pi), 3/e, 4/e.
-        (sympy.pi / 2, 14.006),
-        (1 / sympy.sqrt(2 * sympy.pi), 40.11),
+        # 2/sqrt(pi)..4/sqrt(pi), 3/e, 4/e, and the multiples of log(2), 1/log(2), 1/log(10).
+        (sympy.pi / 2, 17.825),
+        (1 / sympy.sqrt(2 * sympy.pi), 47.63),
     ],
 )
 def test_exact_form_density_counts_forms_as_simple_over_every_constant(exact, density):
