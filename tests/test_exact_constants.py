@@ -2,6 +2,7 @@
 tables, and under noise no constant is named wrong."""
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -107,3 +108,14 @@ def test_a_large_decimal_constant_is_judged_by_its_significant_digits():
     assert result.exact, result.message
     q1, q2, r = result.symbols
     assert sympy.simplify(result.formula - 8.99e9 * q1 * q2 / r**2) == 0
+
+
+def test_a_constant_holding_a_logarithm_is_judged_as_itself_not_as_a_logarithm():
+    # -1/(4*log(10)) is a multiple of 1/log(10), not the logarithm of an exact form: its
+    # exponential names no number, so the rule judges the constant itself.
+    from nalu_sr.search.candidates import _pins
+
+    assert _pins(-1 / (4 * sympy.log(10)), -1 / (4 * math.log(10)), 1e-10, 1e-6)
+    assert not _pins(-1 / (4 * sympy.log(10)), -1 / (4 * math.log(10)) * 1.01, 1e-3, 1e-6)
+    # A logarithm of a form is judged through the number it names: log(2) and -log(2).
+    assert _pins(-sympy.log(2), -math.log(2), 1e-10, 1e-6)

@@ -119,7 +119,7 @@ def test_stage_keys_order_sizes_then_variants_then_the_reciprocal_side_then_nalu
         "m*f(u)*exp(v) listed on y",
         "f(u) + g(v) listed on y",
     ]
-    assert jobs[3] == ["f(u) listed on 1/y"]
+    assert jobs[3] == ["f(u) listed on 1/y", "f(u) + g(v) listed on 1/y"]
     assert set(jobs[4]) == {
         f"P/Q[x, {f}] on y"
         for x in ("x0", "x1")

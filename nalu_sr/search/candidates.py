@@ -299,13 +299,15 @@ def _logarithms_of_exact_forms(value: float, margin: float, tolerance: float) ->
 
 def _pins(option: sympy.Expr, value: float, margin: float, tolerance: float) -> bool:
     """:func:`is_pinned` for a constant that may also be the logarithm of an exact form."""
-    if option.has(sympy.log):
-        # log(1/2) is written -log(2): the number is the exponential, whatever the form.
+    exponential = sympy.exp(option)
+    # A logarithm of a form (log(1/2) is written -log(2)) is judged by its exponential, the
+    # number it names; a constant that only contains one (1/log(10)) is judged as it is.
+    if option.has(sympy.log) and not exponential.has(sympy.exp):
         with np.errstate(over="ignore"):
             number = float(np.exp(value))
         if not np.isfinite(number):
             return False
-        return is_pinned(sympy.exp(option), number, number * margin, tolerance)
+        return is_pinned(exponential, number, number * margin, tolerance)
     return is_pinned(option, value, margin, tolerance)
 
 

@@ -133,11 +133,21 @@ def _pair_residuals(
     return found
 
 
+def _formula_like(first: tuple[str, Term, float], second: tuple[str, Term, float]) -> bool:
+    """Whether two listed columns may be a formula's two functions: one function of one
+    argument at two rates is a fit, not a formula, but for the exponentials of opposite
+    rates (a hyperbolic cosine or sine, ``a*cosh(x/a)``)."""
+    (f, u, r), (g, v, q) = first, second
+    return (f, u) != (g, v) or (f == "exp" and r == -q)
+
+
 def _related(
     entry: tuple[str, Term, float], inputs: Sequence[int]
 ) -> list[tuple[str, Term, float]]:
     """Columns a formula commonly adds to ``entry`` = ``(function, argument, rate)``: the
     sine's or cosine's partner of the same argument and rate (``A*cos(w*t) + B*sin(w*t)``),
+    the exponential of the opposite rate (``exp(x) + exp(-x) - 2`` is ``1/y`` of an
+    oscillator's heat capacity ``x**2*exp(x)/(exp(x) - 1)**2``),
     and the same function at the same rate of the argument with one input swapped for
     another (``N1*exp(-t/t1) + N2*exp(-t/t2)``, ``cos(w1*t) + cos(w2*t)``), for an argument
     that is a product of inputs."""
@@ -145,6 +155,8 @@ def _related(
     found = []
     if function in PARTNERS:
         found.append((PARTNERS[function], argument, rate))
+    if function == "exp":
+        found.append((function, argument, -rate))
     if all(len(factor) == 1 for factor, _ in argument):
         present = {factor[0][0] for factor, _ in argument}
         for old in present:
@@ -190,9 +202,6 @@ def function_pairs(
         return []
     stacked = np.column_stack(found)
     alone = np.maximum(_residuals(outers, stacked, t), ROUGH_FLOOR)
-    best_alone = float(np.min(alone))
-    if best_alone <= 10 * ROUGH_FLOOR:
-        return []  # one column holds the target
     order = np.lexsort((np.arange(len(alone)), _rounded(alone)))
     # Distinct columns only: exp((t + t1)/t1) is e*exp(t/t1).
     unit = stacked / np.linalg.norm(stacked, axis=0)
@@ -202,12 +211,14 @@ def function_pairs(
             break
         if not distinct or np.max(np.abs(unit[:, distinct].T @ unit[:, k])) < SAME_COLUMN:
             distinct.append(int(k))
+    # The best single columns scored exactly: where one holds the target, no pair is better
+    # by the margin asked (a pair beside it only fits rounding error).
+    best_alone = min(max(_residual(outers, found[k], t), FLOOR) for k in distinct[:PRECISE])
     position = {entry: k for k, entry in enumerate(listed)}
     candidates = {
         (a, b)
         for a, b in itertools.combinations(distinct[:PAIRED], 2)
-        # One function of one argument at two rates is a fit, not a formula.
-        if listed[a][:2] != listed[b][:2]
+        if _formula_like(listed[a], listed[b])
     }
     for k in distinct:
         for entry in _related(listed[k], table.inputs):
@@ -240,8 +251,10 @@ def function_pairs(
         residual = max(_pair_residual(outers, found[i], found[j], t), FLOOR)
         richer = max(_pair_residual(products, found[i], found[j], t), FLOOR)
         if residual < BETTER * best_alone or richer < BETTER * best_product:
-            fit = min(residual, richer)
-            scored.append((_rounded(np.array([fit]))[0], simplicity[i], simplicity[j], i, j))
+            # Over the single inputs first: on one or two inputs the products fit most
+            # pairs to rounding error.
+            fits = _rounded(np.array([residual, richer]))
+            scored.append((*fits, simplicity[i], simplicity[j], i, j))
     offered, taken = [], []
     for *_, i, j in sorted(scored):
         if len(offered) == OFFERED_PAIRS:

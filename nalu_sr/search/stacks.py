@@ -881,13 +881,13 @@ STACK_KINDS: dict[str, StackKind] = {
         multiplies=True,
     ),
     # Sums of two listed functions, each times a linear combination of the inputs, screened
-    # in closed form: A*cos(w*t) + B*sin(w*t), N1*exp(-t/t1) + N2*exp(-t/t2).
+    # in closed form: A*cos(w*t) + B*sin(w*t), N1*exp(-t/t1) + N2*exp(-t/t2); on 1/y,
+    # x**2*exp(x)/(exp(x) - 1)**2 as (exp(x) + exp(-x) - 2)/x**2.
     "function-pairs": StackKind(
         "f(u) + g(v) listed",
         _no_layers,
         Single(_arguments_inputs),
         _no_structures,
-        transforms=("y",),
         place=Place.AFTER,
         solve=function_pairs,
         adds=True,
