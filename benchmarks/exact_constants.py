@@ -12,6 +12,8 @@ coincidence bound). Three kinds of constant:
 - ``roots and e``: ``1/sqrt(2*pi)``, ``sqrt(2)``, ``2/sqrt(pi)``, ``e``, ..., as the slope of
   ``y = c*a*b`` and, fitted on ``log(y)``, as the factor of ``y = c*exp(-a/b)`` (whose fitted
   number is ``log(c)``);
+- ``logarithms``: ``log(2)``, ``1/log(2)``, ``1/log(10)`` and small multiples (a half-life's,
+  bits', decades') as the slope of ``y = c*a*b``;
 - ``simple``: integers and small fractions (``1``, ``1/2``, ``9/5``, ``32``, ...).
 
 For ``pi`` and ``simple`` the rate reported is how often the true form is named. The table is
@@ -57,6 +59,13 @@ ROOT_CONSTANTS = [
     sympy.E,
     1 / sympy.E,
 ]
+LOG_CONSTANTS = [
+    sympy.log(2),
+    sympy.log(2) / 2,
+    1 / sympy.log(2),
+    1 / sympy.log(10),
+    2 / sympy.log(10),
+]
 SIMPLE_CONSTANTS = [
     sympy.Integer(1),
     sympy.Integer(2),
@@ -101,6 +110,7 @@ KINDS = {
     "pi": (PI_CONSTANTS, name_constant),
     "roots and e": (ROOT_CONSTANTS, name_constant),
     "roots and e, on log(y)": (ROOT_CONSTANTS, name_factor_of_exponential),
+    "logarithms": (LOG_CONSTANTS, name_constant),
     "simple": (SIMPLE_CONSTANTS, name_constant),
 }
 
