@@ -350,6 +350,21 @@ def decimal_number(decimal: float) -> sympy.Expr:
 
 
 @functools.lru_cache(maxsize=4096)
+def is_exact_form(expr: sympy.Expr) -> bool:
+    """Whether ``expr`` is one of the exact forms :func:`rationalize_candidates` proposes: a
+    rational number times one of its constants (a power of pi, a root, ``e``, ``log(2)``).
+
+    Examples
+    --------
+    >>> is_exact_form(3 * sympy.pi / 4), is_exact_form(1 / sympy.log(10))
+    (True, True)
+    >>> is_exact_form(sympy.log(2 / sympy.E))
+    False
+    """
+    coefficient, constant = sympy.sympify(expr).as_coeff_Mul()
+    return isinstance(coefficient, sympy.Rational) and constant in _UNIT_EXPRESSIONS
+
+
 def exact_form_density(exact: sympy.Expr, spread: float = 0.5) -> float:
     """How many exact numbers at least as simple as ``exact`` lie in a unit interval near it.
 

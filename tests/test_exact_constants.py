@@ -117,5 +117,7 @@ def test_a_constant_holding_a_logarithm_is_judged_as_itself_not_as_a_logarithm()
 
     assert _pins(-1 / (4 * sympy.log(10)), -1 / (4 * math.log(10)), 1e-10, 1e-6)
     assert not _pins(-1 / (4 * sympy.log(10)), -1 / (4 * math.log(10)) * 1.01, 1e-3, 1e-6)
-    # A logarithm of a form is judged through the number it names: log(2) and -log(2).
+    # A logarithm of a form is judged through the number it names: -log(2), and log(2/e),
+    # which SymPy leaves as it is.
     assert _pins(-sympy.log(2), -math.log(2), 1e-10, 1e-6)
+    assert _pins(sympy.log(2 / sympy.E), math.log(2 / math.e), 1e-10, 1e-6)

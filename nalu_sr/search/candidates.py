@@ -16,6 +16,7 @@ from ..symbolic import (
     complexity,
     decimal_number,
     exact_form_density,
+    is_exact_form,
     rationalize_candidates,
     rival_forms,
     shortest_decimal,
@@ -299,10 +300,11 @@ def _logarithms_of_exact_forms(value: float, margin: float, tolerance: float) ->
 
 def _pins(option: sympy.Expr, value: float, margin: float, tolerance: float) -> bool:
     """:func:`is_pinned` for a constant that may also be the logarithm of an exact form."""
-    exponential = sympy.exp(option)
-    # A logarithm of a form (log(1/2) is written -log(2)) is judged by its exponential, the
-    # number it names; a constant that only contains one (1/log(10)) is judged as it is.
-    if option.has(sympy.log) and not exponential.has(sympy.exp):
+    # A logarithm of a form (log(1/2) is written -log(2), log(2/e) stays as it is) is judged
+    # by its exponential, the number it names; a form that holds a logarithm (1/log(10)) is
+    # judged as it is.
+    if option.has(sympy.log) and not is_exact_form(option):
+        exponential = sympy.exp(option)
         with np.errstate(over="ignore"):
             number = float(np.exp(value))
         if not np.isfinite(number):

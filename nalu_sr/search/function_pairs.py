@@ -204,7 +204,8 @@ def function_pairs(
     alone = np.maximum(_residuals(outers, stacked, t), ROUGH_FLOOR)
     order = np.lexsort((np.arange(len(alone)), _rounded(alone)))
     # Distinct columns only: exp((t + t1)/t1) is e*exp(t/t1).
-    unit = stacked / np.linalg.norm(stacked, axis=0)
+    norms = np.linalg.norm(stacked, axis=0)
+    unit = stacked / np.where(norms > 0, norms, 1.0)
     distinct: list[int] = []
     for k in order:
         if len(distinct) == RELATED:
