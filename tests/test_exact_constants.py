@@ -121,3 +121,21 @@ def test_a_constant_holding_a_logarithm_is_judged_as_itself_not_as_a_logarithm()
     # which SymPy leaves as it is.
     assert _pins(-sympy.log(2), -math.log(2), 1e-10, 1e-6)
     assert _pins(sympy.log(2 / sympy.E), math.log(2 / math.e), 1e-10, 1e-6)
+
+
+def test_a_half_life_is_written_with_log_2_on_every_surface(tmp_path):
+    import pandas as pd
+    from surfaces import assert_every_surface_matches_predict
+
+    from nalu_sr import NaluRegressor
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {"N0": rng.uniform(1, 5, 400), "t": rng.uniform(0, 10, 400), "T": rng.uniform(2, 5, 400)}
+    )
+    y = X.N0 * np.exp(-np.log(2) * X.t / X["T"])
+    model = NaluRegressor(architectures=["f(u) listed"], random_state=0).fit(X, y)
+    N0, t, T = sympy.symbols("N0 t T", real=True)
+    assert model.exact_
+    assert sympy.simplify(model.formula_ - N0 * sympy.exp(-sympy.log(2) * t / T)) == 0
+    assert_every_surface_matches_predict(model, X, tmp_path)
