@@ -529,14 +529,20 @@ def candidates_table(candidates: list[Candidate]) -> pd.DataFrame:
 
 
 def choose(table: pd.DataFrame) -> int | None:
-    """Row of the chosen formula: the simplest exact one, else the simplest that holds (with
-    estimated constants), else PySR's ``"best"`` trade-off."""
+    """Row of the chosen formula: the exact one with the fewest decimal constants, then the
+    simplest (``2*pi*sqrt(m/k)`` before ``6.28318531717396*m**0.5/k**0.500000001``, which a
+    fit on ``log(y)`` leaves and which holds as well); else the simplest that holds (with
+    estimated constants); else PySR's ``"best"`` trade-off."""
     if table.empty:
         return None
-    for column in ("exact", "holds"):
-        found = table[table[column]] if column in table else table.iloc[:0]
-        if not found.empty:
-            return int(found.sort_values(["complexity", "loss_validation"]).index[0])
+    exact = table[table["exact"]] if "exact" in table else table.iloc[:0]
+    if not exact.empty:
+        floats = exact["sympy_format"].map(lambda e: len(sympy.sympify(e).atoms(sympy.Float)))
+        order = exact.assign(floats=floats).sort_values(["floats", "complexity", "loss_validation"])
+        return int(order.index[0])
+    found = table[table["holds"]] if "holds" in table else table.iloc[:0]
+    if not found.empty:
+        return int(found.sort_values(["complexity", "loss_validation"]).index[0])
     finite = table[np.isfinite(table["loss_validation"])]
     if finite.empty:
         return None
