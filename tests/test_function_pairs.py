@@ -15,6 +15,13 @@ from nalu_sr.search.function_pairs import _related, function_pairs
 PAIRS = "f(u) + g(v) listed"
 
 
+def _frame(seed: int, ranges: dict[str, tuple[float, float]], rows: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {name: rng.uniform(low, high, rows) for name, (low, high) in ranges.items()}
+    )
+
+
 def _written(table, pair) -> set[str]:
     return {
         f"{c.function}({c.rate:g}*{term_expression(c.argument, table.expressions)})" for c in pair
@@ -83,15 +90,7 @@ def _all_listed(table):
 
 
 def test_a_quadrature_sum_is_found_exactly_and_goes_through_every_surface(tmp_path):
-    rng = np.random.default_rng(0)
-    X = pd.DataFrame(
-        {
-            "A": rng.uniform(1, 3, 400),
-            "B": rng.uniform(1, 3, 400),
-            "w": rng.uniform(1, 2, 400),
-            "t": rng.uniform(0, 3, 400),
-        }
-    )
+    X = _frame(0, {"A": (1, 3), "B": (1, 3), "w": (1, 2), "t": (0, 3)})
     y = X.A * np.cos(X.w * X.t) + X.B * np.sin(X.w * X.t)
     result = find_formula(X, y, random_state=0, architectures=[PAIRS])
     A, B, w, t = sympy.symbols("A B w t", real=True)
@@ -102,16 +101,7 @@ def test_a_quadrature_sum_is_found_exactly_and_goes_through_every_surface(tmp_pa
 
 
 def test_two_decays_are_found_exactly():
-    rng = np.random.default_rng(1)
-    X = pd.DataFrame(
-        {
-            "N1": rng.uniform(1, 3, 400),
-            "N2": rng.uniform(1, 3, 400),
-            "t": rng.uniform(0, 5, 400),
-            "t1": rng.uniform(0.5, 1, 400),
-            "t2": rng.uniform(2, 4, 400),
-        }
-    )
+    X = _frame(1, {"N1": (1, 3), "N2": (1, 3), "t": (0, 5), "t1": (0.5, 1), "t2": (2, 4)})
     y = X.N1 * np.exp(-X.t / X.t1) + X.N2 * np.exp(-X.t / X.t2)
     result = find_formula(X, y, random_state=0, architectures=[PAIRS])
     N1, N2, t, t1, t2 = sympy.symbols("N1 N2 t t1 t2", real=True)
@@ -122,15 +112,7 @@ def test_two_decays_are_found_exactly():
 def test_a_multiplier_beyond_single_inputs_is_read_from_the_sparse_fit():
     # x0*cos(w*t) + v0*sin(w*t)/w: the sine's multiplier v0/w is a product of two inputs,
     # which the rate fits hold once the sparse fit of the pair has named it.
-    rng = np.random.default_rng(2)
-    X = pd.DataFrame(
-        {
-            "x0": rng.uniform(0.1, 1, 400),
-            "v0": rng.uniform(0.1, 2, 400),
-            "w": rng.uniform(1, 3, 400),
-            "t": rng.uniform(0, 3, 400),
-        }
-    )
+    X = _frame(2, {"x0": (0.1, 1), "v0": (0.1, 2), "w": (1, 3), "t": (0, 3)})
     y = X.x0 * np.cos(X.w * X.t) + X.v0 * np.sin(X.w * X.t) / X.w
     result = find_formula(X, y, random_state=0, architectures=[PAIRS])
     x0, v0, w, t = sympy.symbols("x0 v0 w t", real=True)

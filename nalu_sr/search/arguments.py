@@ -273,21 +273,31 @@ def _residuals(outers: np.ndarray, columns: np.ndarray, target: np.ndarray) -> n
         gram[:, p:, :p] = np.transpose(cross, (0, 2, 1))
         gram[:, p:, p:] = square
         rhs = np.concatenate([np.broadcast_to(moment, (n, p)), block.T @ weighted], axis=1)
-        scale = np.sqrt(np.einsum("nii->ni", gram))
-        if np.any(scale == 0) or not np.all(np.isfinite(gram)):
-            good = np.all(scale > 0, axis=1) & np.all(np.isfinite(gram), axis=(1, 2))
-        else:
-            good = np.ones(n, dtype=bool)
-        scale = np.where(scale > 0, scale, 1.0)
-        gram = gram / scale[:, :, None] / scale[:, None, :] + RIDGE * np.eye(2 * p)
-        rhs = rhs / scale
-        with np.errstate(all="ignore"):
-            try:
-                solution = np.linalg.solve(gram[good], rhs[good][:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:
-                continue
-        explained = np.einsum("ni,ni->n", rhs[good], solution)
-        found[start : start + n][good] = np.maximum(total - explained, 0.0) / total
+        found[start : start + n] = normal_residuals(gram, rhs, total)
+    return found
+
+
+def normal_residuals(gram: np.ndarray, rhs: np.ndarray, total: float) -> np.ndarray:
+    """Relative residual sums of squares of a batch of least-squares fits from their normal
+    equations: Gram matrices ``(n, k, k)``, right-hand sides ``(n, k)`` and the target's
+    sum of squares. Each system is scaled to a unit diagonal, with :data:`RIDGE` added;
+    systems with a zero or non-finite column get ``inf``."""
+    n, k = rhs.shape
+    found = np.full(n, np.inf)
+    scale = np.sqrt(np.einsum("nii->ni", gram))
+    good = np.all(scale > 0, axis=1) & np.all(np.isfinite(gram), axis=(1, 2))
+    if not good.any():
+        return found
+    scale = np.where(scale > 0, scale, 1.0)
+    gram = gram / scale[:, :, None] / scale[:, None, :] + RIDGE * np.eye(k)
+    rhs = rhs / scale
+    with np.errstate(all="ignore"):
+        try:
+            solution = np.linalg.solve(gram[good], rhs[good][:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            return found
+    explained = np.einsum("ni,ni->n", rhs[good], solution)
+    found[good] = np.maximum(total - explained, 0.0) / total
     return found
 
 

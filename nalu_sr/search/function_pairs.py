@@ -26,7 +26,6 @@ from ..snapping import Composition
 from ..structure import Term, make_factor, raise_term
 from .arguments import (
     FLOOR,
-    RIDGE,
     ROUGH_FLOOR,
     _outer_terms,
     _outers_of,
@@ -34,6 +33,7 @@ from .arguments import (
     _residuals,
     _rounded,
     listed_columns,
+    normal_residuals,
 )
 from .candidates import term_values
 from .compositions import COMPOSED_FUNCTIONS, _solve
@@ -114,23 +114,7 @@ def _pair_residuals(
     rhs = np.concatenate(
         [np.broadcast_to(outers.T @ t, (n, p)), weighted[:, i].T, weighted[:, j].T], axis=1
     )
-    scale = np.sqrt(np.einsum("nii->ni", gram))
-    found = np.full(n, np.inf)
-    good = np.all(scale > 0, axis=1) & np.all(np.isfinite(gram), axis=(1, 2))
-    if not good.any():
-        return found
-    scale = np.where(scale > 0, scale, 1.0)
-    gram = gram / scale[:, :, None] / scale[:, None, :] + RIDGE * np.eye(3 * p)
-    rhs = rhs / scale
-    with np.errstate(all="ignore"):
-        try:
-            solution = np.linalg.solve(gram[good], rhs[good][:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            return found
-    total = float(t @ t)
-    explained = np.einsum("ni,ni->n", rhs[good], solution)
-    found[good] = np.maximum(total - explained, 0.0) / total
-    return found
+    return normal_residuals(gram, rhs, float(t @ t))
 
 
 def _formula_like(first: tuple[str, Term, float], second: tuple[str, Term, float]) -> bool:
