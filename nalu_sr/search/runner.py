@@ -685,7 +685,15 @@ class Scoring:
         misfit = self.misfit(job.transform)
         structures = []
         for pair in job.pairs:
-            found = pair_multipliers(data.table, np.flatnonzero(train), pair, y, weights)
+            # Named on a share of the rows, as the sparse ratios are.
+            rows = np.flatnonzero(train)[:RATIO_ROWS]
+            found = pair_multipliers(
+                data.table,
+                rows,
+                pair,
+                y[:RATIO_ROWS],
+                None if weights is None else weights[:RATIO_ROWS],
+            )
             multipliers = list(dict.fromkeys([*found, *self.single_inputs()]))
             outers = np.column_stack(
                 [np.empty((values.shape[0], 0)), *(term_values(o, values) for o in multipliers)]
