@@ -3,14 +3,18 @@
 
 The listed screen of :mod:`~nalu_sr.search.arguments` scores one column ``F`` at a time, by
 the fit of the target over ``[m, m*F]``; where the formula adds two functions, each column
-alone leaves the other's share. Here the columns that fit best alone are screened in pairs,
-by the least-squares fit over ``[m, m*F, m*G]`` (``m`` the constant, the inputs and their
-offered reciprocals), together with each sine's or cosine's partner of the same argument
-and rate (a quadrature sum splits its share between the two, so either may rank low alone).
-A pair is offered only where it fits far better than any column alone. The search then fits
-each rate with the other function in the model (see :meth:`Scoring.add_functions
-<nalu_sr.search.runner.Scoring.add_functions>`) and builds sums of monomials times the two
-columns.
+alone leaves the other's share, and the true columns may rank far down alone. Here pairs are
+screened by the least-squares fit over ``[m, m*F, m*G]`` (``m`` the constant, the inputs and
+their offered reciprocals; batched normal equations): the :data:`PAIRED` distinct columns
+that fit best alone with each other, and each of the :data:`RELATED` best with the columns a
+formula commonly adds to it (see :func:`_related`: the sine's or cosine's partner, the
+exponential of the opposite rate, the same function of the group with one input swapped).
+The best pairs are scored again exactly, over products of two inputs too, and a pair is
+offered only where it fits far better than any column alone. The search then fits each rate
+with the other function in the model, against the products that multiply the two in the
+pair's sparse fit (:func:`pair_multipliers`; see :meth:`Scoring.add_functions
+<nalu_sr.search.runner.Scoring.add_functions>`), and builds sums of monomials times the two
+columns, on ``y`` and on ``1/y`` (``1/cosh(x)`` is ``2/(exp(x) + exp(-x))``).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ SAME_COLUMN = 1 - 1e-9
 PRECISE = 16
 MAX_PRECISE = 256
 
-#: Pairs offered per target transform, best first (each costs two rate fits).
+#: Pairs offered per target transform, best first (each costs four rate fits).
 OFFERED_PAIRS = 2
 
 #: A pair is offered only where its residual is under this share of the best single
