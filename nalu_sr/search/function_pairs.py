@@ -40,7 +40,7 @@ from .arguments import (
     normal_residuals,
 )
 from .candidates import term_values
-from .compositions import COMPOSED_FUNCTIONS, _solve
+from .compositions import COMPOSED_FUNCTIONS, FittedRate, _solve, fit_rate
 from .space import FeatureTable
 from .sparse_ratios import finite_rows
 
@@ -285,3 +285,47 @@ def pair_multipliers(
         return []
     found = _outers_of(outers * root[:, None], stacked, target * root, terms)
     return [term for term in found if term]
+
+
+def fit_pair(
+    pair: FunctionPair,
+    values: np.ndarray,
+    target: np.ndarray,
+    multipliers: Sequence[Term],
+    *,
+    tolerance: float,
+    weights: np.ndarray | None,
+    misfit: float,
+) -> list[FittedRate] | None:
+    """The rates of both functions of ``pair`` on the rows of ``values`` (a table's values):
+    each fitted (see :func:`~nalu_sr.search.compositions.fit_rate`) with the other function
+    in the model at its latest rate, both times each of the ``multipliers``, twice over (the
+    second pass refits each beside the other's fitted rate); ``None`` where either rate
+    fits no better than ``misfit``."""
+    outers = np.column_stack(
+        [np.empty((values.shape[0], 0)), *(term_values(m, values) for m in multipliers)]
+    )
+    arguments = [term_values(c.argument, values) for c in pair]
+    rates: list[FittedRate | None] = [None, None]
+    for k in (0, 1, 0, 1):
+        other = 1 - k
+        at = pair[other].rate if rates[other] is None else rates[other].value
+        with np.errstate(all="ignore"):
+            column = COMPOSED_FUNCTIONS[pair[other].function][0](at * arguments[other])
+        rates[k] = fit_rate(
+            pair[k].function,
+            arguments[k],
+            outers,
+            target,
+            start=[pair[k].rate if rates[k] is None else rates[k].value],
+            tolerance=tolerance,
+            weights=weights,
+            near=True,
+            misfit=misfit,
+            fixed=np.column_stack([column, outers * column[:, None]]),
+        )
+        if rates[k] is None:
+            return None
+    if not all(r.error <= misfit for r in rates):
+        return None
+    return rates

@@ -46,7 +46,6 @@ from .candidates import (
     term_values,
 )
 from .compositions import (
-    COMPOSED_FUNCTIONS,
     MAX_OUTERS,
     FittedRate,
     argument_groups,
@@ -57,7 +56,7 @@ from .compositions import (
     steady_inputs,
 )
 from .engine import Job, JobResult, TrainingSettings, copy_chunks, run_job
-from .function_pairs import pair_multipliers
+from .function_pairs import fit_pair, pair_multipliers
 from .function_products import fit_product
 from .space import FeatureTable, build_feature_table, divides_safely, keeps_sign
 from .sparse_ratios import fixed_denominator_structures
@@ -674,54 +673,35 @@ class Scoring:
 
     def add_functions(self, job: JobResult, promoted: int = PROMOTED) -> None:
         """Fit the rates of each pair of functions of ``job`` (see
-        :mod:`~nalu_sr.search.function_pairs`) on the train rows, each with the other
-        function in the model, make both columns, and score the sparse sums of monomials
-        times them (see :meth:`ratios_over`)."""
+        :func:`~nalu_sr.search.function_pairs.fit_pair`) on the train rows, make both
+        columns, and score the sparse sums of monomials times them (see
+        :meth:`ratios_over`)."""
         data = self.data
-        train = data.labels == TRAIN
-        values = data.table.values[train]
+        train = np.flatnonzero(data.labels == TRAIN)
         y = apply_transform(data.y[train], job.transform)
         weights = None if data.weights is None else data.weights[train]
+        # The pair's multipliers are named on a share of the rows, as the sparse ratios are.
+        named = slice(RATIO_ROWS)
         misfit = self.misfit(job.transform)
         structures = []
         for pair in job.pairs:
-            # Named on a share of the rows, as the sparse ratios are.
-            rows = np.flatnonzero(train)[:RATIO_ROWS]
             found = pair_multipliers(
                 data.table,
-                rows,
+                train[named],
                 pair,
-                y[:RATIO_ROWS],
-                None if weights is None else weights[:RATIO_ROWS],
+                y[named],
+                None if weights is None else weights[named],
             )
-            multipliers = list(dict.fromkeys([*found, *self.single_inputs()]))
-            outers = np.column_stack(
-                [np.empty((values.shape[0], 0)), *(term_values(o, values) for o in multipliers)]
+            rates = fit_pair(
+                pair,
+                data.table.values[train],
+                y,
+                list(dict.fromkeys([*found, *self.single_inputs()])),
+                tolerance=self.tolerance,
+                weights=weights,
+                misfit=misfit,
             )
-            arguments = [term_values(c.argument, values) for c in pair]
-            rates: list[FittedRate | None] = [None, None]
-            # Each rate with the other function fixed at its latest rate, twice over: the
-            # second pass refits each beside the other's fitted rate.
-            for k in (0, 1, 0, 1):
-                other = 1 - k
-                at = pair[other].rate if rates[other] is None else rates[other].value
-                with np.errstate(all="ignore"):
-                    column = COMPOSED_FUNCTIONS[pair[other].function][0](at * arguments[other])
-                rates[k] = fit_rate(
-                    pair[k].function,
-                    arguments[k],
-                    outers,
-                    y,
-                    start=[pair[k].rate if rates[k] is None else rates[k].value],
-                    tolerance=self.tolerance,
-                    weights=weights,
-                    near=True,
-                    misfit=misfit,
-                    fixed=np.column_stack([column, outers * column[:, None]]),
-                )
-                if rates[k] is None:
-                    break
-            if any(r is None or not r.error <= misfit for r in rates):
+            if rates is None:
                 continue
             columns = [self.column_of(c.function, c.argument, r) for c, r in zip(pair, rates)]
             structures += self.ratios_over(columns, job.transform)
