@@ -301,6 +301,22 @@ def normal_residuals(gram: np.ndarray, rhs: np.ndarray, total: float) -> np.ndar
     return found
 
 
+def screened_rows(
+    table: FeatureTable,
+    columns: Sequence[int],
+    target: np.ndarray,
+    weights: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows a closed-form screen fits (finite in the target and ``columns``, of positive
+    weight), the roots of their weights (ones without weights) and the target on them times
+    those roots, so that plain least squares weighs each row's error by its weight."""
+    rows = np.flatnonzero(finite_rows(target, table.values[:, list(columns)]))
+    if weights is not None:
+        rows = rows[weights[rows] > 0]
+    root = np.ones(len(rows)) if weights is None else np.sqrt(weights[rows])
+    return rows, root, target[rows] * root
+
+
 @threadpool_limits.wrap(limits=1)  # small solves: more threads only contend with the workers
 def function_compositions(
     table: FeatureTable,
@@ -314,14 +330,10 @@ def function_compositions(
     was screened at, one per product that multiplies it in its best sparse fits (and none).
     ``columns`` are the inputs (the kind reads them all); ``transform`` names the target's
     form, which ``target`` already is."""
-    rows = np.flatnonzero(finite_rows(target, table.values[:, list(columns)]))
-    if weights is not None:
-        rows = rows[weights[rows] > 0]
+    rows, root, t = screened_rows(table, columns, target, weights)
     outer_terms, outers = _outer_terms(table, rows)
     if len(rows) <= 2 * outers.shape[1] or not np.all(np.isfinite(outers)):
         return []
-    root = np.ones(len(rows)) if weights is None else np.sqrt(weights[rows])
-    t = target[rows] * root
     total = float(t @ t)
     if not total > 0:
         return []

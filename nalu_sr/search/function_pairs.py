@@ -38,11 +38,11 @@ from .arguments import (
     _rounded,
     listed_columns,
     normal_residuals,
+    screened_rows,
 )
 from .candidates import term_values
 from .compositions import COMPOSED_FUNCTIONS, FittedRate, _solve, fit_rate
 from .space import FeatureTable
-from .sparse_ratios import finite_rows
 
 #: Columns that fit best alone, screened in pairs (with their sine/cosine partners): in a
 #: sum of two exponentials each alone may rank below fifty others.
@@ -171,20 +171,17 @@ def function_pairs(
     """The :data:`OFFERED_PAIRS` pairs of listed functions whose sum, each times a linear
     combination of the constant, the inputs and their reciprocals, fits ``target`` best
     (see the module's description); none where one function alone fits about as well."""
-    rows = np.flatnonzero(finite_rows(target, table.values[:, list(columns)]))
-    if weights is not None:
-        rows = rows[weights[rows] > 0]
-    values = table.values[rows]
-    singles = [values[:, i] for i in table.inputs]
-    singles += [1 / values[:, i] for i in table.reciprocal_of]
-    outers = np.column_stack([np.ones(len(rows)), *singles])
+    rows, root, t = screened_rows(table, columns, target, weights)
+    # The constant, the inputs and the reciprocals are the first products of the listed
+    # screen's; all of them rescore the best pairs.
+    _, products = _outer_terms(table, rows)
+    outers = products[:, : 1 + len(table.inputs) + len(table.reciprocal_of)]
     if len(rows) <= 4 * outers.shape[1] or not np.all(np.isfinite(outers)):
         return []
-    root = np.ones(len(rows)) if weights is None else np.sqrt(weights[rows])
-    t = target[rows] * root
     if not float(t @ t) > 0:
         return []
     outers = outers * root[:, None]
+    products = products * root[:, None] if np.all(np.isfinite(products)) else outers
     listed, found, simplicity = listed_columns(table, rows)
     if not found:
         return []
@@ -226,10 +223,6 @@ def function_pairs(
     tied = int(np.sum(rough <= rough[order[0]]))
     # Scored again precisely over the products of the listed screen too (x0*cos(w*t) +
     # v0*sin(w*t)/w needs v0/w), against the best single columns scored alike.
-    _, products = _outer_terms(table, rows)
-    products = products * root[:, None]
-    if not np.all(np.isfinite(products)):
-        products = outers
     best_product = min(
         (max(_residual(products, found[k], t), FLOOR) for k in distinct[:PRECISE]),
         default=np.inf,
