@@ -385,10 +385,12 @@ def exact_form_density(exact: sympy.Expr, spread: float = 0.5) -> float:
     37.7
     """
     exact = sympy.sympify(exact)
-    coefficient, constant = exact.as_coeff_Mul()
-    if not isinstance(coefficient, sympy.Rational) or constant not in _UNIT_EXPRESSIONS:
-        raise ValueError(f"{exact} is not a rational number or a rational multiple of pi**k.")
-    length, denominator = description_length(exact), int(coefficient.q)
+    if not is_exact_form(exact):
+        raise ValueError(
+            f"{exact} is not a rational number or a rational multiple of pi**k or of a "
+            "listed constant."
+        )
+    length, denominator = description_length(exact), int(exact.as_coeff_Mul()[0].q)
     size = abs(float(exact))
     low, high = size * (1 - spread), size * (1 + spread)
     count = 0
