@@ -33,9 +33,10 @@ from nalu_sr.datasets.arithmetic import (
     make_static_arithmetic_task,
     success_threshold,
 )
+from nalu_sr.refinement import snap_and_refine
 from nalu_sr.regularization import AnnealedRegularization
-from nalu_sr.training import Ensemble, second_moment, train
-from nalu_sr.units import NAC, NALU, NAU, NDU, NMU, ArithmeticUnit, NACMul
+from nalu_sr.training import Ensemble, affine_mse, per_copy_mse, second_moment, train
+from nalu_sr.units import NAC, NALU, NAU, NDU, NMU, NPU, ArithmeticUnit, NACMul
 
 HIDDEN_SIZE = 2
 
@@ -50,6 +51,9 @@ class ModelSetting:
     ``train_samples``: a fixed training set of that many samples per copy, used whole at every
     step, instead of a fresh batch per step. ``whiten``: Adam steps on the first layer in the
     coordinates where its inputs are white (``nalu_sr.training.train``'s ``whiten``).
+    ``loss``: the training loss (``nalu_sr.training``'s losses). ``finish``: after the Adam
+    phases, each copy is refined by Levenberg-Marquardt with these units (module names in the
+    stack) snapped in between (``nalu_sr.refinement.snap_and_refine``), on its training set.
     """
 
     layers: Callable[[int, int], nn.Module]
@@ -57,6 +61,8 @@ class ModelSetting:
     phases: tuple[tuple[int | None, float], ...] = ((3_000, 1e-2), (6_000, 3e-3), (None, 1e-3))
     train_samples: int | None = None
     whiten: bool = False
+    loss: Callable[[Tensor, Tensor], Tensor] = per_copy_mse
+    finish: tuple[str, ...] = ()
 
 
 def _reachable_init(network: nn.Module) -> nn.Module:
@@ -82,6 +88,18 @@ def _stack(
     return lambda n_in, hidden: _reachable_init(
         nn.Sequential(first(n_in, hidden), second(hidden, 1))
     )
+
+
+def _power_stack(n_in: int, hidden: int) -> nn.Module:
+    """A NAU into a power unit with exponents on halves (division, roots).
+
+    The power unit reads ``log|z|`` of the hidden sums, so the NAU starts with weights in
+    [0, 1], every hidden sum positive on positive inputs; from the NAU's own init, centred on
+    0, sums near zero sent most copies' exponents to 0 (4 of 10 seeds solved division).
+    """
+    network = nn.Sequential(NAU(n_in, hidden), NPU(hidden, 1, max_exponent=2, denominator=2))
+    nn.init.uniform_(network[0].weight, 0.0, 1.0)
+    return network
 
 
 def _linear(n_in: int, hidden: int) -> nn.Module:
@@ -117,6 +135,19 @@ MODELS: dict[str, ModelSetting] = {
     # Division: a NAU into the division unit, trained as the NMU model is (the subset sums
     # share the inputs' common mean, so the same stiff direction is whitened out).
     "NDU": _whitened(NDU),
+    # Division and roots: a NAU into the power unit. Adam (whitened first layer, the fixed
+    # 1,024 samples) finds the subsets in a few thousand steps on the scale- and offset-free
+    # loss, with exponents anywhere along the valley where they trade against the rows' scale;
+    # the finish walks the valley to its end and snaps the exponents.
+    "NPU": ModelSetting(
+        _power_stack,
+        None,
+        phases=((3_000, 1e-2),),
+        train_samples=1024,
+        whiten=True,
+        loss=affine_mse,
+        finish=("1",),
+    ),
     "NAC+": ModelSetting(_stack(NAC, NAC), None),
     "NAC•": ModelSetting(_stack(NAC, NACMul), None),
     "NALU": ModelSetting(_stack(NALU, NALU), None),
@@ -232,11 +263,13 @@ class Selection:
         return torch.nan_to_num(mse, nan=math.inf)
 
     @torch.no_grad()
-    def __call__(self, step: int, ensemble: Ensemble, train_mse: Tensor) -> bool:
+    def __call__(self, step: int | Tensor, ensemble: Ensemble, train_mse: Tensor) -> bool:
+        """``step``: the step reached, shared or one per copy."""
         validation = self._mse(ensemble, self.validation)
         extrapolation = self._mse(ensemble, self.extrapolation)
         newly_solved = (extrapolation < self.thresholds) & (self.solved_at < 0)
-        self.solved_at[newly_solved] = step
+        steps = torch.as_tensor(step, dtype=torch.long).expand_as(self.solved_at)
+        self.solved_at[newly_solved] = steps[newly_solved]
         better = validation < self.best_validation
         state = ensemble.state()
         if self.best_state is None:
@@ -247,7 +280,7 @@ class Selection:
         self.best_extrapolation[better] = extrapolation[better]
         success = self.best_extrapolation < self.thresholds
         self.all_solved = bool(success.all())
-        if self.log_every and step % self.log_every == 0:
+        if self.log_every and int(steps.max()) % self.log_every == 0:
             print(
                 f"  step {step:>7}: selected checkpoint below threshold {int(success.sum())}"
                 f"/{len(success)}, solved at least once {int((self.solved_at >= 0).sum())}",
@@ -265,6 +298,7 @@ def train_in_phases(
     eval_every: int,
     selection: Selection,
     whiten: dict[str, Tensor] | None = None,
+    loss: Callable[[Tensor, Tensor], Tensor] = per_copy_mse,
 ) -> tuple[int, int]:
     """Train through the learning-rate phases; returns the steps taken and copies re-seeded.
 
@@ -285,12 +319,25 @@ def train_in_phases(
             eval_every=eval_every,
             callback=lambda step, e, mse, o=offset: selection(step + o, e, mse),
             whiten=whiten,
+            loss=loss,
         )
         done += result.steps
         reseeded += result.reseeded
         if selection.all_solved:
             break
     return done, reseeded
+
+
+def finish(ensemble: Ensemble, data: tuple[Tensor, Tensor], units: tuple[str, ...]) -> Tensor:
+    """Refine every copy on its training set with ``units`` snapped in between; returns the
+    Jacobians each copy took (they count as steps in the table)."""
+    jacobians = torch.zeros(len(ensemble), dtype=torch.long)
+    for index in range(len(ensemble)):
+        network = ensemble.network(index)
+        refinement = snap_and_refine(network, data[0][index], data[1][index], units)
+        ensemble.set_network_(index, network)
+        jacobians[index] = refinement.jacobians
+    return jacobians
 
 
 def run_model(
@@ -360,8 +407,22 @@ def run_model(
         schedule = AnnealedRegularization(strength, int(begin), int(end)) if strength else None
     start = time.perf_counter()
     steps, reseeded = train_in_phases(
-        ensemble, sampler, phases, schedule, args.max_steps, args.eval_every, selection, whiten
+        ensemble,
+        sampler,
+        phases,
+        schedule,
+        args.max_steps,
+        args.eval_every,
+        selection,
+        whiten,
+        setting.loss,
     )
+    if setting.finish and not selection.all_solved:
+        data = (
+            fixed if train_samples else _sample(tasks, train_streams, 1024, "interpolation", dtype)
+        )
+        jacobians = finish(ensemble, data, setting.finish)
+        selection(steps + jacobians, ensemble, torch.zeros(len(copies)))
     wall = time.perf_counter() - start
     ensemble.load_state_(selection.best_state)
     success = selection.best_extrapolation < thresholds

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .regularization import AnnealedRegularization
-from .units import ArithmeticUnit
+from .units import ArithmeticUnit, network_bounds
 
 #: ``sample(step) -> (X, y)``: X is ``(B, in)`` shared by all copies or ``(R, B, in)`` per copy.
 Sampler = Callable[[int], tuple[Tensor, Tensor]]
@@ -89,7 +89,7 @@ class Ensemble:
         params, buffers = stack_module_state(copies)
         self.params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         self.buffers = buffers
-        self._bounds = self._collect_bounds()
+        self._bounds = network_bounds(self._template)
         # Units broadcast over stacked weights, so a network made only of them is run as one
         # module holding the stacked tensors; anything else (nn.Linear, ...) goes through vmap.
         self._stacked = None
@@ -110,14 +110,6 @@ class Ensemble:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return _WithPenalty(self.make_network()).to(self.dtype)
-
-    def _collect_bounds(self) -> dict[str, tuple[float, float]]:
-        bounds = {}
-        for prefix, module in self._template.named_modules():
-            if isinstance(module, ArithmeticUnit) and module.clamp:
-                for name, bound in module.parameter_bounds().items():
-                    bounds[f"{prefix}.{name}"] = bound
-        return bounds
 
     def _call_one(self, params: dict, buffers: dict, x: Tensor) -> tuple[Tensor, Tensor]:
         return functional_call(self._template, (params, buffers), (x,))
@@ -163,6 +155,13 @@ class Ensemble:
             for name, value in net.named_parameters():
                 value.copy_(self.params[name][index])
         return net.net
+
+    @torch.no_grad()
+    def set_network_(self, index: int, network: nn.Module) -> None:
+        """Write a standalone network's parameters (one from :meth:`network`) into copy
+        ``index``."""
+        for name, value in network.named_parameters():
+            self.params[f"net.{name}"][index] = value
 
     def state(self) -> dict[str, Tensor]:
         """A detached snapshot of the stacked parameters (for checkpoints)."""

@@ -4,7 +4,7 @@ Each unit is an :class:`torch.nn.Module` with three additions to a plain layer:
 ``regularizer()`` (sparsity penalty), ``snap()`` (discrete form) and ``to_sympy()``.
 """
 
-from ._base import ArithmeticUnit, snap_to, sparsity_penalty
+from ._base import ArithmeticUnit, network_bounds, snap_to, sparsity_penalty
 from .nac import NAC, NACMul
 from .nalu import NALU
 from .nau import NAU
@@ -23,6 +23,7 @@ __all__ = [
     "NPU",
     "ArithmeticUnit",
     "NACMul",
+    "network_bounds",
     "snap_to",
     "sparsity_penalty",
 ]

@@ -41,6 +41,17 @@ def snap_to(values: Tensor, targets: Sequence[float]) -> Tensor:
     return grid[nearest]
 
 
+def network_bounds(network: nn.Module) -> dict[str, tuple[float, float]]:
+    """Bounds ``{parameter name: (low, high)}`` of every clamped unit inside ``network``, named
+    as in ``network.named_parameters()``."""
+    bounds = {}
+    for prefix, module in network.named_modules():
+        if isinstance(module, ArithmeticUnit) and module.clamp:
+            for name, bound in module.parameter_bounds().items():
+                bounds[f"{prefix}.{name}" if prefix else name] = bound
+    return bounds
+
+
 def linear(x: Tensor, weight: Tensor) -> Tensor:
     """``x @ weight.T``, also for stacked weights ``(R, out, in)`` and shared ``x`` ``(B, in)``.
 
@@ -184,6 +195,15 @@ def linear_expression(row: Tensor, inputs: Sequence[sympy.Expr]) -> sympy.Expr:
     return sympy.Add(*(as_sympy_integer(w) * x for w, x in zip(row.tolist(), inputs) if w != 0))
 
 
-def power_product_expression(row: Tensor, inputs: Sequence[sympy.Expr]) -> sympy.Expr:
-    """``prod_i x_i ** w_i`` with integer exponents."""
-    return sympy.Mul(*(x ** as_sympy_integer(w) for w, x in zip(row.tolist(), inputs) if w != 0))
+def power_product_expression(
+    row: Tensor, inputs: Sequence[sympy.Expr], denominator: int = 1
+) -> sympy.Expr:
+    """``prod_i x_i ** w_i`` with exponents that are multiples of ``1/denominator`` (integers
+    by default)."""
+    return sympy.Mul(
+        *(
+            x ** (as_sympy_integer(w * denominator) / denominator)
+            for w, x in zip(row.tolist(), inputs)
+            if w != 0
+        )
+    )

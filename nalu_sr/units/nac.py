@@ -44,9 +44,12 @@ def tanh_sigmoid_init_range(variance: float) -> float:
     return brentq(lambda r: tanh_sigmoid_variance(r) - variance, 1e-3, MAX_INIT_RANGE)
 
 
-def log_space_expression(row: Tensor, inputs: Sequence[sympy.Expr]) -> sympy.Expr:
-    """``prod_i |x_i| ** w_i``: what a snapped log-space path computes (it sees magnitudes)."""
-    return power_product_expression(row, [sympy.Abs(x) for x in inputs])
+def log_space_expression(
+    row: Tensor, inputs: Sequence[sympy.Expr], denominator: int = 1
+) -> sympy.Expr:
+    """``prod_i |x_i| ** w_i``: what a snapped log-space path computes (it sees magnitudes);
+    exponents are multiples of ``1/denominator``."""
+    return power_product_expression(row, [sympy.Abs(x) for x in inputs], denominator)
 
 
 class _TanhSigmoidUnit(ArithmeticUnit):
