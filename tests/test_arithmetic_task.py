@@ -146,3 +146,19 @@ def test_invalid_tasks_are_refused_with_a_reason(kwargs, message):
 def test_wilson_interval_matches_tabulated_values(successes, n, low, high):
     interval = _benchmark_module().wilson_interval(successes, n)
     assert interval == pytest.approx((low, high), abs=1e-4)
+
+
+def test_the_power_models_finish_leaves_every_copy_on_its_root_with_snapped_exponents():
+    bench = _benchmark_module()
+    from nalu_sr.training import Ensemble
+
+    ensemble = Ensemble(lambda: bench._power_stack(4, 2), seeds=[0, 1])
+    generator = torch.Generator().manual_seed(0)
+    X = 1 + torch.rand(2, 128, 4, generator=generator, dtype=torch.float64)
+    y = torch.sqrt(X[..., :2].sum(-1, keepdim=True))
+    jacobians = bench.finish(ensemble, (X, y), bench.MODELS["NPU"].finish)
+    assert jacobians.shape == (2,) and bool((jacobians > 0).all())
+    exponents = ensemble.params["net.1.weight"].detach()
+    assert torch.equal(exponents * 2, torch.round(exponents * 2))
+    prediction, _ = ensemble(X, with_penalty=False)
+    assert torch.allclose(prediction, y, rtol=1e-6)
