@@ -15,6 +15,7 @@ held fixed.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -88,7 +89,10 @@ def refine(
             return (outputs(torch.from_numpy(flat)) - target).numpy()
 
     def jacobian(flat: np.ndarray) -> np.ndarray:
-        return jacfwd(outputs)(torch.from_numpy(flat)).detach().numpy()
+        with warnings.catch_warnings():
+            # torch.func scripts helpers of its own on first use, which torch now deprecates.
+            warnings.filterwarnings("ignore", "`torch.jit.script`", DeprecationWarning)
+            return jacfwd(outputs)(torch.from_numpy(flat)).detach().numpy()
 
     bounds = network_bounds(network)
     low = np.concatenate(
