@@ -139,3 +139,29 @@ def test_a_half_life_is_written_with_log_2_on_every_surface(tmp_path):
     assert model.exact_
     assert sympy.simplify(model.formula_ - N0 * sympy.exp(-sympy.log(2) * t / T)) == 0
     assert_every_surface_matches_predict(model, X, tmp_path)
+
+
+def test_noisy_constants_equal_within_their_margins_share_one_value():
+    # 13.6*(1/n1**2 - 1/n2**2) at 1% noise: fitted apart, the second term's constant comes out
+    # 13.7 (on this draw); one shared constant is the simpler formula the data allow. It
+    # stays an estimate.
+    rng = np.random.default_rng(1)
+    n1, n2 = rng.uniform(1, 2, 300), rng.uniform(3, 5, 300)
+    y = 13.6 * (1 / n1**2 - 1 / n2**2) * (1 + 0.01 * rng.standard_normal(300))
+    design = np.column_stack([np.ones_like(n1), 1 / n1**2, 1 / n2**2])
+    fitted = np.linalg.lstsq(design, y, rcond=None)[0]
+    constants = exact_coefficients(design, fitted, y, np.ones(300, bool), "y", 1e-6)
+    first, second = (float(v) for v in constants.values[1:])
+    assert first == -second == 13.6
+    assert {1, 2} <= set(constants.estimated)
+
+
+def test_constants_that_differ_beyond_their_margins_stay_apart():
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(1, 2, 300), rng.uniform(1, 2, 300)
+    y = (13.6 * a + 12.1 * b) * (1 + 0.01 * rng.standard_normal(300))
+    design = np.column_stack([np.ones_like(a), a, b])
+    fitted = np.linalg.lstsq(design, y, rcond=None)[0]
+    constants = exact_coefficients(design, fitted, y, np.ones(300, bool), "y", 1e-6)
+    first, second = (float(v) for v in constants.values[1:])
+    assert abs(first - 13.6) < 0.3 and abs(second - 12.1) < 0.3
