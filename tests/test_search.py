@@ -628,3 +628,14 @@ def test_a_ripple_along_one_input_is_structure_not_noise():
     ripple = 1e-7 * np.cos(12 * inputs[:, 1])
     assert residual_structure(inputs, ripple) > STRUCTURE_R2
     assert residual_is_noise(inputs, 1e-7 * rng.standard_normal(400))
+
+
+def test_a_constant_two_terms_share_is_named_once_in_the_verdict():
+    from types import SimpleNamespace
+
+    from nalu_sr.search.runner import _estimated
+
+    n1, n2 = sympy.symbols("n1 n2", positive=True)
+    shared = sympy.Float(13.6)
+    candidate = SimpleNamespace(expr=shared / n1**2 - shared / n2**2, estimated=(shared, -shared))
+    assert _estimated(candidate) == "its constant 13.6"

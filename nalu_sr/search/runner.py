@@ -1211,7 +1211,8 @@ def _estimated(candidate: Candidate) -> str:
     Simplification can merge constants (``50 + 50*1`` is ``100``); then none is named.
     """
     shown = {abs(float(n)) for n in candidate.expr.atoms(sympy.Number)}
-    values = [abs(float(c)) for c in candidate.estimated]
+    # A constant two terms share (13.6*(1/n1**2 - 1/n2**2)) is named once.
+    values = list(dict.fromkeys(abs(float(c)) for c in candidate.estimated))
     if not values or not all(any(np.isclose(v, n, rtol=1e-9) for n in shown) for v in values):
         return "its constants"
     listed = ", ".join(f"{v:.6g}" for v in values)
