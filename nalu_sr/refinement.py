@@ -74,11 +74,12 @@ def refine(
     names = list(params)
     shapes = [params[name].shape for name in names]
     sizes = [params[name].numel() for name in names]
-    X = X.detach().to(next(iter(params.values())).dtype)
-    target = y.detach().to(X.dtype).reshape(-1)
+    dtype = next(iter(params.values())).dtype
+    X = X.detach().to(dtype)
+    target = y.detach().to(dtype).reshape(-1)
 
     def unflatten(flat: Tensor) -> dict[str, Tensor]:
-        parts = torch.split(flat, sizes)
+        parts = torch.split(flat.to(dtype), sizes)
         return {name: part.reshape(shape) for name, part, shape in zip(names, parts, shapes)}
 
     def outputs(flat: Tensor) -> Tensor:
@@ -86,13 +87,13 @@ def refine(
 
     def residuals(flat: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return (outputs(torch.from_numpy(flat)) - target).numpy()
+            return (outputs(torch.from_numpy(flat)) - target).double().numpy()
 
     def jacobian(flat: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():
             # torch.func scripts helpers of its own on first use, which torch now deprecates.
             warnings.filterwarnings("ignore", "`torch.jit.script`", DeprecationWarning)
-            return jacfwd(outputs)(torch.from_numpy(flat)).detach().numpy()
+            return jacfwd(outputs)(torch.from_numpy(flat).to(dtype)).double().numpy()
 
     bounds = network_bounds(network)
     low = np.concatenate(
@@ -101,7 +102,7 @@ def refine(
     high = np.concatenate(
         [np.full(n, bounds.get(name, (-np.inf, np.inf))[1]) for name, n in zip(names, sizes)]
     )
-    start = torch.cat([params[name].reshape(-1) for name in names]).numpy()
+    start = torch.cat([params[name].reshape(-1) for name in names]).double().numpy()
     start = np.clip(start, low, high)
     options = {"xtol": 1e-15, "ftol": 1e-15, "gtol": 1e-15, "x_scale": "jac"}
     if bounded:

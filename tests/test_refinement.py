@@ -91,3 +91,12 @@ def test_a_power_unit_on_halves_snaps_writes_and_penalises_halves():
     assert "denominator=2" in repr(unit)
     with pytest.raises(ValueError, match="denominator must be at least 1"):
         NPU(2, 1, denominator=0)
+
+
+def test_a_float32_network_is_refined_in_its_own_precision():
+    X = _inputs().float()
+    network = _root_stack([0.6, 0.7, 0.05, -0.02], 0.8).float()
+    result = snap_and_refine(network, X, torch.sqrt(X[:, 0] + X[:, 1]), ["1"])
+    assert network[0].weight.dtype == torch.float32 and network[1].weight.item() == 0.5
+    assert torch.allclose(network[0].weight, torch.tensor([[1.0, 1.0, 0.0, 0.0]]), atol=1e-5)
+    assert result.mse < 1e-10
