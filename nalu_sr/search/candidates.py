@@ -281,6 +281,20 @@ def exact_coefficients(
     final = _refit(rows, target, {j: float(v) for j, v in exact.items()}, numeric)
     if error(final) > allowed:
         return _estimates(coefficients)
+    for i in estimated:
+        if i not in exact:
+            # No option fitted while later constants were still free (a term set to 0 after
+            # it moves it): it keeps the digits its margin allows once they are set.
+            fixed = {j: float(v) for j, v in exact.items()}
+            free = [j for j in range(len(final)) if j not in fixed]
+            rest = target - rows[:, list(fixed)] @ np.array(list(fixed.values()), dtype=float)
+            with np.errstate(all="ignore"):
+                errors = 3 * standard_errors(rows[:, free], rest, final[free])
+            margin = np.nanmax([errors[free.index(i)], 1e-9 * abs(final[i]), rounding[i]])
+            decimal = decimal_number(shortest_decimal(final[i], margin))
+            trial = _refit(rows, target, {**fixed, i: float(decimal)}, final)
+            if error(trial) <= allowed:
+                exact[i], final = decimal, trial
     values = [exact.get(i, sympy.Float(float(v))) for i, v in enumerate(final)]
     for i, j, shared in _shared_estimates(rows, target, values, estimated, margins):
         trial = [*values]
