@@ -241,14 +241,11 @@ def exact_coefficients(
     margins = np.zeros(len(numeric))
     for i in range(len(numeric)):
         fixed = {j: float(v) for j, v in exact.items()}
-        free = [j for j in range(len(numeric)) if j not in fixed]
         with np.errstate(all="ignore"):
             current = _refit(rows, target, fixed, numeric)
-            residual_target = target - rows[:, list(fixed)] @ np.array(list(fixed.values()))
-            errors = 3 * standard_errors(rows[:, free], residual_target, current[free])
         value = current[i]
         numeric = current
-        margin = np.nanmax([errors[free.index(i)], 1e-9 * abs(value), rounding[i]])
+        margin = _margin(rows, target, fixed, current, i, rounding[i])
         margins[i] = margin
         if i == 0 and transform == LOG_TARGET:
             # log(y) = c + ...: the constant the formula for y shows is exp(c).
@@ -286,11 +283,7 @@ def exact_coefficients(
             # No option fitted while later constants were still free (a term set to 0 after
             # it moves it): it keeps the digits its margin allows once they are set.
             fixed = {j: float(v) for j, v in exact.items()}
-            free = [j for j in range(len(final)) if j not in fixed]
-            rest = target - rows[:, list(fixed)] @ np.array(list(fixed.values()), dtype=float)
-            with np.errstate(all="ignore"):
-                errors = 3 * standard_errors(rows[:, free], rest, final[free])
-            margin = np.nanmax([errors[free.index(i)], 1e-9 * abs(final[i]), rounding[i]])
+            margin = _margin(rows, target, fixed, final, i, rounding[i])
             decimal = decimal_number(shortest_decimal(final[i], margin))
             trial = _refit(rows, target, {**fixed, i: float(decimal)}, final)
             if error(trial) <= allowed:
@@ -302,6 +295,23 @@ def exact_coefficients(
         if error(np.array([float(v) for v in trial])) <= allowed:
             values = trial
     return FittedConstants(values, tuple(estimated))
+
+
+def _margin(
+    rows: np.ndarray,
+    target: np.ndarray,
+    fixed: dict[int, float],
+    values: np.ndarray,
+    i: int,
+    rounding: float,
+) -> float:
+    """Three standard errors of constant ``i`` with those in ``fixed`` held, and no less than
+    float rounding (``rounding`` and 1e-9 of the value)."""
+    free = [j for j in range(len(values)) if j not in fixed]
+    rest = target - rows[:, list(fixed)] @ np.array(list(fixed.values()), dtype=float)
+    with np.errstate(all="ignore"):
+        errors = 3 * standard_errors(rows[:, free], rest, values[free])
+    return float(np.nanmax([errors[free.index(i)], 1e-9 * abs(values[i]), rounding]))
 
 
 def _shared_estimates(
@@ -332,7 +342,7 @@ def _shared_estimates(
             error = 3 * float(standard_errors(column[:, None], rest, np.array([value]))[0])
         if not (np.isfinite(value) and np.isfinite(error)) or value == 0:
             continue
-        decimal = float(decimal_number(shortest_decimal(value, max(error, 1e-9 * abs(value)))))
+        decimal = shortest_decimal(value, max(error, 1e-9 * abs(value)))
         taken |= {i, j}
         yield i, j, (decimal_number(decimal), decimal_number(sign * decimal))
 
